@@ -1,0 +1,8 @@
+import os, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# Tests never reach the internet: datasets come from the synthetic stand-ins, downloads from 127.0.0.1.
+os.environ.setdefault('L3_OFFLINE', '1')
+os.environ.setdefault('L3_QUIET', '1')
