@@ -51,10 +51,13 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
         if isinstance(e, KeyboardInterrupt): raise
         err = k.prettytb(fname=fn)
     if save and err is None:
+        # Keep the source exactly as written (nbdev's directives included) and add the outputs of this run.
+        orig = json.loads(fn.read_text(encoding='utf-8'))
+        assert len(orig['cells']) == len(nb.cells), f'{fn}: cell count changed while processing'
+        for c, ran in zip(orig['cells'], nb.cells):
+            if c['cell_type'] == 'code': c['outputs'] = _clean(list(ran.get('outputs', [])))
         dest = EXECUTED/fn.relative_to(NBS)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        d = _clean(dict(nb))
-        d['cells'] = [_clean(dict(c)) for c in nb.cells]
         tmp = dest.with_suffix('.tmp')
-        tmp.write_text(json.dumps(d, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
+        tmp.write_text(json.dumps(orig, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
     return err is None, time.perf_counter() - t0, err
