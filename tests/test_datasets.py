@@ -173,6 +173,12 @@ def test_tar_path_escape_refused(tmp_path, members, links, hard, culprit):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.tgz']        # nothing left behind
 
 
+def test_strip_root_ignores_macos_litter(tmp_path):
+    arc = make_tar(tmp_path/'x.tgz', {'ds/a.txt': b'a', '._ds': b'junk', '__MACOSX/ds/._a.txt': b'junk'})
+    out = extract_archive(arc, tmp_path/'out', strip_root=True)
+    assert (out/'a.txt').read_bytes() == b'a'
+
+
 def test_symlink_inside_is_fine(tmp_path):
     arc = make_tar(tmp_path/'ok.tgz', {'d/a.txt': b'a'}, links={'d/b.txt': 'a.txt'})
     out = extract_archive(arc, tmp_path/'out')
@@ -195,7 +201,7 @@ def test_unknown_archive_type(tmp_path):
 def test_unknown_dataset_name_lists_known_ones():
     for f in (get_dataset, dataset_status):
         with pytest.raises(KeyError) as e: f('mnist')
-        assert all(n in str(e.value) for n in DATASETS)
+        assert str(e.value).startswith("unknown dataset 'mnist'; known datasets:") and all(n in str(e.value) for n in DATASETS)
 
 
 def test_get_dataset_downloads_extracts_and_records_checksum(tmp_path, mnist_at):
@@ -391,3 +397,23 @@ def test_kaggle_network_error_falls_back(tmp_path, fake_synth_module, capsys):
     api = FakeKaggle(error=ConnectionRefusedError(111, 'Connection refused'))
     p = get_dataset('planet', tmp_path/'planet', offline=False, api=api)
     assert dataset_status('planet', p) == 'stand-in' and 'no network' in capsys.readouterr().err
+
+
+def test_progress_bar_shown_unless_quiet(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('L3_QUIET', raising=False)
+    with local_http_server({'/f.bin': PAYLOAD}) as (base, _):
+        download_url(f'{base}/f.bin', tmp_path/'f.bin', timeout=5)
+        assert '100%' in capsys.readouterr().err
+        monkeypatch.setenv('L3_QUIET', '1')
+        download_url(f'{base}/f.bin', tmp_path/'g.bin', timeout=5)
+        assert '100%' not in capsys.readouterr().err
+
+
+def test_interrupted_before_rename_finishes_without_download(tmp_path, mnist_at):
+    staged = tmp_path/'.mnist_tiny.extracted'
+    for n, d in MNIST_MEMBERS.items():
+        f = staged/n.split('/', 1)[1]; f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(d)
+    with local_http_server({}) as (base, log):
+        mnist_at(f'{base}/mnist_tiny.tgz')
+        p = get_dataset('mnist_tiny', tmp_path/'mnist_tiny', offline=False)
+    assert log == [] and dataset_status('mnist_tiny', p) == 'real' and not staged.exists()
