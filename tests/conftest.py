@@ -6,3 +6,7 @@ sys.path.insert(0, str(ROOT))
 # Tests never reach the internet: datasets come from the synthetic stand-ins, downloads from 127.0.0.1.
 os.environ.setdefault('L3_OFFLINE', '1')
 os.environ.setdefault('L3_QUIET', '1')
+
+def pytest_collection_modifyitems(config, items):
+    "The docs site test goes last: it reuses the notebooks executed by test_notebooks.py."
+    items.sort(key=lambda it: it.nodeid.startswith('tests/test_docs.py'))

@@ -1,0 +1,119 @@
+"""The docs site, built offline and checked in a real (headless) Chromium.
+
+Every page loads without console errors, every sidebar link resolves, the main API entries are present, a plot
+renders with a non-zero size, and a screenshot of the index is kept in _build/artifacts/docs_index.png.
+Runs last (see conftest.py) so it reuses the notebooks executed by test_notebooks.py.
+"""
+import functools, http.server, importlib, shutil, subprocess, sys, threading
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+ARTIFACTS = ROOT/'_build'/'artifacts'
+# API entries a learner looks up first: (module, attribute path, anchor text on the page)
+API = [('l3.learner', 'Learner.fit_one_cycle'), ('l3.learner', 'Learner.lr_find'), ('l3.augment', 'get_transforms'),
+       ('l3.vision', 'unet_learner'), ('l3.metrics', 'fbeta')]
+
+def _chromium():
+    "Path of a Chromium binary, installing Debian's package when missing; None when that cannot be done."
+    for name in ('chromium', 'chromium-browser', 'google-chrome'):
+        if shutil.which(name): return shutil.which(name)
+    if shutil.which('apt-get'):
+        try:
+            subprocess.run(['apt-get', 'update', '-qq'], capture_output=True, timeout=300)
+            subprocess.run(['apt-get', 'install', '-y', '-qq', 'chromium'], capture_output=True, timeout=600,
+                           env={'DEBIAN_FRONTEND': 'noninteractive', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'})
+        except (subprocess.TimeoutExpired, OSError): pass
+    return shutil.which('chromium')
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    from build_docs import main
+    out = tmp_path_factory.mktemp('site')
+    pages = main(['--out', str(out)])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield out, pages, f'http://127.0.0.1:{srv.server_address[1]}/'
+    srv.shutdown()
+
+@pytest.fixture(scope='module')
+def browser():
+    exe = _chromium()
+    if exe is None: pytest.skip('Chromium is not installed and could not be installed with apt-get')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'])
+        yield b
+        b.close()
+
+def test_pages_cover_every_notebook(site):
+    out, pages, _ = site
+    assert 'index.html' in pages and 'core.html' in pages
+    nbs = [p for p in (ROOT/'nbs').rglob('*.ipynb') if not any(s.startswith(('_', '.')) for s in p.relative_to(ROOT/'nbs').parts)]
+    assert len(pages) == len(nbs), f'{len(nbs)} notebooks but {len(pages)} pages: {pages}'
+    assert not [p for p in (ROOT/'nbs'/'lessons').glob('*.ipynb') if not (out/'lessons'/f'{p.stem}.html').exists()]
+
+def test_every_page_loads_without_console_errors(site, browser):
+    out, pages, url = site
+    page = browser.new_page()
+    errors = []
+    page.on('console', lambda m: errors.append((page.url, m.text)) if m.type == 'error' else None)
+    page.on('pageerror', lambda e: errors.append((page.url, str(e))))
+    for p in pages:
+        r = page.goto(url + p)
+        assert r.status == 200, p
+        assert page.locator('nav.sidebar a').count() >= len(pages), f'{p}: the sidebar is missing links'
+    assert not errors, errors
+    page.close()
+
+def test_sidebar_links_resolve(site, browser):
+    out, pages, url = site
+    page = browser.new_page()
+    for p in pages:
+        page.goto(url + p)
+        for href in page.eval_on_selector_all('nav.sidebar a', 'els => els.map(e => e.href)'):
+            assert browser.new_context().request.get(href).status == 200, f'{p}: sidebar link {href} is broken'
+    page.close()
+
+def test_internal_links_resolve(site, browser):
+    out, pages, url = site
+    page = browser.new_page()
+    bad = []
+    for p in pages:
+        page.goto(url + p)
+        for href in page.eval_on_selector_all('main a[href]', 'els => els.map(e => e.href)'):
+            if not href.startswith(url): continue
+            target = href[len(url):].split('#')[0]
+            if target and not (out/target).exists(): bad.append((p, href))
+    assert not bad, f'links to pages that do not exist: {bad[:10]}'
+    page.close()
+
+@pytest.mark.parametrize('mod,name', API)
+def test_api_entry_present(site, browser, mod, name):
+    try: obj = importlib.import_module(mod)
+    except ImportError: pytest.skip(f'{mod} does not exist yet')
+    for part in name.split('.'):
+        if not hasattr(obj, part): pytest.skip(f'{mod}.{name} does not exist yet')
+        obj = getattr(obj, part)
+    out, pages, url = site
+    found = [p for p in pages if f'id="{name}"' in (out/p).read_text(encoding='utf-8')]
+    assert found, f'no API entry for {name} on any page'
+    page = browser.new_page(); page.goto(url + found[0])
+    assert page.locator(f'[id="{name}"]').is_visible()
+    page.close()
+
+def test_a_plot_renders_and_index_screenshot(site, browser):
+    out, pages, url = site
+    page = browser.new_page(viewport={'width': 1280, 'height': 900})
+    sizes = []
+    for p in pages:
+        page.goto(url + p)
+        sizes += page.eval_on_selector_all('main img', 'els => els.map(e => [e.naturalWidth, e.naturalHeight])')
+    assert any(w > 0 and h > 0 for w, h in sizes), 'no plot image rendered on any page'
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(url + 'index.html'); page.screenshot(path=str(ARTIFACTS/'docs_index.png'))
+    assert (ARTIFACTS/'docs_index.png').stat().st_size > 1000
+    page.close()
