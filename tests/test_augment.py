@@ -199,3 +199,14 @@ def test_bad_method_mask_points():
     with pytest.raises(TypeError, match='float'): augment_batch(tr, (x*255).byte())
     with pytest.raises(ValueError, match='0.5'): Zoom(0.5)
     with pytest.raises(ValueError, match='1.5'): Rotate(10, p=1.5)
+
+# ---------------------------------------------------------------- the benchmark's smoke run
+def test_bench_quick(capsys):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location('bench_augment', Path(__file__).resolve().parents[1]/'bench'/'augment.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    res = mod.main(['--quick'])
+    assert res['cpu']['l3'] > 0
+    out = capsys.readouterr().out
+    assert 'images/s' in out and ('ratio l3/fastai' in out or 'fastai not installed' in out)
