@@ -11,7 +11,7 @@ words...), and real English prose (the docstrings of Python's standard library).
 The lesson (fastai v1) marks repetitions from 4 characters/words on; fastai 2 from 3. Agreement is given for l3's
 defaults and for `min_rep=3, min_wrep=3` (fastai 2's thresholds), so the rest of the differences can be seen.
 
-Usage: python bench/tokenizer.py [--quick] [--n N]
+Usage: python bench/tokenizer.py [--quick] [--l3-only] [--top K]
 fastai runs in /work/main/.venv-bench (or any python where `import fastai` works): when it is missing here, the script
 calls that environment for the fastai side; without it, only l3's figures are printed ("fastai not installed").
 """
@@ -131,6 +131,7 @@ def main():
     ap.add_argument('--quick', action='store_true', help='a few texts: smoke run')
     ap.add_argument('--fastai-worker', action='store_true', help=argparse.SUPPRESS)
     ap.add_argument('--top', type=int, default=8, help='differences listed per corpus')
+    ap.add_argument('--l3-only', action='store_true', help='skip the fastai side')
     args = ap.parse_args()
     if args.fastai_worker:
         toks, secs = fastai_tokenize(json.loads(sys.stdin.read()))
@@ -142,7 +143,7 @@ def main():
     l3_toks, l3_s = l3_tokenize(all_texts)
     n_tok = sum(map(len, l3_toks))
     print(f'l3      : {n_tok:>9,} tokens in {l3_s:6.2f}s = {n_tok / l3_s:>10,.0f} tokens/s')
-    fa = run_fastai(all_texts)
+    fa = None if args.l3_only else run_fastai(all_texts)
     if fa is None:
         print('fastai not installed (create .venv-bench with fastai to compare): l3 figures only'); return
     fa_toks, fa_s = fa

@@ -157,3 +157,49 @@ def test_clas_loader():
     assert x1.shape == (4, 50) and x2.shape == (2, 5) and len(dl) == 2
     assert (x1[:, 0] != 1).sum() == 1  # padded at the start, only the longest fills the row
     with pytest.raises(ValueError, match='6 documents but 5 labels'): clas_dataloader(docs, [0] * 5)
+
+# ---------------------------------------------------------------- models
+from l3.text import (get_language_model, get_text_classifier, load_pretrained, find_pretrained, _awd)
+import pickle, subprocess, sys
+from pathlib import Path
+
+TINY = dict(emb_sz=8, n_hid=12, n_layers=2)
+
+def test_lm_shapes_tied_and_state():
+    m = get_language_model(30, drop_mult=0.5, config=TINY)
+    out = m(torch.randint(0, 30, (3, 5)))
+    assert out.shape == (3, 5, 30) and m[1].decoder.weight is m[0].encoder.weight
+    assert m[0].hidden[0][0].shape == (1, 3, 12)
+    m(torch.randint(0, 30, (2, 5)))  # another batch size: the state restarts instead of crashing
+    assert m[0].hidden[0][0].shape == (1, 2, 12)
+
+def test_classifier_long_documents():
+    c = get_text_classifier(30, 3, bptt=4, max_len=6, config=TINY).eval()
+    x = torch.randint(2, 30, (2, 17)); x[1, :9] = 1
+    assert c(x).shape == (2, 3)
+    x2 = x.clone(); x2[:, :5] = 7      # tokens before the last max_len only build the state: output changes, no crash
+    assert c(x2).shape == (2, 3)
+
+def test_pretrained_mapping_and_mismatch(tmp_path):
+    old_itos = SPECIAL_TOKENS + ['the', 'movie', 'wiki']
+    src = get_language_model(len(old_itos), config=TINY)
+    sd = {k.replace('module.weight_hh_l0', 'weight_hh_l0_raw'): v for k, v in src.state_dict().items()}  # fastai names
+    torch.save(sd, tmp_path/'lstm_fwd.pth')
+    with open(tmp_path/'itos_wt103.pkl', 'wb') as f: pickle.dump(old_itos, f)
+    assert find_pretrained((tmp_path/'lstm_fwd.pth', tmp_path/'itos_wt103.pkl'))[0].name == 'lstm_fwd.pth'
+    vocab = Vocab(SPECIAL_TOKENS + ['movie', 'imdb'])
+    m = get_language_model(len(vocab), config=TINY)
+    load_pretrained(m, tmp_path/'lstm_fwd.pth', vocab, tmp_path/'itos_wt103.pkl')
+    w_old, w_new = src[0].encoder.weight, m[0].encoder.weight
+    assert torch.equal(w_new[8], w_old[old_itos.index('movie')])            # known word: its pretrained row
+    assert torch.allclose(w_new[9], w_old.mean(0))                            # unknown word: the mean row
+    assert torch.equal(m[0].rnns[0].module.weight_hh_l0, src[0].rnns[0].module.weight_hh_l0)
+    with pytest.raises(ValueError, match=r'has 10 tokens.*11 rows'):       # no vocab file and another size
+        load_pretrained(m, tmp_path/'lstm_fwd.pth', vocab)
+
+def test_bench_smoke():
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root/'bench'/'tokenizer.py'), '--quick', '--l3-only'], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert 'tokens/s' in r.stdout and 'fastai not installed' in r.stdout
