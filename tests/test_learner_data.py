@@ -1,0 +1,49 @@
+"""The Learner on the data block API's real DataBunch (synthetic stand-ins): every label kind trains, predicts from
+a file, exports/loads and shows results."""
+from functools import partial
+import matplotlib
+matplotlib.use('Agg')
+import pytest
+import torch, torch.nn as nn
+from l3.learner import Learner, register_model, load_learner
+from l3.metrics import accuracy, fbeta, masked_accuracy, MeanIoU, mse
+
+def small_net(n_in=3, n_out=2, seg=False):
+    body = [nn.Conv2d(n_in, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU()]
+    if seg: return nn.Sequential(*body, nn.Conv2d(16, n_out, 1), nn.Upsample(scale_factor=4))
+    return nn.Sequential(*body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, n_out))
+register_model('test_small_net', small_net)
+
+@pytest.fixture(scope='module')
+def blocks():
+    from l3.data import data_block_examples
+    return data_block_examples(names=['mnist', 'planet', 'camvid', 'biwi'], num_workers=0, size=None)
+
+CASES = {'mnist': ([accuracy], False), 'planet': ([partial(fbeta, thresh=0.2)], False),
+         'camvid': ([masked_accuracy(30, name='acc_camvid'), MeanIoU(void_id=30)], True), 'biwi': ([mse], False)}
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_every_label_kind(blocks, name, tmp_path):
+    data = blocks[name]
+    metrics, seg = CASES[name]
+    torch.manual_seed(0)
+    learn = Learner(data, small_net(3, data.c if data.y_kind != 'points' else 2, seg), metrics=metrics, path=tmp_path)
+    learn.model_desc = {'kind': 'test_small_net', 'kwargs': {'n_in': 3, 'n_out': data.c if data.y_kind != 'points' else 2, 'seg': seg}}
+    learn.fit(1, 1e-3)
+    h = learn.recorder.history[-1]
+    assert all(h[n] is not None for n in learn.recorder.names)
+    preds, targs, losses = learn.get_preds(with_loss=True)
+    assert len(preds) == len(targs) == len(losses) == len(data.valid_ds)
+    assert abs(losses.mean().item() - h['valid_loss']) < 0.05 * h['valid_loss'] + 1e-4 or data.y_kind == 'mask'
+    item = data.valid_ds.x.items[0]
+    f = learn.export()
+    inf = load_learner(tmp_path)
+    dec, probs = inf.predict(item)
+    dec2, probs2 = learn.predict(item)
+    assert torch.allclose(probs, probs2, atol=1e-5)
+    if data.y_kind == 'category': assert dec in data.classes
+    if data.y_kind == 'multi_category': assert isinstance(dec, list) and set(dec) <= set(data.classes)
+    if data.y_kind == 'mask': assert dec.shape == tuple(data.one_batch('valid')[1].shape[-2:])
+    if data.y_kind == 'points': assert dec.shape == (1, 2)
+    learn.show_results(rows=2)
+    import matplotlib.pyplot as plt; plt.close('all')
