@@ -55,14 +55,18 @@ def compare(bs, h, w, reps, device):
     for _ in range(reps):                                           # interleaved: both see the same machine load
         for k, f in runs.items(): times[k].append(timeit(f, device))
     print(f'\n{bs} images 3x{h}x{w} + masks on {device} ({torch.get_num_threads()} threads), median of {reps}:')
-    ips = {}
+    ips, best = {}, {}
     for k, ts in times.items():
-        med = statistics.median(ts); ips[k] = bs/med
-        print(f'  {k:14s} {med*1000:8.1f} ms/batch  {ips[k]:9.0f} images/s   (best {min(ts)*1000:.1f} ms)')
+        med = statistics.median(ts); ips[k], best[k] = bs/med, bs/min(ts)
+        print(f'  {k:14s} {med*1000:8.1f} ms/batch  {ips[k]:9.0f} images/s   (best run {min(ts)*1000:.1f} ms = {best[k]:.0f} images/s)')
     if fa is None: print('  fastai not installed: l3 only (use /work/main/.venv-bench/bin/python for the ratio)')
     else:
         k = f'fastai {fa_version}'
-        print(f'  ratio l3/fastai: {ips["l3"]/ips[k]:.2f}x images/s (target >= 1.5x)')
+        print(f'  ratio l3/fastai: {ips["l3"]/ips[k]:.2f}x images/s on medians, {best["l3"]/best[k]:.2f}x on best runs '
+              f'(target >= 1.5x)')
+    if device.type == 'cpu' and os.getloadavg()[0] > (os.cpu_count() or 1) and torch.get_num_threads() > 1:
+        print(f'  note: the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); multi-threaded '
+              'timings are then dominated by waiting threads: compare with --threads 1')
     return ips
 
 def unet_model():
