@@ -135,17 +135,25 @@ def test_mask_value_outside_codes(camvid):
     path, codes, get_y = camvid
     m = np.zeros((6, 8), np.uint8); m[2, 3] = 40
     Image.fromarray(m).save(path/'labels'/'f2_P.png')
-    data = (SegmentationItemList.from_folder(path/'images').split_none()
-            .label_from_func(get_y, classes=codes).transform(size=(6, 8), tfm_y=True).databunch(bs=4))
     with pytest.raises(DataError, match=r'mask .*f2_P\.png has class 40 .*codes list 3 classes.*fix the mask or the codes'):
-        data.one_batch()   # caught when the batch is read, before any loss sees it
+        SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)  # at labelling
+
+def test_mask_value_outside_codes_at_load_time(camvid, monkeypatch):
+    "Past the labelling scan (big datasets), the same message comes when the mask is read, before the loss sees it."
+    import l3.data
+    path, codes, get_y = camvid
+    monkeypatch.setattr(l3.data, 'MASK_SCAN_MAX', 0)
+    src = SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)
+    m = np.zeros((6, 8), np.uint8); m[2, 3] = 40
+    Image.fromarray(m).save(path/'labels'/'f2_P.png')
+    data = src.transform(size=(6, 8), tfm_y=True).databunch(bs=4)
+    with pytest.raises(DataError, match=r'mask .*f2_P\.png has class 40 .*codes list 3 classes'): data.one_batch()
 
 def test_mask_size_differs(camvid):
     path, codes, get_y = camvid
     Image.fromarray(np.zeros((5, 8), np.uint8)).save(path/'labels'/'f0_P.png')
-    src = SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)
     with pytest.raises(DataError, match=r'image .*f0\.png is \(6, 8\) \(h, w\) but its mask .*f0_P\.png is \(5, 8\)'):
-        src.transform(size=4, tfm_y=True).databunch(bs=2)
+        SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)
 
 def test_mask_file_missing(camvid):
     path, codes, get_y = camvid
