@@ -189,3 +189,28 @@ def test_save_best_and_early_stopping_monitor_metric(learn):
     learn.fit(4, 3e-3, callbacks=[SaveModelCallback('accuracy', name='best')])
     best = max(h['accuracy'] for h in learn.recorder.history)
     assert abs(learn.validate()[1] - best) < 1e-6 and (learn.path / 'models' / 'best.pth').exists()
+
+
+def test_epoch_table_html_in_jupyter_and_text_in_terminal(learn, monkeypatch, capsys):
+    monkeypatch.setenv('L3_QUIET', '0')
+    learn.fit(2, 1e-2)
+    out = capsys.readouterr().out
+    assert out.count('valid_loss') == 1 and len([l for l in out.splitlines() if l.strip().startswith(('1 ', '2 '))]) == 2
+    shown = []
+    monkeypatch.setattr(L, '_in_jupyter', lambda: True)
+    import IPython.display as D
+    class Handle:
+        def update(self, obj): shown.append(obj.data)
+    monkeypatch.setattr(D, 'display', lambda obj, display_id=None: shown.append(obj.data) or Handle())
+    learn.fit(2, 1e-2)
+    assert len(shown) == 2 and shown[-1].count('<tr>') == 3 and '<th>accuracy</th>' in shown[-1]
+
+
+def test_lr_suggest_bench_quick_runs():
+    import subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(root / 'bench' / 'lr_suggest.py'), '--quick'], capture_output=True, text=True,
+                         timeout=300, cwd=root)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'share of the best' in res.stdout and 'valley' in res.stdout

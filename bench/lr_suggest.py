@@ -1,0 +1,97 @@
+"""Does `lr_find`'s suggested learning rate earn trust? Each lesson task's small data is trained with `fit_one_cycle` at 5
+learning rates spread over three decades, and at each rate `lr_find` suggests ('steep', 'minimum', 'valley'); the table
+gives each suggestion's final metric as a share of the best metric of the sweep (target: at least 90% on every task).
+
+    python bench/lr_suggest.py                  # mnist, planet, camvid, biwi stand-ins; small CNNs; 3 epochs
+    python bench/lr_suggest.py --arch resnet18  # the lesson's models from l3.vision (cnn_learner / unet_learner), slow on CPU
+    python bench/lr_suggest.py --quick          # smoke run: mnist only, 1 epoch, 2 rates, a 30-step lr_find
+
+Every run of a task starts from the same random initial weights (seeded), so the rates are compared on equal terms.
+For metrics where lower is better (mse) the share is best / suggested. This compares l3 with itself, not with fastai:
+fastai's own suggestion is not measured here.
+"""
+import argparse, math, sys, time, warnings
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's l3, whatever is installed
+import numpy as np
+import torch, torch.nn as nn
+from l3.core import set_seed
+from l3.learner import Learner
+from l3.metrics import accuracy, fbeta, masked_accuracy, mse
+
+TASKS = {   # name: (metric, higher is better, segmentation)
+    'mnist': (accuracy, True, False),
+    'planet': (partial(fbeta, thresh=0.2), True, False),
+    'camvid': (masked_accuracy(30, name='acc_camvid'), True, True),
+    'biwi': (mse, False, False),
+}
+
+def small_net(n_out, seg=False):
+    "A 4-conv network: quick on a CPU, enough to tell good learning rates from bad ones."
+    body = [nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU()]
+    if seg: return nn.Sequential(*body, nn.Conv2d(64, n_out, 1), nn.Upsample(scale_factor=4, mode='bilinear'))
+    return nn.Sequential(*body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, n_out))
+
+def make_learner(name, data, arch, seed):
+    metric, _, seg = TASKS[name]
+    set_seed(seed)
+    n_out = 2 if data.y_kind == 'points' else data.c
+    if arch == 'small': return Learner(data, small_net(n_out, seg), metrics=[metric])
+    from l3 import vision
+    a = getattr(__import__('torchvision').models, arch)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        if seg: return vision.unet_learner(data, a, metrics=[metric])
+        return vision.cnn_learner(data, a, metrics=[metric], y_range=(-1.1, 1.1) if data.y_kind == 'points' else None)
+
+def final_metric(learn, epochs, lr):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)    # a diverging rate stops on NaN: it then scores its last epoch
+        learn.fit_one_cycle(epochs, lr)
+    v = learn.recorder.history[-1][learn.recorder.names[3]] if learn.recorder.history else None
+    return float('nan') if v is None else v
+
+def run_task(name, data, arch, epochs, lrs, seed=0, num_it=100):
+    _, higher, _ = TASKS[name]
+    t0 = time.time()
+    learn = make_learner(name, data, arch, seed)
+    sugg = learn.lr_find(num_it=num_it)
+    res = {'sweep': {lr: final_metric(make_learner(name, data, arch, seed), epochs, lr) for lr in lrs}}
+    res['suggested'] = {k: (lr, final_metric(make_learner(name, data, arch, seed), epochs, lr)) for k, lr in sugg.items()}
+    ok = [v for v in res['sweep'].values() if not math.isnan(v)]
+    best = max(ok) if higher else min(ok)
+    share = lambda v: float('nan') if math.isnan(v) else (v / best if higher else best / v)
+    print(f"\n{name}: {learn.recorder.names[3]} after {epochs} epoch(s) of fit_one_cycle ({time.time() - t0:.0f} s)")
+    print('  sweep:     ' + '  '.join(f'{lr:.0e}: {v:.4f}' for lr, v in res['sweep'].items()) + f'   best {best:.4f}')
+    for k, (lr, v) in res['suggested'].items():
+        print(f'  {k:8s}  lr {lr:.1e}  {v:.4f}  = {share(v):6.1%} of best  {"ok" if share(v) >= 0.9 else "BELOW 90%"}')
+    return {k: share(v) for k, (_, v) in res['suggested'].items()}
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='smoke run: mnist only, 1 epoch, 2 rates')
+    ap.add_argument('--arch', default='small', help="'small' (a 4-conv net) or a torchvision resnet name, e.g. resnet18")
+    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--tasks', default=','.join(TASKS))
+    a = ap.parse_args(argv)
+    from l3.data import data_block_examples
+    names = ['mnist'] if a.quick else a.tasks.split(',')
+    epochs, lrs = (1, [1e-3, 1e-2]) if a.quick else (a.epochs, [float(v) for v in np.geomspace(1e-4, 1e-1, 5)])
+    num_it = 30 if a.quick else 100
+    try: import fastai  # noqa: F401
+    except ImportError: print('fastai not installed (not needed: this benchmark compares l3 with its own sweep)')
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    blocks = data_block_examples(names=names, num_workers=0)
+    table = {n: run_task(n, blocks[n], a.arch, epochs, lrs, num_it=num_it) for n in names}
+    kinds = list(next(iter(table.values())))
+    print('\nshare of the best swept rate\'s metric (target >= 90% on every task):')
+    print(f"{'task':8s}" + ''.join(f'{k:>10s}' for k in kinds))
+    for n, row in table.items(): print(f'{n:8s}' + ''.join(f'{row[k]:10.1%}' for k in kinds))
+    worst = {k: min(row[k] for row in table.values()) for k in kinds}
+    print(f"{'worst':8s}" + ''.join(f'{worst[k]:10.1%}' for k in kinds))
+    return table
+
+if __name__ == '__main__': main()
