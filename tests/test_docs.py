@@ -52,6 +52,11 @@ def browser():
 def test_pages_cover_every_notebook(site):
     out, pages, _ = site
     assert 'index.html' in pages and 'core.html' in pages
+    import re
+    text = lambda p: re.sub(r'<[^>]+>', '', (out/p).read_text(encoding='utf-8'))  # what a reader sees
+    index = text('index.html')
+    assert 'make run' in index and 'make test' in index, 'the index page lost the quick start'
+    assert 'Everything in' in text('core.html'), "core's introduction was dropped"
     nbs = [p for p in (ROOT/'nbs').rglob('*.ipynb') if not any(s.startswith(('_', '.')) for s in p.relative_to(ROOT/'nbs').parts)]
     assert len(pages) == len(nbs), f'{len(nbs)} notebooks but {len(pages)} pages: {pages}'
     assert not [p for p in (ROOT/'nbs'/'lessons').glob('*.ipynb') if not (out/'lessons'/f'{p.stem}.html').exists()]
@@ -99,10 +104,10 @@ def test_api_entry_present(site, browser, mod, name):
         if not hasattr(obj, part): pytest.skip(f'{mod}.{name} does not exist yet')
         obj = getattr(obj, part)
     out, pages, url = site
-    found = [p for p in pages if f'id="{name}"' in (out/p).read_text(encoding='utf-8')]
+    found = [p for p in pages if f'<h3 id="{name}"' in (out/p).read_text(encoding='utf-8')]
     assert found, f'no API entry for {name} on any page'
     page = browser.new_page(); page.goto(url + found[0])
-    assert page.locator(f'[id="{name}"]').is_visible()
+    assert page.locator(f'h3[id="{name}"]').is_visible()
     page.close()
 
 def test_a_plot_renders_and_index_screenshot(site, browser):

@@ -32,6 +32,33 @@ def executed_notebooks(run_missing=True) -> list[Path]:
         out.append(dest if dest.exists() else nb)
     return out
 
+_EXPORTED = re.compile(r'^#\|\s*(export|exports|exec_doc|default_exp)\b', re.M)
+
+def _split_title(nb: dict) -> dict:
+    "nbdev turns the first markdown cell into the title and a one-line description and drops the rest: keep the rest."
+    for i, c in enumerate(nb['cells']):
+        if c['cell_type'] != 'markdown': continue
+        lines = ''.join(c['source']).splitlines()
+        if not lines or not lines[0].startswith('# '): break
+        j = 1
+        while j < len(lines) and not lines[j].strip(): j += 1
+        quote = []
+        while j < len(lines) and lines[j].startswith('>'): quote.append(lines[j].lstrip('> ').strip()); j += 1
+        head = [lines[0], ''] + (['> ' + ' '.join(quote)] if quote else [])
+        rest = '\n'.join(lines[j:]).strip()
+        c['source'] = '\n'.join(head)
+        if rest: nb['cells'].insert(i + 1, {'cell_type': 'markdown', 'metadata': {}, 'source': rest})
+        break
+    return nb
+
+def _no_rerun(nb: dict) -> dict:
+    "nbdev's processing runs every cell holding an import; our outputs are already there, so only exports run."
+    for c in nb['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'code' and not _EXPORTED.search(src) and 'show_doc' not in src:
+            c['source'] = '#| eval: false\n' + src
+    return nb
+
 def process(nbs: list[Path]) -> Path:
     "Copy the project with executed notebooks into _build/site and run nbdev's `_proc` step there."
     if BUILD.exists(): shutil.rmtree(BUILD)
@@ -40,7 +67,7 @@ def process(nbs: list[Path]) -> Path:
     shutil.copytree(ROOT/'l3', BUILD/'l3', ignore=shutil.ignore_patterns('__pycache__'))
     for src, nb in zip(nbs, notebooks()):
         dest = BUILD/'nbs'/nb.relative_to(NBS); dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dest)
+        dest.write_text(json.dumps(_split_title(_no_rerun(json.loads(Path(src).read_text(encoding='utf-8'))))), encoding='utf-8')
     from nbdev.serve import proc_nbs
     cwd = Path.cwd(); os.chdir(BUILD)
     try: proc_nbs(path=str(BUILD/'nbs'), n_workers=0, force=True)
@@ -86,7 +113,7 @@ def _fix_links(body: str, depth: int, doc_url: str) -> str:
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – l3</title><link rel="stylesheet" href="{up}style.css"></head>
+<title>{title} – l3</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{up}style.css"></head>
 <body><nav class="sidebar"><a class="brand" href="{up}index.html">l3</a>{sidebar}</nav>
 <main><h1 class="title">{title}</h1><p class="description">{description}</p>{body}</main></body></html>
 """
