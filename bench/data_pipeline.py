@@ -4,7 +4,7 @@ Both read the same synthetic Planet tiles (256x256 JPEGs, the real Planet size) 
 multi-label targets and ImageNet normalisation, on the CPU, in one run. Prints images/s and the ratio l3/fastai
 (target >= 1.0x), then the share of a ResNet-18 training step (bs 64, 128x128, CPU) spent waiting for data.
 
-    python bench/data_pipeline.py            # full run (about 2-4 minutes on 2 cores)
+    python bench/data_pipeline.py            # full run (3-6 minutes on 2 busy cores)
     python bench/data_pipeline.py --quick    # smoke run (seconds)
 
 Each figure is the fastest pass of alternating l3/fastai rounds (the machine may be shared and its load drifts).
