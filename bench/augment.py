@@ -70,34 +70,9 @@ def compare(bs, h, w, reps, device):
     return ips
 
 def unet_model():
-    "l3's U-Net when l3.vision has one, else a stand-in of the same shape (resnet34 encoder, upsampling decoder)."
-    try:
-        from l3.vision import DynamicUnet                     # noqa: F401  (the real one, once it lands)
-        from torchvision.models import resnet34
-        from l3.vision import create_body
-        return DynamicUnet(create_body(resnet34(), pretrained=False), n_classes=32, img_size=(96, 128)), 'l3.vision.DynamicUnet'
-    except Exception: pass
-    import torch.nn as nn
-    from torchvision.models import resnet34
-    r = resnet34(weights=None)
-    class StandInUnet(nn.Module):
-        def __init__(self, n_out=32):
-            super().__init__()
-            self.stem = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool)
-            self.downs = nn.ModuleList([r.layer1, r.layer2, r.layer3, r.layer4])
-            chans = [512, 256, 128, 64, 64]
-            self.ups = nn.ModuleList(nn.Sequential(nn.Conv2d(chans[i] + chans[i+1], chans[i+1], 3, padding=1),
-                                                   nn.BatchNorm2d(chans[i+1]), nn.ReLU()) for i in range(4))
-            self.head = nn.Conv2d(64, n_out, 1)
-        def forward(self, x):
-            size, feats = x.shape[-2:], []
-            x = self.stem(x)
-            for d in self.downs: feats.append(x); x = d(x)
-            for up, f in zip(self.ups, reversed(feats)):
-                x = nn.functional.interpolate(x, size=f.shape[-2:], mode='nearest')
-                x = up(torch.cat([x, f], 1))
-            return self.head(nn.functional.interpolate(x, size=size, mode='bilinear'))
-    return StandInUnet(), 'stand-in U-Net (resnet34 encoder + plain decoder; l3.vision has no U-Net yet)'
+    "l3's U-Net over a ResNet-34 body, as the CamVid lesson builds it (32 CamVid codes, 96x128 input)."
+    from l3.vision import unet_model as make_unet
+    return make_unet('resnet34', n_classes=32, img_size=(96, 128), pretrained=False), 'l3.vision.DynamicUnet (resnet34)'
 
 def unet_share(reps=3):
     "Share of one U-Net training step (bs 8, 3x96x128, CPU: augmentation + forward + backward + SGD) spent augmenting."
