@@ -191,3 +191,14 @@ def test_model_summary_counts():
     s = model_summary(m, input_shape=(1, 3, 8, 8), print_out=False)
     assert '0 (Conv2d)' in s and '[1, 4, 8, 8]' in s and '[1, 2]' in s
     assert 'Total params: 626' in s and 'Non-trainable params: 108' in s
+
+
+def test_bench_train_step_smoke():
+    "bench/train_step.py --quick runs (l3 side only here) and prints its table; timings are never asserted."
+    import subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root/'bench'/'train_step.py'), '--quick', '--no-fastai', '--tasks', 'cnn'],
+                       capture_output=True, text=True, cwd=root, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert 'fastai not installed' in p.stdout and 'l3-fp32' in p.stdout and 'failed' not in p.stdout
