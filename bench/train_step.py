@@ -162,8 +162,8 @@ def main(argv=None):
     if args.worker: return worker(*args.worker, q, args.warmup, args.steps, args.device, args.threads, args.phases)
 
     fa_py = None if args.no_fastai else fastai_python()
-    if fa_py is None: print('fastai not installed: measuring l3 only' + ('' if args.no_fastai else
-                            f' (install it in a separate env, see bench/README or the contract: {BENCH_VENV_PY})'))
+    if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
+    elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
     configs = ['l3', 'l3-fp32'] + (['l3-fp16'] if args.device == 'cuda' else [])
     if fa_py: configs += ['fastai'] + (['fastai-fp16'] if args.device == 'cuda' else [])
     threads = None
