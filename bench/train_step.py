@@ -54,6 +54,14 @@ def _sync(dev):
     import torch
     if dev == 'cuda': torch.cuda.synchronize()
 
+def _timer(base, times, dev):
+    "A callback of either library (`base` is its Callback class) appending (wall, cpu) seconds of each batch to `times`."
+    class Timer(base):
+        order = -100
+        def before_batch(self): _sync(dev); self.t = (time.perf_counter(), time.process_time())
+        def after_batch(self): _sync(dev); times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
+    return Timer()
+
 def run_l3(task, spec, config, n_batches, dev, frozen):
     sys.path.insert(0, str(ROOT))
     import torch, l3
@@ -71,11 +79,7 @@ def run_l3(task, spec, config, n_batches, dev, frozen):
     learn = mk(data, arch, pretrained=False, mixed_precision=mp, **kw)
     if frozen: learn.freeze()
     times = []
-    class Timer(Callback):
-        order = -100
-        def before_batch(self): _sync(dev); self.t = (time.perf_counter(), time.process_time())
-        def after_batch(self): _sync(dev); times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
-    learn.fit(1, 1e-3, callbacks=[Timer()])
+    learn.fit(1, 1e-3, callbacks=[_timer(Callback, times, dev)])
     amp = str(learn.amp_dtype).replace('torch.', '') if learn.amp_dtype else 'fp32'
     return times, base, f'l3 {getattr(l3, "__version__", "?")} ({amp}{", channels_last" if learn.channels_last else ""})'
 
@@ -98,11 +102,7 @@ def run_fastai(task, spec, config, n_batches, dev, frozen):
     if config == 'fastai-fp16': learn.to_fp16()
     if frozen: learn.freeze()
     times = []
-    class Timer(Callback):
-        order = -100
-        def before_batch(self): _sync(dev); self.t = (time.perf_counter(), time.process_time())
-        def after_batch(self): _sync(dev); times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
-    learn.add_cb(Timer())
+    learn.add_cb(_timer(Callback, times, dev))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     return times, base, f'fastai {fastai.__version__} ({"fp16" if config == "fastai-fp16" else "fp32"})'
 
