@@ -132,8 +132,12 @@ def lr_range(lr, n: int) -> list[float]:
         return [float(v) for v in lr]
     return [float(lr)] * n
 
-def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2):
-    "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled."
+def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2, fused: bool = True):
+    "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled; fused kernel when possible."
+    params = list(params)
+    if fused:  # one kernel over all parameters (CPU and CUDA): ~10% off a ResNet step; not every device/dtype has it
+        try: return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError): pass
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 _NORM = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
