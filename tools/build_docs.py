@@ -131,6 +131,17 @@ h3{border-top:1px solid #eee;padding-top:10px}
 .anchor-link{visibility:hidden;text-decoration:none;margin-left:4px}h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}
 """
 
+# the course's order: lessons as taught, then the library by number, then the headless tasks
+LESSON_ORDER = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']
+
+def _section(dest: str) -> str:
+    return dest.split('/')[0] if '/' in dest else ''
+
+def _page_order(pg):
+    dest = pg[0]; sec, stem = _section(dest), Path(dest).stem
+    rank = LESSON_ORDER.index(stem) if sec == 'lessons' and stem in LESSON_ORDER else len(LESSON_ORDER)
+    return (dest != 'index.html', {'lessons': 0, '': 1, 'tasks': 2}.get(sec, 3), rank)  # stable: else notebook order
+
 def render(proc: Path, out: Path) -> list[str]:
     "Render every processed notebook into `out`, with a shared sidebar. Returns the pages written."
     from nbconvert import HTMLExporter
@@ -146,8 +157,7 @@ def render(proc: Path, out: Path) -> list[str]:
         dest = fm.get('output-file') or ('index.html' if rel.stem == 'index' else rel.stem + '.html')
         dest = str(rel.parent/dest) if str(rel.parent) != '.' else dest
         pages.append((dest, fm.get('title', rel.stem), fm.get('description', ''), nb))
-    order = lambda pg: (pg[0] != 'index.html', pg[0].startswith('lessons/'), pg[0])
-    pages.sort(key=order)
+    pages.sort(key=_page_order)
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
     (out/'style.css').write_text(CSS, encoding='utf-8')
@@ -158,9 +168,10 @@ def render(proc: Path, out: Path) -> list[str]:
         depth = dest.count('/')
         up = '../' * depth
         def link(d, t): return f'<a href="{up}{d}"{" class=current" if d == dest else ""}>{html.escape(t)}</a>'
-        lib = [link(d, t) for d, t, _, _ in pages if d != 'index.html' and not d.startswith('lessons/')]
-        les = [link(d, t) for d, t, _, _ in pages if d.startswith('lessons/')]
-        sidebar = link('index.html', 'Home') + '<h4>Library</h4>' + ''.join(lib) + ('<h4>Lessons</h4>' + ''.join(les) if les else '')
+        sidebar = link('index.html', 'Home')
+        for head, sec in (('Lessons', 'lessons'), ('Library', ''), ('Lesson tasks (headless)', 'tasks')):
+            links = [link(d, t) for d, t, _, _ in pages if d != 'index.html' and _section(d) == sec]
+            if links: sidebar += f'<h4>{head}</h4>' + ''.join(links)
         body, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(_prepare(nb)), as_version=4))
         body = _fix_links(body, depth, doc_url)
         page = PAGE.format(title=html.escape(title), description=html.escape(desc), up=up, sidebar=sidebar, body=body)
