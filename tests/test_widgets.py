@@ -410,3 +410,25 @@ def test_uat_playground_bad_formula_keeps_the_plot():
     assert w.state['how'] == 'by hand'
     w.controls['expression'].value = 'log(x)'
     assert 'not finite' in w.controls['status'].value
+
+
+# --- static snapshot (docs, nbconvert) --------------------------------------------------------------------------------
+
+def test_widgets_show_a_static_snapshot(multilabel):
+    from l3.widgets import snapshot_html, Panel
+    preds, targs, classes = multilabel
+    w = threshold_tuner(preds, targs, classes)
+    w.controls['thresh'].value = 0.3
+    assert isinstance(w, Panel)
+    b = w._repr_mimebundle_()
+    assert 'application/vnd.jupyter.widget-view+json' in b                        # live where widgets run
+    h = b['text/html']
+    assert h == snapshot_html(w) and 'data:image/png;base64,' in h and 'thresh <code>0.3</code>' in h
+    assert 'mode <code>global</code>' in h and f"{fbeta(preds, targs, 0.3).item():.4f}" in h
+    assert len(b['text/plain']) < 100 and 'threshold tuner' in b['text/plain']
+
+def test_snapshot_escapes_user_text():
+    w = uat_playground()
+    w.controls['expression'].value = '<img src=x onerror=alert(1)>'
+    h = w._repr_mimebundle_()['text/html']
+    assert '<img src=x' not in h and '&lt;img src=x' in h
