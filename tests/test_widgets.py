@@ -176,6 +176,9 @@ def test_plot_class_fbeta():
     import matplotlib.pyplot as plt
     fig = plot_class_fbeta(torch.tensor([0.5, float('nan'), 1.]), ['a', 'b', 'c'], 0.2)
     assert len(fig.axes[0].patches) == 4; plt.close(fig)     # 3 bars + the hatched placeholder
+    fig = plot_class_fbeta(torch.tensor([0.5, 0.7]), ['a', 'b'], [0.1, 0.3], overall=0.6, selected=1)
+    assert fig.axes[0].lines[0].get_ydata()[0] == 0.6 and [t.get_text() for t in fig.axes[0].texts] == ['0.10', '0.30']
+    plt.close(fig)
 
 
 # --- segmentation viewer --------------------------------------------------------------------------------------------
