@@ -16,6 +16,13 @@ from l3.learner import Learner, tensor_data
 from l3.augment import IGNORE_ID
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    "The tiny models here train fastest on one thread (more threads spin and wait on a busy machine); restored after."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 def _children(w):
     "Every widget inside `w`, depth first."
     yield w
@@ -379,6 +386,14 @@ def test_fit_relu_net_2d_and_other_activations():
     m, losses = fit_relu_net(torch.sin, 10, steps=200, act='sigmoid')
     assert isinstance(m[1], nn.Sigmoid) and losses[-1] < losses[0]
 
+def test_fit_relu_net_restores_the_thread_count():
+    seen = []
+    torch.set_num_threads(2)
+    try:
+        fit_relu_net(torch.sin, 3, steps=2, on_step=lambda i, m, l: seen.append(torch.get_num_threads()))
+        assert torch.get_num_threads() == 2 and seen == [1]
+    finally: torch.set_num_threads(1)
+
 def test_fit_relu_net_bad_target():
     with pytest.raises(ValueError, match='not finite at x='): fit_relu_net(parse_expression('log(x)'), 4, steps=5)
     with pytest.raises(ValueError, match='gave 3 values'): fit_relu_net(lambda x: torch.zeros(3), 4, steps=5)
@@ -435,3 +450,10 @@ def test_snapshot_escapes_user_text():
     w.controls['expression'].value = '<img src=x onerror=alert(1)>'
     h = w._repr_mimebundle_()['text/html']
     assert '<img src=x' not in h and '&lt;img src=x' in h
+
+def test_train_mse_any_small_model():
+    from l3.widgets import train_mse
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 50); m = nn.Linear(1, 1)
+    losses = train_mse(m, x, 3 * x - 1, steps=300, lr=0.1)
+    assert losses[-1] < 1e-4 and m.weight.item() == pytest.approx(3, abs=0.02) and m.bias.item() == pytest.approx(-1, abs=0.02)
