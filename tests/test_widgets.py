@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch, torch.nn as nn
 import ipywidgets as W
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import assume, given, settings, strategies as st, HealthCheck
 
 from l3.widgets import (loss_slope, fit_code, lr_find_curve, lr_find_explorer, plot_lr_choice, per_class_fbeta,
                         threshold_report, threshold_tuner, plot_class_fbeta, image_iou, class_colors, overlay,
@@ -17,7 +17,7 @@ from l3.augment import IGNORE_ID
 
 
 @pytest.fixture(autouse=True, scope='module')
-def one_thread():
+def single_thread():
     "The tiny models here train fastest on one thread (more threads spin and wait on a busy machine); restored after."
     n = torch.get_num_threads(); torch.set_num_threads(1)
     yield
@@ -343,6 +343,7 @@ _exprs = st.recursive(_atoms, lambda e: st.one_of(
 @given(_exprs)
 def test_parse_expression_well_formed_always_accepted(text):
     "Every formula built from the whitelist is accepted and computes (nan/inf allowed) on any x."
+    assume(len(text) <= 300)                                   # longer ones are refused by design
     f = parse_expression(text)
     assert f(X).shape == X.shape
 
