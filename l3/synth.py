@@ -251,8 +251,12 @@ def _camvid_world(rng, W):
     xs, b = [], -W
     while b < 3 * W:
         w = rng.uniform(0.15, 0.35) * W
-        xs.append((b, w, rng.uniform(0.08, 0.3), rng.integers(60, 200, 3), rng.random() < 0.25)); b += w
-    return dict(buildings=xs, horizon=rng.uniform(0.5, 0.58), vx=rng.uniform(0.42, 0.58), sky=rng.integers(170, 235, 3),
+        top, c = rng.uniform(0.08, 0.3), rng.integers(60, 200, 3)
+        col = c.mean() + (c - c.mean()) * 0.25               # greys, browns, beiges: facades are not saturated
+        xs.append((b, w, top, col, rng.random() < 0.25)); b += w
+    hz, vx, s = rng.uniform(0.5, 0.58), rng.uniform(0.42, 0.58), rng.integers(170, 235, 3)
+    sky = s.mean() - np.array([25, 10, 0]) + (s - s.mean()) * 0.2   # pale blue to white-grey, as real skies are
+    return dict(buildings=xs, horizon=hz, vx=vx, sky=sky,
                 trees=[(rng.uniform(-W, 3 * W), rng.uniform(0.1, 0.2)) for _ in range(6)],
                 poles=[rng.uniform(-W, 3 * W) for _ in range(5)], speed=rng.uniform(0.01, 0.03) * W)
 
