@@ -476,11 +476,25 @@ class ItemListsLabelMixin:
     "The labellers of an ItemLists."
     def _label(self, get_raw, label_cls=None, classes=None, label_delim=None):
         raws = [get_raw(il) for il in (self.train, self.valid)]
-        if label_delim is not None: raws = [[_split_tags(r, label_delim) for r in raw] for raw in raws]
+        if label_delim is not None:
+            raws = [[_split_tags(r, label_delim) for r in raw] for raw in raws]
+            for il, raw in zip((self.train, self.valid), raws):      # e.g. a tags cell holding only spaces
+                blank = [i for i, r in enumerate(raw) if not r]
+                if blank: raise DataError(f"{len(blank)} items have a blank label (no tag once split on {label_delim!r}), "
+                                          f"e.g. {[il._short(il.items[i]) for i in blank[:5]]}; fill or drop those rows")
         kind = _label_kind(label_cls, self.train, raws[0] or raws[1], label_delim)
         if kind == MaskLabel and classes is None:
             raise DataError("segmentation needs its codes: label_from_func(get_y_fn, classes=codes)")
         if kind == MultiCategoryLabel: raws = [[_split_tags(r, None) if not isinstance(r, str) else [r] for r in raw] for raw in raws]
+        if classes is None and kind in (CategoryLabel, MultiCategoryLabel) and len(raws[0]):
+            tags = lambda r: r if kind == MultiCategoryLabel else [r]
+            seen = {t for r in raws[0] for t in tags(r)}
+            only = sorted({t for r in raws[1] for t in tags(r)} - seen, key=str)
+            if only:                                                  # a class with no training example can't be learned
+                i = next(i for i, r in enumerate(raws[1]) if only[0] in tags(r))
+                warnings.warn(f"{'tags' if kind == MultiCategoryLabel else 'labels'} {only[:10]} appear only in the validation "
+                              f"set (e.g. {only[0]!r} of {self.valid._short(self.valid.items[i])}), never in training: the "
+                              f"model cannot learn them; split differently (another seed) or drop those items")
         classes = _make_classes(kind, raws, classes)
         lls = []
         for il, raw, train in ((self.train, raws[0], True), (self.valid, raws[1], False)):
