@@ -661,6 +661,7 @@ class LabelLists:
         if size is not None:
             hw = (size, size) if isinstance(size, int) else tuple(size)
             if len(hw) != 2 or min(hw) <= 0: raise ValueError(f"size must be a positive int or (h, w), got {size!r}")
+            if not isinstance(size, (int, tuple, list)): size = tuple(int(v) for v in hw)  # e.g. a numpy pair: src_size//2
         tfms = ([], []) if tfms is None else (list(tfms[0] or []), list(tfms[1] or []))
         if not tfm_y and self.y_kind in (MaskLabel, PointsLabel) and tfms[0]:
             warnings.warn(f"the targets are {self.y_kind}s but tfm_y=False: they won't move with the augmented "
