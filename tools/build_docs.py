@@ -99,9 +99,12 @@ def _prepare(nb) -> dict:
             c.setdefault('metadata', {})['tags'] = []
             if opts.get('echo') == 'false' or not c['source'].strip(): c['metadata']['tags'].append('remove_input')
             if opts.get('output') == 'false': c['outputs'] = []
+            for o in c.get('outputs', []):  # a static page has no widget manager: keep the widget's HTML snapshot only
+                if 'data' in o and 'text/html' in o['data']: o['data'].pop('application/vnd.jupyter.widget-view+json', None)
             if not c['source'].strip() and not c.get('outputs'): continue
         cells.append(c)
     nb['cells'] = cells
+    nb.get('metadata', {}).pop('widgets', None)  # the saved widget state: only a live widget manager could use it
     return nb
 
 def _fix_links(body: str, depth: int, doc_url: str) -> str:
