@@ -761,7 +761,8 @@ class TextDataLoader:
         self._bs = bs
         from l3 import text as T
         if dataset.y_kind == LMLabel:
-            self.dl = T.LMDataLoader(list(dataset.ids), bs=bs, bptt=bptt, shuffle=shuffle, device=self.device)
+            self.dl = T.LMDataLoader(list(dataset.ids), bs=bs, bptt=bptt, shuffle=shuffle, device=self.device,
+                                     sampler=kw.get('sampler'))   # DDP: each process reads its share of the stream
         else:
             from functools import partial
             lens = [len(o) for o in dataset.ids]

@@ -31,7 +31,7 @@ def test_never_crashes_and_well_formed(text):
 @given(any_text)
 def test_markers_are_idempotent(text):
     """Re-tokenizing the output (tokens joined by spaces, whitespace tokens left out) adds no capital or character-
-    repetition marker: the output is lower-case and has no run of 4 equal characters. Only `xxbos` comes again."""
+    repetition marker: the output is lower-case and has no run of 3 equal characters. Only `xxbos` comes again."""
     toks = _no_ws(tokenize1(text))
     again = _no_ws(tokenize1(' '.join(toks[1:])))
     for m in (TK_MAJ, TK_UP, TK_REP):
@@ -203,3 +203,199 @@ def test_bench_smoke():
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert 'tokens/s' in r.stdout and 'fastai not installed' in r.stdout
+
+# ---------------------------------------------------------------- distributed LM loader, memory, factories, bad input
+from torch.utils.data.distributed import DistributedSampler
+from l3.text import (TextDataBunch, TextLMDataBunch, TextClasDataBunch, lm_databunch_on_disk, iter_tokenized,
+                     get_text_classifier, TextClassifierLearner, text_classifier_learner, AWD_LSTM)
+from l3.data import TextList, DataError
+import pandas as pd
+
+@FAST
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=15), st.integers(1, 4), st.integers(2, 3), st.integers(3, 12),
+       st.booleans(), st.integers(0, 3))
+def test_lm_loader_distributed_shares(lens, bs, world, bptt, shuffle, epoch):
+    "Each process reads its own rows of the same stream: equal numbers of batches, disjoint, together the whole."
+    docs = [np.arange(i * 100, i * 100 + n) for i, n in enumerate(lens)]
+    if sum(lens) // (bs * world) < 2: return
+    samplers = [DistributedSampler(docs, num_replicas=world, rank=r, shuffle=shuffle, seed=7) for r in range(world)]
+    for s in samplers: s.set_epoch(epoch)
+    dls = [LMDataLoader(docs, bs=bs, bptt=bptt, sampler=s) for s in samplers]
+    assert len({len(d) for d in dls}) == 1
+    rows = [torch.cat([x for x, _ in d], 1) for d in dls]
+    flat = torch.cat(rows).flatten().tolist()
+    assert len(set(flat)) == len(flat)
+    if not shuffle:   # together: the single-process stream with bs x world rows, in order
+        one = LMDataLoader(docs, bs=bs * world, bptt=bptt, shuffle=False)
+        assert torch.equal(torch.cat(rows), torch.cat([x for x, _ in one], 1))
+
+def test_lm_loader_new_keeps_sampler():
+    docs = [np.arange(200)]
+    s = DistributedSampler(docs, num_replicas=2, rank=1, shuffle=False)
+    dl = LMDataLoader(docs, bs=2, bptt=10).new(sampler=s, shuffle=False)
+    assert dl.sampler is s and next(iter(dl))[0][0, 0] == 100   # rank 1: the second half of the stream
+
+def test_databunch_ddp_new_passes_sampler(tmp_path):
+    "The data block's text loader hands the DDP sampler to the stream loader (l3.learner calls .new(sampler=...))."
+    texts = [' '.join(['word'] * 40 + [f'w{i}']) for i in range(20)]
+    data = (TextList.from_df(pd.DataFrame({'text': texts}), tmp_path, cols='text').split_by_idx([0, 1])
+            .label_for_lm().databunch(bs=2, bptt=8, device='cpu'))
+    s0, s1 = (DistributedSampler(data.train_ds, num_replicas=2, rank=r, shuffle=True, seed=0) for r in (0, 1))
+    d0, d1 = data.train_dl.new(sampler=s0, shuffle=False), data.train_dl.new(sampler=s1, shuffle=False)
+    assert len(d0) == len(d1) and len(d0) < len(data.train_dl)
+    assert not torch.equal(next(iter(d0))[0], next(iter(d1))[0])
+
+DDP_WORKER = '''
+import json, os, sys
+from pathlib import Path
+import torch, pandas as pd
+from l3.learner import rank, Callback
+from l3.data import TextList
+from l3.synth import synth
+from l3.text import language_model_learner, AWD_LSTM
+out = Path(sys.argv[1])
+path = synth('imdb_sample', out/'data')
+df = pd.read_csv(path/'texts.csv').iloc[:120]
+data = TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=0).label_for_lm().databunch(bs=4, bptt=20, device='cpu')
+seen = []
+class Seen(Callback):
+    def before_batch(self):
+        if self.learn.training: seen.extend(self.learn.xb[:, 0].tolist())
+torch.manual_seed(int(os.environ['RANK']))
+learn = language_model_learner(data, AWD_LSTM, config=dict(emb_sz=8, n_hid=16, n_layers=2), path=out)
+learn.fit(1, 1e-3, callbacks=[Seen()])
+r = rank()
+torch.save(learn.model.state_dict(), out/f'rank{r}.pt')
+(out/f'rank{r}.json').write_text(json.dumps({'n': len(learn.recorder.losses), 'single': len(data.train_dl),
+                                             'first_tokens': seen}))
+torch.distributed.destroy_process_group()
+'''
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason='torch.distributed is not available')
+def test_ddp_language_model(tmp_path):
+    "torchrun, 2 CPU processes: each reads half the stream rows (half the batches), and they end with equal weights."
+    import os, socket
+    (tmp_path/'worker.py').write_text(DDP_WORKER)
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'GLOO_SOCKET_IFNAME': 'lo', 'L3_DEVICE': 'cpu',
+           'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2', '--master_addr=127.0.0.1',
+           f'--master_port={port}', str(tmp_path/'worker.py'), str(tmp_path)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    m0, m1 = (json.loads((tmp_path/f'rank{r}.json').read_text()) for r in (0, 1))
+    assert m0['n'] == m1['n'] > 0 and m0['n'] <= 0.75 * m0['single']   # about half the batches each, the same number
+    w0, w1 = (torch.load(tmp_path/f'rank{r}.pt', weights_only=True) for r in (0, 1))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+
+import json
+
+def test_iter_tokenized_reads_lazily():
+    "With worker processes, only a few chunks of the input are read ahead (not the whole corpus)."
+    read = []
+    def texts():
+        for i in range(2000): read.append(i); yield f'Review number {i}, quite GOOD!!!'
+    it = iter_tokenized(texts(), n_workers=2, progress=False, chunksize=10)
+    first = next(it)
+    assert first[:3] == ['xxbos', 'xxmaj', 'review'] and len(read) <= 10 * 6, len(read)
+    assert sum(1 for _ in it) == 1999
+
+def _peak_tokenize_to_disk(n, dest):
+    import tracemalloc, l3.text
+    l3.text._REMAP_CHUNK = 1 << 12   # the final remapping works in chunks; small ones here so the corpus dominates
+    rng = np.random.default_rng(0)
+    words = [f'word{i}' for i in range(300)]
+    texts = (' '.join(rng.choice(words, 60)) for _ in range(n))
+    tracemalloc.start()
+    tokenize_to_disk(texts, dest, progress=False, chunksize=100)
+    peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    return peak
+
+def test_tokenize_to_disk_memory_does_not_grow_with_corpus(tmp_path):
+    "Peak memory while tokenizing to disk: the vocabulary and a chunk, not the corpus (4x the texts, about the same peak)."
+    import l3.text
+    chunk = l3.text._REMAP_CHUNK
+    try: small, big = _peak_tokenize_to_disk(2000, tmp_path/'a'), _peak_tokenize_to_disk(8000, tmp_path/'b')
+    finally: l3.text._REMAP_CHUNK = chunk
+    ids_small, ids_big = ((tmp_path/d/'ids.npy').stat().st_size for d in 'ab')
+    assert big - small < 0.1 * (ids_big - ids_small), (small, big, ids_small, ids_big)   # grows by ~8 bytes a document
+    assert big < ids_big, (big, ids_big)                                                 # less than the ids themselves
+    ids, v = load_ids(tmp_path/'b')
+    assert len(ids) == 8000 and all(len(d) >= 61 and d[0] == v.stoi['xxbos'] for d in ids[:50])
+
+def test_lm_databunch_on_disk_refreshes_when_texts_change(tmp_path):
+    texts = [f'A review of film {i % 7}. I liked it.' for i in range(40)]
+    il = TextList.from_df(pd.DataFrame({'text': texts}), tmp_path, cols='text')
+    d1 = lm_databunch_on_disk(il.split_by_idx(range(5)), tmp_path/'tok', bs=2, bptt=5, progress=False)
+    il2 = TextList.from_df(pd.DataFrame({'text': texts[:-1] + ['Something else entirely, twice twice.']}), tmp_path, cols='text')
+    d2 = lm_databunch_on_disk(il2.split_by_idx(range(5)), tmp_path/'tok', bs=2, bptt=5, progress=False)
+    assert list(d2.train_ds.ids[-1]) != list(d1.train_ds.ids[-1])
+    assert 'twice' in d2.vocab.stoi and 'twice' not in d1.vocab.stoi
+
+def test_factories(tmp_path):
+    (tmp_path/'train'/'pos').mkdir(parents=True); (tmp_path/'train'/'neg').mkdir(); (tmp_path/'valid'/'pos').mkdir(parents=True)
+    (tmp_path/'valid'/'neg').mkdir(); (tmp_path/'test').mkdir()
+    for split, n in (('train', 6), ('valid', 2)):
+        for lab, w in (('pos', 'great'), ('neg', 'awful')):
+            for i in range(n): (tmp_path/split/lab/f'{i}.txt').write_text(f'A {w} film, {w} acting.')
+    (tmp_path/'test'/'0.txt').write_text('Unknown.')
+    data = TextDataBunch.from_folder(tmp_path, test='test', bs=4)
+    assert data.classes == ['neg', 'pos'] and len(data.train_ds) == 12 and len(data.test_ds) == 1
+    lm = TextLMDataBunch.from_folder(tmp_path, bs=2, bptt=5)
+    assert lm.y_kind == 'lm' and isinstance(lm, type(data))
+    df = pd.DataFrame({'label': ['a', 'b'] * 10, 'text': [f'text {i} ok' for i in range(20)]})
+    d = TextClasDataBunch.from_df(tmp_path, df.iloc[:15], df.iloc[15:], test_df=df.iloc[:3], bs=4)
+    assert len(d.train_ds) == 15 and len(d.valid_ds) == 5 and len(d.test_ds) == 3
+    with pytest.raises(DataError, match=r'nope\.csv does not exist'): TextDataBunch.from_csv(tmp_path, 'nope.csv')
+
+# bad input -----------------------------------------------------------------------------------------------------------
+def test_empty_texts_pass_through(tmp_path):
+    "Empty (or NaN) texts become just `xxbos`; they batch with padding and the classifier gives finite outputs."
+    df = pd.DataFrame({'label': ['a', 'b', 'a', 'b'] * 3, 'text': ['fine review', '', float('nan'), '   '] * 3})
+    df.to_csv(tmp_path/'t.csv', index=False)
+    data = TextList.from_csv(tmp_path, 't.csv', cols='text').split_by_idx([0, 1]).label_from_df(cols=0).databunch(bs=4)
+    assert [len(o) for o in data.train_ds.ids[:3]] == [1, 1, 3]        # rows 2, 3, 4: NaN -> '', '   ', 'fine review'
+    assert len(data.valid_ds.ids[1]) == 1                               # row 1: ''
+    learn = text_classifier_learner(data, AWD_LSTM, config=dict(emb_sz=8, n_hid=12, n_layers=2))
+    x, _ = data.one_batch()
+    assert torch.isfinite(learn.model.eval()(x)).all()
+
+def test_text_nan_label(tmp_path):
+    pd.DataFrame({'label': ['pos', None, 'neg'], 'text': ['a', 'b', 'c']}).to_csv(tmp_path/'t.csv', index=False)
+    with pytest.raises(DataError, match=r"label column 'label' has NaN"):
+        TextList.from_csv(tmp_path, 't.csv', cols='text').split_none().label_from_df(cols='label')
+
+def test_text_label_not_in_classes(tmp_path):
+    for lab in ('pos', 'neg', 'neutral'):
+        (tmp_path/'train'/lab).mkdir(parents=True); (tmp_path/'train'/lab/'0.txt').write_text(f'{lab} text')
+        (tmp_path/'test'/lab).mkdir(parents=True); (tmp_path/'test'/lab/'0.txt').write_text(f'{lab} text')
+    with pytest.raises(DataError, match=r"not in classes, e\.g\. 'neutral'.*add the label to classes"):
+        TextList.from_folder(tmp_path).split_by_folder(valid='test').label_from_folder(classes=['neg', 'pos'])
+
+def test_text_not_utf8_replace_when_asked(tmp_path):
+    (tmp_path/'train'/'pos').mkdir(parents=True)
+    (tmp_path/'train'/'pos'/'bad.txt').write_bytes('caf\xe9 great'.encode('latin-1'))
+    with pytest.raises(DataError, match=r'bad\.txt is not valid UTF-8'):
+        TextList.from_folder(tmp_path).split_none().label_from_folder()
+    lls = TextList.from_folder(tmp_path, encoding_errors='replace').split_none().label_from_folder()
+    assert 'caf\ufffd' in lls.train.x.texts()[0]
+
+def test_load_encoder_vocab_mismatch(tmp_path):
+    df = pd.DataFrame({'label': ['a', 'b'] * 6, 'text': [f'words {i % 3} and more' for i in range(12)]})
+    cfg = dict(emb_sz=8, n_hid=12, n_layers=2)
+    data = TextList.from_df(df, tmp_path, cols='text').split_by_idx([0, 1]).label_from_df(cols=0).databunch(bs=4)
+    learn = text_classifier_learner(data, AWD_LSTM, config=cfg, path=tmp_path)
+    learn.save_encoder('enc')
+    other = Vocab(SPECIAL_TOKENS + ['only', 'these'])
+    bad = TextClassifierLearner(data, get_text_classifier(len(other), 2, config=cfg), path=tmp_path)
+    with pytest.raises(ValueError, match=rf'vocab size mismatch: the vocab has {len(other)} tokens but the encoder file '
+                                         rf'.*enc\.pth has an embedding of {len(data.vocab)} rows'):
+        bad.load_encoder('enc')
+
+def test_text_train_bench_smoke():
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root/'bench'/'text_train.py'), '--quick', '--no-fastai'], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 'tokens/s' in r.stdout and 'fastai not measured' in r.stdout
