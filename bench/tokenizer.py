@@ -1,6 +1,6 @@
 """Tokenizer benchmark: l3's plain-Python tokenizer against fastai 2.8's `Tokenizer` (spaCy), same texts, same run.
 
-Prints tokens/s of each (one process each) and their ratio (target >= 5x), and how well the two token sequences
+Prints tokens/s of each (one process each, fastest of 3 passes) and their ratio (target >= 5x), and how well the two token sequences
 agree: the share of fastai's tokens matched by l3's after aligning the two sequences of each text with difflib
 (target >= 99%), with the most frequent differences.
 
@@ -8,8 +8,10 @@ Texts: the IMDB-sample stand-in of l3.synth (templated reviews), reviews generat
 real IMDB text (HTML breaks, entities, quotes, brackets, contractions, ratings, URLs, ellipses, caps, stretched
 words...), and real English prose (the docstrings of Python's standard library).
 
-The lesson (fastai v1) marks repetitions from 4 characters/words on; fastai 2 from 3. Agreement is given for l3's
-defaults and for `min_rep=3, min_wrep=3` (fastai 2's thresholds), so the rest of the differences can be seen.
+l3 marks repetitions from 3 characters/words on, as fastai 2 does (the lesson's fastai v1 started at 4). Agreement
+is given for l3's defaults and, for reference, for `min_rep=4, min_wrep=4` (fastai v1's thresholds); the differences
+listed are those of the defaults. The main remaining one is on purpose: fastai (v1 and 2) replaces `amp;` and `quot;`
+before unescaping HTML, so `&amp;` becomes `& &` and `&quot;` becomes `& '`; l3 gives `&` and `"`.
 
 Usage: python bench/tokenizer.py [--quick] [--l3-only] [--top K]
 fastai runs in /work/main/.venv-bench (or any python where `import fastai` works): when it is missing here, the script
@@ -83,18 +85,26 @@ def corpora(quick):
     return {k: v for k, v in c.items() if v}
 
 # ---------------------------------------------------------------- the two tokenizers
-def l3_tokenize(texts, **kw):
-    from l3.text import tokenize, _cache
-    _cache.clear()
-    t0 = time.perf_counter(); toks = tokenize(texts, n_workers=1, progress=False, **kw)
-    return toks, time.perf_counter() - t0
+REPEATS = 3   # each side tokenizes the texts this many times and keeps its fastest pass (the machine may be shared)
 
-def fastai_tokenize(texts):
+def l3_tokenize(texts, repeats=REPEATS, **kw):
+    from l3.text import tokenize, _cache
+    best = float('inf')
+    for _ in range(repeats):
+        _cache.clear()   # a cold cache each pass: the cache is built while tokenizing, its cost is part of the time
+        t0 = time.perf_counter(); toks = tokenize(texts, n_workers=1, progress=False, **kw)
+        best = min(best, time.perf_counter() - t0)
+    return toks, best
+
+def fastai_tokenize(texts, repeats=REPEATS):
     from fastai.text.core import SpacyTokenizer, TokenizeWithRules
     tok = TokenizeWithRules(SpacyTokenizer('en'))
     list(tok(['warm up.']))
-    t0 = time.perf_counter(); toks = [list(map(str, o)) for o in tok(texts)]
-    return toks, time.perf_counter() - t0
+    best = float('inf')
+    for _ in range(repeats):
+        t0 = time.perf_counter(); toks = [list(map(str, o)) for o in tok(texts)]
+        best = min(best, time.perf_counter() - t0)
+    return toks, best
 
 def fastai_available():
     try: import fastai.text.core  # noqa
@@ -150,17 +160,20 @@ def main():
     n_fa = sum(map(len, fa_toks))
     print(f'fastai  : {n_fa:>9,} tokens in {fa_s:6.2f}s = {n_fa / fa_s:>10,.0f} tokens/s')
     print(f'speed   : l3 / fastai = {(n_tok / l3_s) / (n_fa / fa_s):.1f}x (target >= 5x)')
-    l3_v2, _ = l3_tokenize(all_texts, min_rep=3, min_wrep=3)
+    l3_v1, _ = l3_tokenize(all_texts, repeats=1, min_rep=4, min_wrep=4)
     start = 0
     for name, texts in cs.items():
         sl = slice(start, start + len(texts)); start += len(texts)
         acc, diffs = agreement(l3_toks[sl], fa_toks[sl])
-        acc3, diffs3 = agreement(l3_v2[sl], fa_toks[sl])
-        print(f'\nagreement on {name}: {acc:.2%} with l3 defaults (repeats from 4), {acc3:.2%} with min_rep=3, '
-              f'min_wrep=3 (target >= 99%)')
-        for (a, b), c in (diffs3 or diffs).most_common(args.top):
+        acc4, _ = agreement(l3_v1[sl], fa_toks[sl])
+        print(f'\nagreement on {name}: {acc:.2%} with l3 defaults (target >= 99%); {acc4:.2%} with min_rep=4, '
+              f'min_wrep=4 (fastai v1)')
+        for (a, b), c in diffs.most_common(args.top):
             print(f'  {c:5d}x  l3: {show(a):30.30s} fastai: {show(b):30.30s}')
-    acc_all, _ = agreement(l3_toks, fa_toks); acc3_all, _ = agreement(l3_v2, fa_toks)
-    print(f'\noverall agreement: {acc_all:.2%} (defaults), {acc3_all:.2%} (fastai 2 repeat thresholds)')
+    acc_all, diffs_all = agreement(l3_toks, fa_toks); acc4_all, _ = agreement(l3_v1, fa_toks)
+    print(f'\noverall agreement: {acc_all:.2%} (defaults; target >= 99%), {acc4_all:.2%} (fastai v1 repeat thresholds)')
+    print('main differences overall:')
+    for (a, b), c in diffs_all.most_common(args.top):
+        print(f'  {c:5d}x  l3: {show(a):30.30s} fastai: {show(b):30.30s}')
 
 if __name__ == '__main__': main()
