@@ -8,9 +8,14 @@
 Both libraries build their own language-model learner the way the lesson does (`language_model_learner(data,
 AWD_LSTM, drop_mult=0.3, pretrained=False)`; fastai: `get_language_model(AWD_LSTM, vocab, config, drop_mult=0.3)`
 in an `LMLearner` with its default regularisation alpha=2, beta=1, which is what `language_model_learner` builds)
-with each library's defaults (optimiser, weight decay, float32), on the same stream of token ids (drawn from a
+with each library's defaults (optimiser, weight decay, precision), on the same stream of token ids (drawn from a
 Zipf-like distribution over the vocabulary, like words), read by each library's own language-model loader
 (`bs` rows, `bptt` tokens a batch; l3 varies the length a little around `bptt`, so tokens are counted batch by batch).
+Configurations:
+  l3        l3's default: `mixed_precision='auto'`, bf16 autocast where the CPU computes bf16 natively (the decoder
+            and its 60000 scores a token; the LSTMs stay float32 on CPU), else float32
+  l3-fp32   l3 with `mixed_precision=False`
+  fastai    fastai's defaults (float32)
 A callback times each batch from `before_batch` to `after_batch` (forward, loss with AR/TAR, backward, optimiser
 step); the loader's time between batches is measured too (from one `after_batch` to the next `before_batch`).
 Each configuration runs in its own fresh process, in turns, `--rounds` times; each keeps its best round (median
@@ -50,7 +55,7 @@ def _timer(base, rec):
             rec['step'].append(self.end - self.t); rec['tokens'].append(int(self.learn.xb[0].numel() if isinstance(self.learn.xb, tuple) else self.learn.xb.numel()))
     return Timer()
 
-def run_l3(cfg, vocab, bs, bptt, n_batches):
+def run_l3(cfg, vocab, bs, bptt, n_batches, mixed_precision='auto'):
     sys.path.insert(0, str(ROOT))
     import torch, l3
     from l3.learner import TensorData, Callback
@@ -60,10 +65,12 @@ def run_l3(cfg, vocab, bs, bptt, n_batches):
                       LMDataLoader(docs[:max(1, len(docs) // 50)], bs=bs, bptt=bptt, shuffle=False, device='cpu'),
                       c=vocab, y_kind='lm')
     data.vocab = Vocab(SPECIAL_TOKENS + [f'w{i}' for i in range(vocab - len(SPECIAL_TOKENS))])
-    learn = language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=cfg)
+    learn = language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=cfg,
+                                   mixed_precision=mixed_precision)
     rec = {'step': [], 'load': [], 'tokens': []}
     learn.fit(1, 1e-3, callbacks=[_timer(Callback, rec)])
-    return rec, f'l3 {getattr(l3, "__version__", "?")}'
+    amp = str(learn.amp_dtype).replace('torch.', '') if learn.amp_dtype else 'fp32'
+    return rec, f'l3 {getattr(l3, "__version__", "?")} ({amp})'
 
 def run_fastai(cfg, vocab, bs, bptt, n_batches):
     import warnings; warnings.filterwarnings('ignore')
@@ -87,9 +94,9 @@ def worker(config, args):
     import torch
     if args.threads: torch.set_num_threads(args.threads)
     cfg = TINY if args.quick else FULL
-    run = run_fastai if config == 'fastai' else run_l3
     t0 = time.perf_counter()
-    rec, desc = run(cfg, args.vocab, args.bs, args.bptt, args.warmup + args.steps)
+    if config == 'fastai': rec, desc = run_fastai(cfg, args.vocab, args.bs, args.bptt, args.warmup + args.steps)
+    else: rec, desc = run_l3(cfg, args.vocab, args.bs, args.bptt, args.warmup + args.steps, 'auto' if config == 'l3' else False)
     w = args.warmup
     out = {'step': rec['step'][w:w + args.steps], 'load': rec['load'][w:w + args.steps], 'tokens': rec['tokens'][w:w + args.steps],
            'desc': desc, 'wall_s': time.perf_counter() - t0, 'threads': torch.get_num_threads()}
@@ -137,7 +144,7 @@ def main(argv=None):
     fa_py = None if args.no_fastai else fastai_python()
     if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
     elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
-    configs = ['l3'] + (['fastai'] if fa_py else [])
+    configs = ['l3', 'l3-fp32'] + (['fastai'] if fa_py else [])
     cfg = TINY if q else FULL
     print(f"AWD-LSTM language model emb {cfg['emb_sz']}, hidden {cfg['n_hid']}, {cfg['n_layers']} layers, vocab "
           f"{args.vocab}, bs {args.bs}, bptt {args.bptt}, CPU: {args.warmup} warm-up + {args.steps} timed steps, "
@@ -152,11 +159,13 @@ def main(argv=None):
             res['median_step'], res['median_load'] = statistics.median(res['step']), statistics.median(res['load'] or [0])
             if c not in best or res['tok_s'] > best[c]['tok_s']: best[c] = res
     if not best: return 1
-    print(f"  {'config':<8} {'what':<16} {'step s':>7} {'load ms':>8} {'tokens/s':>9}")
+    print(f"  {'config':<8} {'what':<24} {'step s':>7} {'load ms':>8} {'tokens/s':>9}")
     for c, res in best.items():
-        print(f"  {c:<8} {res['desc']:<16} {res['median_step']:>7.3f} {res['median_load'] * 1000:>8.1f} {res['tok_s']:>9.0f}")
-    if 'fastai' in best and 'l3' in best:
-        print(f"speed: l3 / fastai = {best['l3']['tok_s'] / best['fastai']['tok_s']:.2f}x tokens/s (target >= 1.2x)")
+        print(f"  {c:<8} {res['desc']:<24} {res['median_step']:>7.3f} {res['median_load'] * 1000:>8.1f} {res['tok_s']:>9.0f}")
+    if 'fastai' in best:
+        for c in ('l3', 'l3-fp32'):
+            if c in best: print(f"speed: {c} / fastai = {best[c]['tok_s'] / best['fastai']['tok_s']:.2f}x tokens/s"
+                                + (' (target >= 1.2x)' if c == 'l3' else ''))
     print(f"torch threads: {best['l3']['threads'] if 'l3' in best else '?'}; step s: median time of a training step "
           f"(forward, loss, backward, optimiser) in the best round; load ms: the loader's time between two batches.")
     return 0

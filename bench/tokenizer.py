@@ -85,7 +85,8 @@ def corpora(quick):
     return {k: v for k, v in c.items() if v}
 
 # ---------------------------------------------------------------- the two tokenizers
-REPEATS = 3   # each side tokenizes the texts this many times and keeps its fastest pass (the machine may be shared)
+REPEATS = 3   # each side tokenizes the texts this many times and keeps its fastest pass (the machine may be shared);
+              # l3's token cache is emptied before each pass, spaCy keeps its lexeme cache: that favours fastai
 
 def l3_tokenize(texts, repeats=REPEATS, **kw):
     from l3.text import tokenize, _cache
