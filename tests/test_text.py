@@ -399,3 +399,22 @@ def test_text_train_bench_smoke():
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert 'tokens/s' in r.stdout and 'fastai not measured' in r.stdout
+
+def test_lm_mixed_precision_keeps_lstms_float32(tmp_path):
+    "bf16 autocast (mixed_precision=True on CPU): bf16 scores, float32 LSTM states, finite losses, predict still works."
+    from l3.text import language_model_learner
+    df = pd.DataFrame({'text': [f'The film {i % 5} was great. I liked it a lot, really.' for i in range(60)]})
+    data = TextList.from_df(df, tmp_path, cols='text').split_by_rand_pct(0.1, seed=0).label_for_lm().databunch(bs=4, bptt=8, device='cpu')
+    learn = language_model_learner(data, AWD_LSTM, config=dict(emb_sz=8, n_hid=16, n_layers=2), pretrained=False,
+                                   mixed_precision=True, path=tmp_path)
+    assert learn.amp_dtype == torch.bfloat16
+    learn.fit(1, 1e-2)
+    assert all(math.isfinite(l) for l in learn.recorder.losses)
+    xb, _ = data.one_batch()
+    learn.model.train()
+    with learn._autocast(): out = learn.model(xb)
+    assert out.dtype == torch.bfloat16 and learn.model[0].hidden[0][0].dtype == torch.float32
+    assert learn.predict('The film', n_words=3).startswith('The film ')
+    fp32 = language_model_learner(data, AWD_LSTM, config=dict(emb_sz=8, n_hid=16, n_layers=2), pretrained=False,
+                                  mixed_precision=False)
+    assert fp32.amp_dtype is None
