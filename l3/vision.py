@@ -108,7 +108,7 @@ class SigmoidRange(nn.Module):
 
 def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_range=None) -> nn.Sequential:
     "Pooling, flatten, then BN/dropout/linear blocks from `nf` body features to `n_out` outputs."
-    ftrs = [nf*2 if concat_pool else nf] + list(lin_ftrs or [512]) + [n_out]
+    ftrs = [nf*2 if concat_pool else nf] + (list(lin_ftrs) if lin_ftrs is not None else [512]) + [n_out]
     ps = list(ps) if isinstance(ps, (list, tuple)) else [ps/2]*(len(ftrs)-2) + [ps]
     if len(ps) != len(ftrs)-1: raise ValueError(f'ps has {len(ps)} values but the head has {len(ftrs)-1} linear layers')
     layers = [ConcatPool() if concat_pool else nn.AdaptiveAvgPool2d(1), nn.Flatten()]
@@ -338,7 +338,7 @@ def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics
                 loss_func=None, y_range=None, concat_pool=True, mixed_precision='auto', channels_last=True,
                 **learner_kwargs) -> Learner:
     "A `Learner` with a ResNet body (pretrained when possible, then frozen) and a new head for `data.c` outputs."
-    kw = dict(arch=arch_name(arch), n_out=int(data.c), lin_ftrs=list(lin_ftrs) if lin_ftrs else None, ps=ps,
+    kw = dict(arch=arch_name(arch), n_out=int(data.c), lin_ftrs=list(lin_ftrs) if lin_ftrs is not None else None, ps=ps,
               n_in=n_in, y_range=list(y_range) if y_range is not None else None, concat_pool=concat_pool)
     model = cnn_model(pretrained=pretrained, **kw)
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, layer_groups=cnn_groups(model), **learner_kwargs)
