@@ -416,14 +416,16 @@ def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int
     "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for persons 01..`n_persons`."
     if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 are needed')
     dest = Path(dest); rng = _rng(seed, 'biwi_head_pose')
+    room = rng.integers(40, 220, 3)  # one lab for everyone, as in the real dataset
+    furniture = [(np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)) for _ in range(3)]
     for p in range(1, n_persons + 1):
         folder = dest/f'{p:02d}'; folder.mkdir(parents=True, exist_ok=True)
         (folder/'rgb.cal').write_text(biwi_cal_text(size))
         skin = rng.choice([(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)])
         person = dict(skin=tuple(int(c) for c in skin), hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
-                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)), room=rng.integers(40, 220, 3),
-                      furniture=[(np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3))
-                                 for _ in range(3)])
+                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
+                      room=np.clip(room + rng.integers(-20, 21, 3), 0, 255),  # the same lab, lit a little differently
+                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture])  # moved a little
         frame = int(rng.integers(3, 10))
         for _ in range(n_frames):
             im, pose, _ = biwi_frame(person, rng, size)
