@@ -1,0 +1,102 @@
+"""Head-pose lesson: reading BIWI's files, bad pose files and points outside the image give clear errors."""
+import re
+import numpy as np, pytest, torch
+from l3.data import DataError, PointsItemList
+from l3.synth import synth_biwi_head_pose, convert_biwi
+from l3.tasks.head_pose import (read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size, pixel_errors, diagonal,
+                                biwi_databunch)
+
+ROT = '1 0 0 \n0 1 0 \n0 0 1 \n\n'
+
+
+@pytest.fixture(scope='module')
+def biwi(tmp_path_factory):
+    "A tiny BIWI stand-in: 13 persons, 2 frames each, 24x32 images."
+    return synth_biwi_head_pose(tmp_path_factory.mktemp('biwi'), n_persons=13, n_frames=2, size=(24, 32))
+
+
+def _frames(path, person='01'): return sorted((path/person).glob('*_rgb.jpg'))
+
+
+def test_reads_agree_with_genfromtxt(biwi):
+    cal = read_biwi_cal(biwi/'01'/'rgb.cal')
+    assert np.array_equal(cal, np.genfromtxt(biwi/'01'/'rgb.cal', skip_footer=6)) and cal.shape == (3, 3)
+    fn = _frames(biwi)[0]
+    ctr = read_biwi_pose(pose_file(fn))
+    assert np.array_equal(ctr, np.genfromtxt(pose_file(fn), skip_header=3))
+    pt = biwi_point(fn, cal)
+    assert pt.shape == (1, 2) and pt.dtype == torch.float32
+    assert torch.allclose(pt[0], torch.tensor(convert_biwi(ctr, cal), dtype=torch.float32))
+    assert image_size(fn) == (24, 32)
+
+
+@pytest.mark.parametrize('last, found', [('10 20', 'found 2 values [10.0, 20.0]'),
+                                         ('10 20 800 5', 'found 4 values [10.0, 20.0, 800.0, 5.0]'),
+                                         ('10 20 800\n1 2 3', 'found 6 values'),
+                                         ('', 'found 0 values'),
+                                         ('10 abc 800', 'found 3 values [10.0, nan, 800.0]')])
+def test_pose_file_wrong_number_of_values(tmp_path, last, found):
+    f = tmp_path/'frame_00003_pose.txt'
+    f.write_text(ROT + last + '\n')
+    with pytest.raises(DataError, match=re.escape(str(f)) + r': expected 3 numbers \(the head centre x y z in mm\)') as e:
+        read_biwi_pose(f)
+    assert found in str(e.value)
+
+
+def test_pose_file_ragged_rows(tmp_path):
+    "Rows of different lengths make numpy's reader fail: the error still names the file."
+    f = tmp_path/'frame_00003_pose.txt'
+    f.write_text(ROT + '10 20 800\n1 2\n')
+    with pytest.raises(DataError, match=r'pose file .*frame_00003_pose\.txt could not be read as numbers'): read_biwi_pose(f)
+
+
+def test_pose_behind_camera_and_missing(tmp_path):
+    f = tmp_path/'frame_00003_pose.txt'
+    f.write_text(ROT + '10 20 0\n')
+    with pytest.raises(DataError, match=r'z = 0 mm'): read_biwi_pose(f)
+    with pytest.raises(DataError, match=r'pose file .*nope_pose\.txt does not exist'): read_biwi_pose(tmp_path/'nope_pose.txt')
+
+
+def test_bad_calibration(tmp_path):
+    f = tmp_path/'rgb.cal'
+    f.write_text('500 0 80\n0 500 60\n')
+    with pytest.raises(DataError, match=r'calibration file .*rgb\.cal: expected the 3x3 intrinsics'): read_biwi_cal(f)
+
+
+def test_point_outside_image(biwi, tmp_path):
+    import shutil
+    fn = tmp_path/'01'/'frame_00003_rgb.jpg'; fn.parent.mkdir()
+    shutil.copy(_frames(biwi)[0], fn)
+    cal = read_biwi_cal(biwi/'01'/'rgb.cal')
+    pose_file(fn).write_text(ROT + '-900 0 1000\n')   # 90 cm to the left at 1 m: far outside a 32 px wide image
+    with pytest.raises(DataError, match=r'head centre of .*frame_00003_rgb\.jpg at \(row, col\) = \(12\.0, -\d+\.\d\) px '
+                                        r'lies outside the image of size \(24, 32\)'):
+        biwi_point(fn, cal)
+
+
+def test_data_block_stops_at_the_bad_pose_file(biwi, tmp_path):
+    "A wrong pose file among good ones: the data block stops when labelling, naming that file (not inside torch)."
+    import shutil
+    path = tmp_path/'biwi'; shutil.copytree(biwi, path)
+    bad = pose_file(_frames(path, '05')[1])
+    bad.write_text(ROT + '10 20\n')
+    cal = read_biwi_cal(path/'01'/'rgb.cal')
+    items = PointsItemList.from_folder(path).split_by_valid_func(lambda o: o.parent.name == '13')
+    with pytest.raises(DataError, match=re.escape(str(bad)) + r': expected 3 numbers .* found 2 values'):
+        items.label_from_func(lambda o: biwi_point(o, cal))
+    with pytest.raises(DataError, match=re.escape(str(bad))): biwi_databunch(path, size=(24, 32), bs=4)
+
+
+def test_databunch_points_in_range(biwi):
+    data = biwi_databunch(biwi, size=(24, 32), bs=4)
+    assert len(data.valid_ds) == 2 and all(o.parent.name == '13' for o in data.valid_ds.x.items)
+    xb, yb = data.one_batch()
+    assert xb.shape == (4, 3, 24, 32) and yb.shape == (4, 1, 2) and yb.abs().max() <= 1
+
+
+def test_pixel_errors():
+    t = torch.tensor([[[0., 0.]], [[-1., -1.]]])
+    assert torch.equal(pixel_errors(t, t, (480, 640)), torch.zeros(2))
+    # one image height up and one width right: the diagonal; a point at the centre vs the corner: half of it
+    assert torch.allclose(pixel_errors(torch.tensor([[1., -1.]]), torch.tensor([[-1., 1.]]), (480, 640)), torch.tensor([800.]))
+    assert torch.allclose(pixel_errors(torch.zeros(1, 2), torch.ones(1, 2), (480, 640)), torch.tensor([diagonal((480, 640)) / 2]))
