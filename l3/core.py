@@ -41,16 +41,18 @@ def is_offline() -> bool:
     return os.environ.get('L3_OFFLINE', '').strip().lower() in ('1', 'true', 'yes', 'on')
 
 # %% ../nbs/00_core.ipynb #04c79861
+def _local_rank() -> int: return int(os.environ.get('LOCAL_RANK', '0'))   # set by torchrun: one GPU per process
+
 def default_device(device=None):
-    "The `torch.device` to use: `device` if given, else `L3_DEVICE`, else cuda > mps > cpu."
+    "The `torch.device` to use: `device` if given, else `L3_DEVICE`, else cuda > mps > cpu (under torchrun: this process's GPU)."
     import torch
     device = device or os.environ.get('L3_DEVICE')
     if device is not None:
         d = torch.device(device)
         if d.type == 'cuda' and not torch.cuda.is_available():
             raise RuntimeError(f"device {str(device)!r} was asked for but this machine has no CUDA GPU; use 'cpu'")
-        return d
-    if torch.cuda.is_available(): return torch.device('cuda')
+        return torch.device('cuda', _local_rank()) if d.type == 'cuda' and d.index is None else d
+    if torch.cuda.is_available(): return torch.device('cuda', _local_rank())
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
