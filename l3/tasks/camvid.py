@@ -81,7 +81,7 @@ def run(out, full: bool = False, epochs: int|None = None, size: int|None = None,
     size = (size, size) if isinstance(size, int) else tuple(size)
     bs = pick(bs, 8, camvid_bs(True, device), full)
     arch = pick(arch, 'resnet18', 'resnet34', full)
-    e1, e2 = (epochs, epochs) if epochs else ((10, 12) if full else (8, 6))
+    e1, e2 = (epochs, epochs) if epochs else ((10, 12) if full else (6, 4))
     lr = pick(lr, 3e-3, 3e-3, full)
     its = pick(lr_find_its, 30, 100, full)
     go_big = full if go_big is None else go_big
