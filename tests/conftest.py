@@ -8,5 +8,10 @@ os.environ.setdefault('L3_OFFLINE', '1')
 os.environ.setdefault('L3_QUIET', '1')
 
 def pytest_collection_modifyitems(config, items):
-    "The docs site test goes last: it reuses the notebooks executed by test_notebooks.py."
+    "The docs site test goes last (it reuses the notebooks executed by test_notebooks.py); `slow` tests need L3_SLOW=1."
+    import pytest
     items.sort(key=lambda it: it.nodeid.startswith('tests/test_docs.py'))
+    if os.environ.get('L3_SLOW', '').strip().lower() not in ('1', 'true', 'yes'):
+        skip = pytest.mark.skip(reason='slow: set L3_SLOW=1 to run it')
+        for it in items:
+            if 'slow' in it.keywords: it.add_marker(skip)
