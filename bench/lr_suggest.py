@@ -2,12 +2,17 @@
 learning rates spread over three decades, and at each rate `lr_find` suggests ('steep', 'minimum', 'valley'); the table
 gives each suggestion's final metric as a share of the best metric of the sweep (target: at least 90% on every task).
 
-    python bench/lr_suggest.py                  # mnist, planet, camvid, biwi stand-ins; small CNNs; 3 epochs
+    python bench/lr_suggest.py                  # mnist, planet, camvid, biwi, imdb stand-ins; small models; 3 epochs (imdb 12)
     python bench/lr_suggest.py --arch resnet18  # the lesson's models from l3.vision (cnn_learner / unet_learner), slow on CPU
     python bench/lr_suggest.py --quick          # smoke run: mnist only, 1 epoch, 2 rates, a 30-step lr_find
 
+The imdb row is the lesson's language model (an AWD-LSTM with embeddings of 100 and 3 layers, from scratch) on the
+imdb_sample stand-in, trained for the imdb task's 12 epochs and scored by its validation cross-entropy (its next-word
+accuracy hardly moves from the most common word's share early on, so it tells rates apart poorly); the classifier's
+rates are fixed by the lesson, not found.
+
 Every run of a task starts from the same random initial weights (seeded), so the rates are compared on equal terms.
-For metrics where lower is better (mse) the share is best / suggested. This compares l3 with itself, not with fastai:
+For metrics where lower is better (mse, cross-entropy) the share is best / suggested. This compares l3 with itself, not with fastai:
 fastai's own suggestion is not measured here.
 """
 import argparse, math, sys, time, warnings
@@ -21,14 +26,21 @@ from l3.core import set_seed
 from l3.learner import Learner
 from l3.metrics import accuracy, fbeta, masked_accuracy, mse
 
+def lm_cross_entropy(out, targ):
+    "Next-word cross-entropy of a language model's output (lower is better)."
+    return nn.functional.cross_entropy(out.flatten(0, -2).float(), targ.flatten())
+
 TASKS = {   # name: (metric, higher is better, segmentation)
     'mnist': (accuracy, True, False),
     'planet': (partial(fbeta, thresh=0.2), True, False),
     'camvid': (masked_accuracy(30, name='acc_camvid'), True, True),
     'biwi': (mse, False, False),
+    'imdb': (lm_cross_entropy, False, False),
 }
+LM_CONFIG = dict(emb_sz=100, n_hid=200, n_layers=3)   # the imdb task's small-mode language model
 
 BS = {'mnist': 16, 'planet': 16}   # batch sizes (others: data_block_examples' defaults, camvid 8, biwi 16)
+EPOCHS = {'imdb': 12}   # the imdb task's own small-mode LM budget: in 3 epochs from scratch the LM is still far from done
 
 def small_net(n_out, seg=False):
     "A 4-conv network: quick on a CPU, enough to tell good learning rates from bad ones."
@@ -40,6 +52,12 @@ def small_net(n_out, seg=False):
 def make_learner(name, data, arch, seed):
     metric, _, seg = TASKS[name]
     set_seed(seed)
+    if name == 'imdb':
+        from l3.text import AWD_LSTM, language_model_learner
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # no pretrained WikiText-103 weights offline: from scratch, on purpose
+            return language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=LM_CONFIG,
+                                          metrics=[metric])
     n_out = 2 if data.y_kind == 'points' else data.c
     if arch == 'small': return Learner(data, small_net(n_out, seg), metrics=[metric])
     from l3 import vision
@@ -72,24 +90,35 @@ def run_task(name, data, arch, epochs, lrs, seed=0, num_it=100):
         print(f'  {k:8s}  lr {lr:.1e}  {v:.4f}  = {share(v):6.1%} of best  {"ok" if share(v) >= 0.9 else "BELOW 90%"}')
     return {k: share(v) for k, (_, v) in res['suggested'].items()}
 
+def imdb_lm_data(bs=32, seed=0):
+    "The imdb task's language-model data: every text of imdb_sample (or its stand-in), 10% held out."
+    import pandas as pd
+    from l3.datasets import get_dataset
+    from l3.data import TextList
+    path = get_dataset('imdb_sample')
+    df = pd.read_csv(path/'texts.csv')
+    return TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=seed).label_for_lm().databunch(bs=bs)
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true', help='smoke run: mnist only, 1 epoch, 2 rates')
     ap.add_argument('--arch', default='small', help="'small' (a 4-conv net) or a torchvision resnet name, e.g. resnet18")
-    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--epochs', type=int, default=None, help='epochs per fit (default: 3, imdb 12)')
     ap.add_argument('--tasks', default=','.join(TASKS))
     a = ap.parse_args(argv)
     from l3.data import data_block_examples
     names = ['mnist'] if a.quick else a.tasks.split(',')
-    epochs, lrs = (1, [1e-3, 1e-2]) if a.quick else (a.epochs, [float(v) for v in np.geomspace(1e-4, 1e-1, 5)])
+    lrs = [1e-3, 1e-2] if a.quick else [float(v) for v in np.geomspace(1e-4, 1e-1, 5)]
+    epochs = lambda n: 1 if a.quick else a.epochs or EPOCHS.get(n, 3)
     num_it = 30 if a.quick else 100
     try: import fastai  # noqa: F401
     except ImportError: print('fastai not installed (not needed: this benchmark compares l3 with its own sweep)')
     torch.set_num_threads(max(1, torch.get_num_threads()))
     # small batches for the two classification tasks: a few hundred images make only ~5 batches of 64 per epoch,
     # too few optimiser steps (BatchNorm's running statistics lag behind) to tell one rate from another
-    blocks = {n: data_block_examples(names=[n], num_workers=0, bs=BS.get(n))[n] for n in names}
-    table = {n: run_task(n, blocks[n], a.arch, epochs, lrs, num_it=num_it) for n in names}
+    blocks = {n: imdb_lm_data() if n == 'imdb' else data_block_examples(names=[n], num_workers=0, bs=BS.get(n))[n]
+              for n in names}
+    table = {n: run_task(n, blocks[n], a.arch, epochs(n), lrs, num_it=num_it) for n in names}
     kinds = list(next(iter(table.values())))
     print('\nshare of the best swept rate\'s metric (target >= 90% on every task):')
     print(f"{'task':8s}" + ''.join(f'{k:>10s}' for k in kinds))
