@@ -13,10 +13,10 @@ from .core import data_path, is_offline, save_json
 from . import core
 
 # %% auto #0
-__all__ = ['S3', 'PLANET_COMPETITION', 'DATASETS', 'MARKER', 'SYNTH_MARKER', 'DatasetInfo', 'DownloadError', 'NetworkError',
-           'KaggleError', 'UnknownDatasetError', 'dataset_info', 'local_http_server', 'file_hash', 'download_url',
-           'extract_archive', 'kaggle_rules_url', 'kaggle_download', 'dataset_status', 'folder_size', 'list_datasets',
-           'download_dataset', 'get_dataset']
+__all__ = ['S3', 'PLANET_COMPETITION', 'DATASETS', 'MARKER', 'SYNTH_MARKER', 'SYNTH_VERSION', 'DatasetInfo', 'DownloadError',
+           'NetworkError', 'KaggleError', 'UnknownDatasetError', 'dataset_info', 'local_http_server', 'file_hash',
+           'download_url', 'extract_archive', 'kaggle_rules_url', 'kaggle_download', 'synth_version', 'dataset_status',
+           'folder_size', 'list_datasets', 'download_dataset', 'get_dataset']
 
 # %% ../nbs/01_datasets.ipynb #cc726003
 S3 = 'https://s3.amazonaws.com/fast-ai-'
@@ -392,6 +392,12 @@ def kaggle_download(competition: str, files, dest, api=None, extract: bool = Tru
 
 # %% ../nbs/01_datasets.ipynb #a5c51f15
 SYNTH_MARKER = '.l3_synthetic'
+SYNTH_VERSION = 2   # bumped whenever a generator in l3.synth changes its output: older stand-ins are then rewritten
+
+def synth_version(dest: Path) -> int:
+    "The generator version recorded in the stand-in at `dest` (1 for stand-ins written before versions existed)."
+    try: return int(json.loads((Path(dest)/SYNTH_MARKER).read_text()).get('version', 1))
+    except (OSError, ValueError): return 0
 
 def _state(dest: Path, info: DatasetInfo) -> str:
     if (dest/SYNTH_MARKER).exists(): return 'stand-in'
@@ -460,6 +466,13 @@ def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bo
     info = dataset_info(name)
     dest = Path(dest) if dest else data_path()/name
     state = _state(dest, info)
+    if state == 'stand-in' and synth_version(dest) != SYNTH_VERSION:   # made by an older generator: set aside, rewrite
+        old = dest.with_name(f'.{dest.name}.old-stand-in')
+        if old.exists(): shutil.rmtree(old)
+        os.replace(dest, old)
+        print(f'l3: {name}: the stand-in in {dest} came from an older l3 (generator version {synth_version(old)}, now '
+              f'{SYNTH_VERSION}); moved it to {old} and writing a new one', file=sys.stderr)
+        state = 'absent'
     if force_synth:
         if state == 'real': raise ValueError(f'{dest} holds the real {name}; pass another dest= for the stand-in')
         return dest if state == 'stand-in' else _write_synth(name, dest, 'force_synth=True')

@@ -24,7 +24,8 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 
 def _write_marker(dest: Path, name: str, seed: int, what: str, **extra) -> Path:
     "Write `dest/.l3_synthetic` (JSON) saying this folder is a generated stand-in, not the real data."
-    info = dict(name=name, seed=int(seed), synthetic=True, generator='l3.synth', what=what, **extra)
+    from l3.datasets import SYNTH_VERSION
+    info = dict(name=name, seed=int(seed), synthetic=True, generator='l3.synth', version=SYNTH_VERSION, what=what, **extra)
     (dest/'.l3_synthetic').write_text(json.dumps(info, indent=2, sort_keys=True) + '\n')
     return dest/'.l3_synthetic'
 

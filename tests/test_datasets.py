@@ -417,3 +417,19 @@ def test_interrupted_before_rename_finishes_without_download(tmp_path, mnist_at)
         mnist_at(f'{base}/mnist_tiny.tgz')
         p = get_dataset('mnist_tiny', tmp_path/'mnist_tiny', offline=False)
     assert log == [] and dataset_status('mnist_tiny', p) == 'real' and not staged.exists()
+
+def test_stand_in_from_an_older_generator_is_set_aside_and_rewritten(tmp_path, capsys):
+    "A stand-in written by an older l3 (its marker has an older version) is moved aside, not deleted, and regenerated."
+    dest = ds.get_dataset('mnist_tiny', dest=tmp_path/'mnist_tiny', offline=True)
+    assert ds.synth_version(dest) == ds.SYNTH_VERSION
+    marker = json.loads((dest/ds.SYNTH_MARKER).read_text()); del marker['version']     # as written before versions
+    (dest/ds.SYNTH_MARKER).write_text(json.dumps(marker)); (dest/'models').mkdir(); (dest/'models'/'mine.pth').write_text('x')
+    assert ds.synth_version(dest) == 1
+    capsys.readouterr()
+    again = ds.get_dataset('mnist_tiny', dest=dest, offline=True)
+    assert again == dest and ds.synth_version(dest) == ds.SYNTH_VERSION and not (dest/'models').exists()
+    old = tmp_path/'.mnist_tiny.old-stand-in'
+    assert (old/'models'/'mine.pth').read_text() == 'x'
+    assert 'older l3' in capsys.readouterr().err
+    assert ds.get_dataset('mnist_tiny', dest=dest, offline=True) == dest   # current version: kept as it is
+    assert (dest/'labels.csv').exists()
