@@ -42,7 +42,7 @@ MNIST_MEMBERS = {'mnist_tiny/labels.csv': b'name,label\ntrain/3/a.png,3\n', 'mni
 def fake_synth(name, dest, seed=0):
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     (dest/'labels.csv').write_text('name,label\n')
-    (dest/SYNTH_MARKER).write_text(json.dumps(dict(name=name, seed=seed)))
+    (dest/SYNTH_MARKER).write_text(json.dumps(dict(name=name, seed=seed, version=ds.SYNTH_VERSION)))
     return dest
 
 
