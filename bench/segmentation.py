@@ -22,11 +22,11 @@ images/s and peak GPU memory (`torch.cuda.max_memory_allocated`). Not run on a G
 
 Without fastai only l3 is measured ("fastai not installed").
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, os, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_VENV_PY = ROOT/'.venv-bench'/'bin'/'python'
+from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
 VALID_SEQ, VOID = 'Seq05VD', 30
 
 
@@ -95,7 +95,7 @@ def worker(lib, args):
     f = train_fastai if lib == 'fastai' else train_l3
     res = f(args.path, args.size, args.bs, args.epochs, args.lr, args.arch, args.seed, lib == 'l3-fp32')
     res['threads'] = torch.get_num_threads()
-    print('RESULT ' + json.dumps(res))
+    emit(res)
 
 
 # --- GPU: images/s and peak memory, through bench/train_step.py's workers -------------------------------------------
@@ -107,8 +107,7 @@ def gpu_worker(config, h, w, bs, steps):
     run = train_step.run_fastai if config.startswith('fastai') else train_step.run_l3
     torch.cuda.reset_peak_memory_stats()
     times, _, desc = run('unet', spec, config, 2 + steps, 'cuda', False)
-    print('RESULT ' + json.dumps({'times': [t[0] for t in times[2:]], 'desc': desc,
-                                  'gpu_peak_mb': torch.cuda.max_memory_allocated() / 2**20}))
+    emit({'times': [t[0] for t in times[2:]], 'desc': desc, 'gpu_peak_mb': torch.cuda.max_memory_allocated() / 2**20})
 
 def gpu_main(args, fa_py):
     configs = ['l3-fp32', 'l3-fp16'] + (['fastai', 'fastai-fp16'] if fa_py else [])
@@ -117,24 +116,11 @@ def gpu_main(args, fa_py):
         print(f"  {'config':<12} {'what':<36} {'img/s':>7} {'peak GPU MB':>12}")
         for c in configs:
             py = fa_py if c.startswith('fastai') else sys.executable
-            res = _call(py, ['--gpu-worker', c, str(h), str(w), str(bs), '--steps', str(args.steps)], c)
+            res = run_worker(py, __file__, ['--gpu-worker', c, str(h), str(w), str(bs), '--steps', str(args.steps)], c)
             if res: print(f"  {c:<12} {res['desc']:<36} {bs/statistics.median(res['times']):>7.1f} {res['gpu_peak_mb']:>12.0f}")
 
 
 # --- driver ---------------------------------------------------------------------------------------------------------
-
-def fastai_python():
-    "A Python that can import fastai (this one, else the bench venv), or None."
-    for py in (sys.executable, str(BENCH_VENV_PY)):
-        if Path(py).exists() and subprocess.run([py, '-c', 'import fastai'], capture_output=True).returncode == 0: return py
-    return None
-
-def _call(py, argv, name):
-    p = subprocess.run([py, __file__, *argv], capture_output=True, text=True, cwd=ROOT)
-    line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-    if p.returncode or not line:
-        print(f'  {name}: failed (exit {p.returncode})\n' + '\n'.join(p.stderr.strip().splitlines()[-8:])); return None
-    return json.loads(line[-1][7:])
 
 def data_path():
     "The camvid_tiny folder (the synthetic stand-in offline): the same files for both libraries."
@@ -190,7 +176,7 @@ def main(argv=None):
     res = {l: [] for l in libs}
     for seed in range(42, 42 + args.seeds):
         for lib in libs:                       # in turns, so a busier spell of a shared machine hits both
-            r = _call(fa_py if lib == 'fastai' else sys.executable,
+            r = run_worker(fa_py if lib == 'fastai' else sys.executable, __file__,
                       ['--worker', lib, '--path', str(path), '--size', *map(str, size), '--bs', str(args.bs),
                        '--epochs', str(args.epochs), '--lr', str(args.lr), '--arch', args.arch, '--seed', str(seed),
                        '--threads', str(args.threads)], lib)

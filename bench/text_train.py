@@ -23,11 +23,11 @@ step). The figure: tokens per second (tokens of a batch / its step time, loader 
 fastai is looked for in this Python, then in /work/main/.venv-bench; without it only l3 is measured
 ("fastai not installed").
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, os, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_VENV_PY = ROOT/'.venv-bench'/'bin'/'python'
+from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
 FULL = dict(emb_sz=400, n_hid=1152, n_layers=3)
 TINY = dict(emb_sz=32, n_hid=64, n_layers=3)
 
@@ -100,24 +100,13 @@ def worker(config, args):
     w = args.warmup
     out = {'step': rec['step'][w:w + args.steps], 'load': rec['load'][w:w + args.steps], 'tokens': rec['tokens'][w:w + args.steps],
            'desc': desc, 'wall_s': time.perf_counter() - t0, 'threads': torch.get_num_threads()}
-    print('RESULT ' + json.dumps(out))
-
-def fastai_python():
-    "A Python that can import fastai (this one, else the bench venv), or None."
-    for py in (sys.executable, str(BENCH_VENV_PY)):
-        if Path(py).exists() and subprocess.run([py, '-c', 'import fastai.text'], capture_output=True).returncode == 0: return py
-    return None
+    emit(out)
 
 def run_config(py, config, args):
-    cmd = [py, __file__, '--worker', config, '--warmup', str(args.warmup), '--steps', str(args.steps), '--vocab',
+    cmd = ['--worker', config, '--warmup', str(args.warmup), '--steps', str(args.steps), '--vocab',
            str(args.vocab), '--bs', str(args.bs), '--bptt', str(args.bptt), '--threads', str(args.threads)]
     cmd += ['--quick'] if args.quick else []
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-    if p.returncode or not line:
-        print(f'  {config}: failed (exit {p.returncode})\n' + '\n'.join(p.stderr.strip().splitlines()[-8:]))
-        return None
-    return json.loads(line[-1][7:])
+    return run_worker(py, __file__, cmd, config)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -141,7 +130,7 @@ def main(argv=None):
     args.steps = args.steps or (2 if q else 5)
     if args.worker: return worker(args.worker, args)
 
-    fa_py = None if args.no_fastai else fastai_python()
+    fa_py = None if args.no_fastai else fastai_python('fastai.text')
     if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
     elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
     configs = ['l3', 'l3-fp32'] + (['fastai'] if fa_py else [])

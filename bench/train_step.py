@@ -21,11 +21,11 @@ dropped. The machine may be shared: the configurations run in turns, `--rounds` 
 (median step time of that round). fastai is looked for in this Python, then in /work/main/.venv-bench; without it
 only l3 is measured ("fastai not installed").
 """
-import argparse, json, os, resource, statistics, subprocess, sys, time
+import argparse, os, resource, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_VENV_PY = ROOT/'.venv-bench'/'bin'/'python'
+from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
 
 TASKS = {  # name: (arch, bs, (h, w), n_out); --quick shrinks them
     'cnn': ('resnet34', 16, (128, 128), 10),
@@ -117,26 +117,15 @@ def worker(task, config, quick, warmup, steps, dev, threads, phase):
     out = {'times': [t[0] for t in times[warmup:]], 'cpu_times': [t[1] for t in times[warmup:]], 'base_rss_mb': base, 'desc': desc, 'wall_s': time.perf_counter() - t0,
            'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'threads': torch.get_num_threads()}
     if dev == 'cuda': out['gpu_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
-    print('RESULT ' + json.dumps(out))
+    emit(out)
 
 
 # --- driver ---------------------------------------------------------------------------------------------------------
 
-def fastai_python():
-    "A Python that can import fastai (this one, else the bench venv), or None."
-    for py in (sys.executable, str(BENCH_VENV_PY)):
-        if Path(py).exists() and subprocess.run([py, '-c', 'import fastai'], capture_output=True).returncode == 0: return py
-    return None
-
 def run_config(py, task, phase, config, args):
-    cmd = [py, __file__, '--worker', task, config, '--phases', phase, '--warmup', str(args.warmup), '--steps', str(args.steps),
+    cmd = ['--worker', task, config, '--phases', phase, '--warmup', str(args.warmup), '--steps', str(args.steps),
            '--device', args.device, '--threads', str(args.threads)] + (['--quick'] if args.quick else [])
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-    if p.returncode or not line:
-        print(f'  {config}: failed (exit {p.returncode})\n' + '\n'.join(p.stderr.strip().splitlines()[-8:]))
-        return None
-    return json.loads(line[-1][7:])
+    return run_worker(py, __file__, cmd, config)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -98,9 +98,10 @@ def _lesson(args) -> int:
 def _bench(args) -> int:
     root = _repo_root()
     if root is None or not (root/'bench').is_dir(): print('bench/ not found: run from the l3 repository', file=sys.stderr); return 2
-    scripts = sorted((root/'bench').glob('*.py')) if args.name == 'all' else [root/'bench'/f'{args.name}.py']
+    known = sorted(p for p in (root/'bench').glob('*.py') if not p.name.startswith('_'))   # _x.py: shared helpers
+    scripts = known if args.name == 'all' else [root/'bench'/f'{args.name}.py']
     if not scripts[0].exists():
-        print(f"no benchmark {args.name!r}; choose one of: {', '.join(p.stem for p in sorted((root/'bench').glob('*.py')))}, all", file=sys.stderr); return 2
+        print(f"no benchmark {args.name!r}; choose one of: {', '.join(p.stem for p in known)}, all", file=sys.stderr); return 2
     rc = 0
     for s in scripts:
         print(f'== bench {s.stem}', flush=True)
