@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
-from .core import default_device, listify, progress, atomic_write
+from .core import default_device, listify, progress, atomic_write, tune_cpu_allocator
 from .metrics import as_metric, metric_name, accuracy, Metric
 
 # %% auto #0
 __all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat', 'BCEWithLogitsFlat',
            'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit', 'Callback',
-           'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size', 'rank', 'is_main_process',
-           'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback', 'TerminateOnNaN',
-           'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs', 'check_state_dict',
-           'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model', 'InferenceData',
-           'load_learner']
+           'lr_range', 'CpuFusedAdamW', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size', 'rank',
+           'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback',
+           'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs',
+           'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model',
+           'InferenceData', 'load_learner']
 
 # %% ../nbs/06_learner.ipynb #94a901fa
 class TensorLoader:
@@ -132,13 +132,60 @@ def lr_range(lr, n: int) -> list[float]:
         return [float(v) for v in lr]
     return [float(lr)] * n
 
+def _dense(t: torch.Tensor):
+    "`t` itself when contiguous; for a channels_last 4-d tensor, the contiguous (N, H, W, C) view of the same memory."
+    if t.is_contiguous(): return t
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1)
+    return None
+
+class CpuFusedAdamW(torch.optim.AdamW):
+    """torch's fused AdamW, handing the CPU kernel channels_last weights as the dense tensors they are in memory.
+    (The kernel copies every non-contiguous tensor it gets to a contiguous one and back, each step.)"""
+    def __init__(self, params, **kw): super().__init__(params, fused=True, **kw)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        for group in self.param_groups:
+            ps = [p for p in group['params'] if p.grad is not None]
+            if not ps: continue
+            if (group['amsgrad'] or group['capturable'] or group['differentiable'] or torch.is_tensor(group['lr'])
+                    or any(p.device.type != 'cpu' or p.grad.is_sparse or p.dtype != ps[0].dtype for p in ps)):
+                self._plain_step(group); continue
+            for p in ps:                                         # the state torch's AdamW would create
+                st = self.state[p]
+                if not st:
+                    st['step'] = torch.zeros((), dtype=torch.float32, device=p.device)
+                    st['exp_avg'] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st['exp_avg_sq'] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])] for p in ps]
+            if any(v is None or v.stride() != vs[0].stride() for vs in views for v in vs):
+                self._plain_step(group); continue                # mixed layouts: let torch sort them out
+            steps = [self.state[p]['step'] for p in ps]
+            torch._foreach_add_(steps, 1)
+            b1, b2 = group['betas']
+            torch._fused_adamw_(*map(list, zip(*views)), [], steps, lr=group['lr'], beta1=b1, beta2=b2,
+                                weight_decay=group['weight_decay'], eps=group['eps'], amsgrad=False,
+                                maximize=group['maximize'], grad_scale=None, found_inf=None)
+        return loss
+
+    def _plain_step(self, group):
+        "torch's own step for one parameter group (the others are hidden for the call)."
+        groups = self.param_groups
+        try: self.param_groups = [group]; super().step()
+        finally: self.param_groups = groups
+
 def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2, fused: bool = True):
     "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled; fused kernel when possible."
     params = list(params)
+    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if fused:  # one kernel over all parameters (CPU and CUDA): ~10% off a ResNet step; not every device/dtype has it
-        try: return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=True)
+        on_cpu = all((p['params'][0] if isinstance(p, dict) else p).device.type == 'cpu' for p in params[:1])
+        try: return CpuFusedAdamW(params, **kw) if on_cpu and hasattr(torch, '_fused_adamw_') else torch.optim.AdamW(params, fused=True, **kw)
         except (RuntimeError, ValueError): pass
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    return torch.optim.AdamW(params, **kw)
 
 _NORM = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -174,6 +221,7 @@ class Learner:
         self.model_desc, self.pred_thresh, self.lr_finding, self.fit_error = None, 0.5, False, None
         self.training, self.epoch, self.iter, self.n_epoch = False, 0, 0, 0
         self.cbs = []
+        tune_cpu_allocator()   # once per process: keep big freed buffers for the next step (see 00_core)
         self.model.to(self.device)
         for cb in (Recorder(), ProgressCallback(), TerminateOnNaN(), *callbacks): self.add_cb(cb)
 
