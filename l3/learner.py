@@ -14,13 +14,13 @@ from .core import default_device, listify, progress, atomic_write, tune_cpu_allo
 from .metrics import as_metric, metric_name, accuracy, Metric
 
 # %% auto #0
-__all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat', 'BCEWithLogitsFlat',
-           'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit', 'Callback',
-           'lr_range', 'CpuFusedAdamW', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size', 'rank',
-           'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback',
+__all__ = ['EVENTS', 'SMALL_MAP', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat',
+           'BCEWithLogitsFlat', 'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit',
+           'Callback', 'lr_range', 'CpuFusedAdamW', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size',
+           'rank', 'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback',
            'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs',
-           'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model',
-           'InferenceData', 'load_learner']
+           'channels_last_', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred',
+           'register_model', 'InferenceData', 'load_learner']
 
 # %% ../nbs/06_learner.ipynb #94a901fa
 class TensorLoader:
@@ -719,6 +719,26 @@ def _plot_lr_find(self: Recorder, skip_start: int = 10, skip_end: int = 5, sugge
 Recorder.plot = _plot_lr_find
 
 # %% ../nbs/06_learner.ipynb #9ba34033
+SMALL_MAP = 16   # pixels (4x4): on the CPU, a convolution over maps this small runs faster in the default layout
+
+def _layout_by_map_size(conv: nn.Module, args):
+    "Forward pre-hook: a convolution whose first CPU input map has at most `SMALL_MAP` pixels stays contiguous."
+    x = args[0] if args else None
+    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu'): return None
+    small = conv.__dict__.get('l3_small_map')
+    if small is None: small = conv.l3_small_map = x.shape[-2] * x.shape[-1] <= SMALL_MAP
+    if not small: return None
+    if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)  # first call, or after to_fp16
+    return (x.contiguous(), *args[1:])
+
+def channels_last_(model: nn.Module) -> nn.Module:
+    "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
+    model.to(memory_format=torch.channels_last)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and not m.__dict__.get('l3_layout_hook'):
+            m.register_forward_pre_hook(_layout_by_map_size); m.l3_layout_hook = True
+    return model
+
 @patch_learner
 def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:
     "Mixed precision: float16 + loss scaling on CUDA, bfloat16 otherwise or when asked; channels-last for conv models."
@@ -731,7 +751,7 @@ def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool
     self.scaler = torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None
     if channels_last is None: channels_last = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
     self.channels_last = channels_last
-    if channels_last: self.model.to(memory_format=torch.channels_last)
+    if channels_last: channels_last_(self.model)
     return self
 
 @patch_learner

@@ -303,7 +303,7 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/07_vision.ipynb #70478f15
-from .learner import Learner, register_model
+from .learner import Learner, register_model, channels_last_
 
 def cpu_has_bf16() -> bool:
     "True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast is fast."
@@ -316,7 +316,7 @@ def _fast_path(learn, mixed_precision='auto', channels_last=True):
     if mixed_precision: learn.to_fp16(torch.bfloat16 if learn.device.type == 'cpu' else None, channels_last=channels_last)
     elif channels_last:
         learn.channels_last = True
-        learn.model.to(memory_format=torch.channels_last)
+        channels_last_(learn.model)
     return learn
 
 def learner_summary(learn, print_out=True) -> Text:
