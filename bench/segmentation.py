@@ -14,7 +14,9 @@ accuracy (`acc_camvid`: Void pixels excluded) of its model on the validation set
 `get_preds`. l3 runs with its defaults (bf16 autocast where the CPU has native bf16, channels_last); `--fp32` adds an
 l3 float32 run. fastai runs with its defaults (float32). Data loading runs in the main process for both
 (num_workers=0), with `--threads` torch threads (default 1, as bench/train_step.py: steadier on a shared machine).
-Training is noisy on 75 images: `--seeds` repeats each library with other seeds and averages.
+Training is noisy on 75 images: `--seeds` repeats each library with other seeds and averages. One seed's accuracy
+spreads by about 0.03 (standard deviation) for either library, so comparing accuracy takes 10 seeds or more; the
+summary gives the standard error of the difference.
 
 GPU mode (`--gpu`, needs CUDA; it reuses bench/train_step.py's workers): training steps on random images at 360x480
 and 720x960 (U-Net ResNet-34, 32 classes, bs 8 and 2), l3 and fastai in fp32 and mixed precision (`to_fp16()`):
@@ -122,6 +124,12 @@ def gpu_main(args, fa_py):
 
 # --- driver ---------------------------------------------------------------------------------------------------------
 
+def _stderr(res) -> str:
+    "' ± s' with s the standard error of the l3 - fastai accuracy difference over the seeds (empty for one seed each)."
+    a, b = ([r['acc'] for r in res[l]] for l in ('l3', 'fastai'))
+    if len(a) < 2 or len(b) < 2: return ''
+    return f" ± {(statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5:.4f} (standard error over seeds)"
+
 def data_path():
     "The camvid_tiny folder (the synthetic stand-in offline): the same files for both libraries."
     sys.path.insert(0, str(ROOT))
@@ -192,7 +200,7 @@ def main(argv=None):
     if 'fastai' in res and 'l3' in res:
         print(f"\nl3 / fastai wall time: {mean('l3', 'wall')/mean('fastai', 'wall'):.2f} (target <= 0.5), "
               f"cpu time: {mean('l3', 'cpu')/mean('fastai', 'cpu'):.2f}; "
-              f"acc_camvid l3 - fastai: {mean('l3', 'acc') - mean('fastai', 'acc'):+.4f} (target >= 0)")
+              f"acc_camvid l3 - fastai: {mean('l3', 'acc') - mean('fastai', 'acc'):+.4f}{_stderr(res)} (target >= 0)")
     print(f"wall s: data block + model + fit_one_cycle (imports and the final get_preds excluded); cpu s: the process's CPU "
           f"time for the same (all threads); acc_camvid: masked accuracy of the final model on the validation video.")
     os.system('uptime')
