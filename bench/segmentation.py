@@ -124,7 +124,7 @@ def gpu_main(args, fa_py):
 
 # --- driver ---------------------------------------------------------------------------------------------------------
 
-def _stderr(res) -> str:
+def _acc_diff_se(res) -> str:
     "' ± s' with s the standard error of the l3 - fastai accuracy difference over the seeds (empty for one seed each)."
     a, b = ([r['acc'] for r in res[l]] for l in ('l3', 'fastai'))
     if len(a) < 2 or len(b) < 2: return ''
@@ -200,7 +200,7 @@ def main(argv=None):
     if 'fastai' in res and 'l3' in res:
         print(f"\nl3 / fastai wall time: {mean('l3', 'wall')/mean('fastai', 'wall'):.2f} (target <= 0.5), "
               f"cpu time: {mean('l3', 'cpu')/mean('fastai', 'cpu'):.2f}; "
-              f"acc_camvid l3 - fastai: {mean('l3', 'acc') - mean('fastai', 'acc'):+.4f}{_stderr(res)} (target >= 0)")
+              f"acc_camvid l3 - fastai: {mean('l3', 'acc') - mean('fastai', 'acc'):+.4f}{_acc_diff_se(res)} (target >= 0)")
     print(f"wall s: data block + model + fit_one_cycle (imports and the final get_preds excluded); cpu s: the process's CPU "
           f"time for the same (all threads); acc_camvid: masked accuracy of the final model on the validation video.")
     os.system('uptime')

@@ -395,7 +395,7 @@ SYNTH_MARKER = '.l3_synthetic'
 SYNTH_VERSION = 2   # bumped whenever a generator in l3.synth changes its output: older stand-ins are then rewritten
 
 def synth_version(dest: Path) -> int:
-    "The generator version recorded in the stand-in at `dest` (1 for stand-ins written before versions existed)."
+    "The generator version recorded in the stand-in at `dest` (1 if written before versions existed, 0 if unreadable)."
     try: return int(json.loads((Path(dest)/SYNTH_MARKER).read_text()).get('version', 1))
     except (OSError, ValueError): return 0
 
@@ -466,11 +466,11 @@ def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bo
     info = dataset_info(name)
     dest = Path(dest) if dest else data_path()/name
     state = _state(dest, info)
-    if state == 'stand-in' and synth_version(dest) != SYNTH_VERSION:   # made by an older generator: set aside, rewrite
+    if state == 'stand-in' and (version := synth_version(dest)) != SYNTH_VERSION:   # an older generator's: set aside, rewrite
         old = dest.with_name(f'.{dest.name}.old-stand-in')
         if old.exists(): shutil.rmtree(old)
         os.replace(dest, old)
-        print(f'l3: {name}: the stand-in in {dest} came from an older l3 (generator version {synth_version(old)}, now '
+        print(f'l3: {name}: the stand-in in {dest} came from an older l3 (generator version {version}, now '
               f'{SYNTH_VERSION}); moved it to {old} and writing a new one', file=sys.stderr)
         state = 'absent'
     if force_synth:

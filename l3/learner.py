@@ -182,8 +182,9 @@ def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight
     params = list(params)
     kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if fused:  # one kernel over all parameters (CPU and CUDA): ~10% off a ResNet step; not every device/dtype has it
-        on_cpu = all((p['params'][0] if isinstance(p, dict) else p).device.type == 'cpu' for p in params[:1])
-        try: return CpuFusedAdamW(params, **kw) if on_cpu and hasattr(torch, '_fused_adamw_') else torch.optim.AdamW(params, fused=True, **kw)
+        first = (params[0]['params'][0] if isinstance(params[0], dict) else params[0]) if params else None
+        on_cpu = first is not None and first.device.type == 'cpu' and hasattr(torch, '_fused_adamw_')
+        try: return CpuFusedAdamW(params, **kw) if on_cpu else torch.optim.AdamW(params, fused=True, **kw)
         except (RuntimeError, ValueError): pass
     return torch.optim.AdamW(params, **kw)
 
@@ -725,7 +726,7 @@ def _layout_by_map_size(conv: nn.Module, args):
     "Forward pre-hook: a convolution whose first CPU input map has at most `SMALL_MAP` pixels stays contiguous."
     x = args[0] if args else None
     if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu'): return None
-    small = conv.__dict__.get('l3_small_map')
+    small = getattr(conv, 'l3_small_map', None)
     if small is None: small = conv.l3_small_map = x.shape[-2] * x.shape[-1] <= SMALL_MAP
     if not small: return None
     if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)  # first call, or after to_fp16
@@ -735,7 +736,7 @@ def channels_last_(model: nn.Module) -> nn.Module:
     "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
     model.to(memory_format=torch.channels_last)
     for m in model.modules():
-        if isinstance(m, nn.Conv2d) and not m.__dict__.get('l3_layout_hook'):
+        if isinstance(m, nn.Conv2d) and not getattr(m, 'l3_layout_hook', False):
             m.register_forward_pre_hook(_layout_by_map_size); m.l3_layout_hook = True
     return model
 
