@@ -16,7 +16,10 @@ l3 float32 run. fastai runs with its defaults (float32). Data loading runs in th
 (num_workers=0), with `--threads` torch threads (default 1, as bench/train_step.py: steadier on a shared machine).
 Training is noisy on 75 images: `--seeds` repeats each library with other seeds and averages. One seed's accuracy
 spreads by about 0.03 (standard deviation) for either library, so comparing accuracy takes 10 seeds or more; the
-summary gives the standard error of the difference.
+summary gives the standard error of the difference. A training with one thread is deterministic on a CPU, so a
+seed's accuracy does not depend on what else runs: `--libs` picks the runs to make and `--first-seed` where the seeds
+start, to split a long comparison over shells or sessions (wall times from runs sharing the machine are not
+comparable, so take the time ratio from a run in turns).
 
 GPU mode (`--gpu`, needs CUDA; it reuses bench/train_step.py's workers): training steps on random images at 360x480
 and 720x960 (U-Net ResNet-34, 32 classes, bs 8 and 2), l3 and fastai in fp32 and mixed precision (`to_fp16()`):
@@ -149,6 +152,10 @@ def main(argv=None):
                          "descheduled threads and wall times swing; 0 keeps torch's default)")
     ap.add_argument('--fp32', action='store_true', help='also run l3 in float32 (mixed_precision=False)')
     ap.add_argument('--no-fastai', action='store_true', help='measure l3 only')
+    ap.add_argument('--libs', default=None,
+                    help="comma-separated runs to make, from l3, l3-fp32, fastai (default: l3, plus l3-fp32 with --fp32, "
+                         "plus fastai when installed)")
+    ap.add_argument('--first-seed', type=int, default=42, help='seed of the first training (then +1 per seed)')
     ap.add_argument('--gpu', action='store_true', help='CUDA images/s and peak memory at 360x480 and 720x960 instead')
     ap.add_argument('--steps', type=int, default=10, help='--gpu: timed steps per configuration')
     ap.add_argument('--worker', help=argparse.SUPPRESS)
@@ -156,6 +163,11 @@ def main(argv=None):
     ap.add_argument('--path', help=argparse.SUPPRESS); ap.add_argument('--size', nargs=2, type=int, help=argparse.SUPPRESS)
     ap.add_argument('--seed', type=int, default=42, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.libs:
+        args.libs = [l.strip() for l in args.libs.split(',') if l.strip()]
+        bad = [l for l in args.libs if l not in ('l3', 'l3-fp32', 'fastai')]
+        if bad or not args.libs: ap.error(f'--libs: unknown run(s) {", ".join(bad)!r}; choose from l3, l3-fp32, fastai')
+        args.no_fastai = 'fastai' not in args.libs
     q = args.quick
     args.epochs, args.bs = args.epochs or (1 if q else 8), args.bs or (4 if q else 8)
     args.arch = args.arch or ('resnet18' if q else 'resnet34')
@@ -165,7 +177,7 @@ def main(argv=None):
         return gpu_worker(c, int(h), int(w), int(bs), args.steps)
 
     fa_py = None if args.no_fastai else fastai_python()
-    if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
+    if args.no_fastai: print('fastai not measured (--no-fastai, or --libs without it): measuring l3 only')
     elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
     if args.gpu:
         import torch
@@ -177,12 +189,15 @@ def main(argv=None):
     src_size = open_mask(next((path/'labels').iterdir())).shape
     size = (32, 32) if q else (src_size[0]//2, src_size[1]//2)
     libs = ['l3'] + (['l3-fp32'] if args.fp32 else []) + (['fastai'] if fa_py else [])
+    if args.libs:
+        libs = args.libs
+        if 'fastai' in libs and fa_py is None: ap.error('--libs names fastai, but no Python here imports fastai')
     print(f'CamVid {path.name} ({"stand-in" if (path/".l3_synthetic").exists() else "real"}), U-Net {args.arch} random init, '
           f'{size[0]}x{size[1]}, bs {args.bs}, fit_one_cycle({args.epochs}, {args.lr:g}, pct_start=0.9), wd 1e-2, '
-          f'CPU, {args.seeds} seed(s), torch threads: {args.threads or "default"}')
+          f'CPU, {args.seeds} seed(s) from {args.first_seed}, torch threads: {args.threads or "default"}')
     os.system('uptime')
     res = {l: [] for l in libs}
-    for seed in range(42, 42 + args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for lib in libs:                       # in turns, so a busier spell of a shared machine hits both
             r = run_worker(fa_py if lib == 'fastai' else sys.executable, __file__,
                       ['--worker', lib, '--path', str(path), '--size', *map(str, size), '--bs', str(args.bs),
@@ -194,7 +209,7 @@ def main(argv=None):
     mean = lambda l, k: statistics.mean(r[k] for r in res[l])
     print(f"\n  {'library':<8} {'what':<22} {'wall s':>7} {'cpu s':>7} {'s/epoch':>8} {'acc_camvid':>10}  per seed (wall s / acc)")
     for l, rs in res.items():
-        per = ', '.join(f"{r['wall']:.0f}/{r['acc']:.3f}" for r in rs)
+        per = ', '.join(f"{r['wall']:.0f}/{r['acc']:.4f}" for r in rs)
         ep = statistics.mean(statistics.median(r['epochs']) for r in rs)
         print(f"  {l:<8} {rs[0]['desc']:<22} {mean(l, 'wall'):>7.1f} {mean(l, 'cpu'):>7.1f} {ep:>8.2f} {mean(l, 'acc'):>10.4f}  {per}")
     if 'fastai' in res and 'l3' in res:

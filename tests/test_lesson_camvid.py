@@ -48,3 +48,10 @@ def test_bench_segmentation_smoke():
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
     assert 'measuring l3 only' in p.stdout and 'acc_camvid' in p.stdout and 'l3 ' in p.stdout
+
+def test_bench_segmentation_libs_checked():
+    "--libs names the runs to make; a name it does not know stops the bench before any data or training, naming it."
+    p = subprocess.run([sys.executable, str(ROOT/'bench'/'segmentation.py'), '--libs', 'l3,fastia'],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2 and "'fastia'" in p.stderr and 'choose from l3, l3-fp32, fastai' in p.stderr
+    assert 'CamVid' not in p.stdout
