@@ -216,6 +216,10 @@ def main(argv=None):
         print(f"\nl3 / fastai wall time: {mean('l3', 'wall')/mean('fastai', 'wall'):.2f} (target <= 0.5), "
               f"cpu time: {mean('l3', 'cpu')/mean('fastai', 'cpu'):.2f}; "
               f"acc_camvid l3 - fastai: {mean('l3', 'acc') - mean('fastai', 'acc'):+.4f}{_acc_diff_se(res)} (target >= 0)")
+        if len(res['l3']) > 2 and len(res['fastai']) > 2:   # a bad seed or two (acc < 0.8) move the mean: medians too
+            med = lambda l: statistics.median(r['acc'] for r in res[l])
+            print(f"acc_camvid medians: l3 {med('l3'):.4f}, fastai {med('fastai'):.4f}; seeds below 0.8: "
+                  f"l3 {sum(r['acc'] < 0.8 for r in res['l3'])}, fastai {sum(r['acc'] < 0.8 for r in res['fastai'])}")
     print(f"wall s: data block + model + fit_one_cycle (imports and the final get_preds excluded); cpu s: the process's CPU "
           f"time for the same (all threads); acc_camvid: masked accuracy of the final model on the validation video.")
     os.system('uptime')
