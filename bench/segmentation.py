@@ -15,8 +15,9 @@ accuracy (`acc_camvid`: Void pixels excluded) of its model on the validation set
 l3 float32 run. fastai runs with its defaults (float32). Data loading runs in the main process for both
 (num_workers=0), with `--threads` torch threads (default 1, as bench/train_step.py: steadier on a shared machine).
 Training is noisy on 75 images: `--seeds` repeats each library with other seeds and averages. One seed's accuracy
-spreads by about 0.03 (standard deviation) for either library, so comparing accuracy takes 10 seeds or more; the
-summary gives the standard error of the difference. A training with one thread is deterministic on a CPU, so a
+spreads by 0.04-0.06 (standard deviation over 30 seeds) for either library, and a seed now and then fails (below
+0.8), so comparing accuracy takes 30 seeds (10 seeds have put either library ahead); the summary gives the standard
+error of the difference, the medians and the failed seeds. A training with one thread is deterministic on a CPU, so a
 seed's accuracy does not depend on what else runs: `--libs` picks the runs to make and `--first-seed` where the seeds
 start, to split a long comparison over shells or sessions (wall times from runs sharing the machine are not
 comparable, so take the time ratio from a run in turns).
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
 VALID_SEQ, VOID = 'Seq05VD', 30
+RUNS = ('l3', 'l3-fp32', 'fastai')   # what --libs can name
 
 
 def masked_acc(preds, targs, void=VOID) -> float:
@@ -163,10 +165,12 @@ def main(argv=None):
     ap.add_argument('--path', help=argparse.SUPPRESS); ap.add_argument('--size', nargs=2, type=int, help=argparse.SUPPRESS)
     ap.add_argument('--seed', type=int, default=42, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.libs:
+    if args.libs is not None:   # checked before any data or training
         args.libs = [l.strip() for l in args.libs.split(',') if l.strip()]
-        bad = [l for l in args.libs if l not in ('l3', 'l3-fp32', 'fastai')]
-        if bad or not args.libs: ap.error(f'--libs: unknown run(s) {", ".join(bad)!r}; choose from l3, l3-fp32, fastai')
+        bad = [l for l in args.libs if l not in RUNS]
+        if bad or not args.libs:
+            what = f"unknown run(s) {', '.join(map(repr, bad))}" if bad else 'no run named'
+            ap.error(f"--libs: {what}; choose from {', '.join(RUNS)}")
         args.no_fastai = 'fastai' not in args.libs
     q = args.quick
     args.epochs, args.bs = args.epochs or (1 if q else 8), args.bs or (4 if q else 8)
@@ -177,6 +181,7 @@ def main(argv=None):
         return gpu_worker(c, int(h), int(w), int(bs), args.steps)
 
     fa_py = None if args.no_fastai else fastai_python()
+    if args.libs and 'fastai' in args.libs and fa_py is None: ap.error('--libs names fastai, but no Python here imports fastai')
     if args.no_fastai: print('fastai not measured (--no-fastai, or --libs without it): measuring l3 only')
     elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
     if args.gpu:
@@ -188,10 +193,7 @@ def main(argv=None):
     from l3.data import open_mask
     src_size = open_mask(next((path/'labels').iterdir())).shape
     size = (32, 32) if q else (src_size[0]//2, src_size[1]//2)
-    libs = ['l3'] + (['l3-fp32'] if args.fp32 else []) + (['fastai'] if fa_py else [])
-    if args.libs:
-        libs = args.libs
-        if 'fastai' in libs and fa_py is None: ap.error('--libs names fastai, but no Python here imports fastai')
+    libs = args.libs or ['l3'] + (['l3-fp32'] if args.fp32 else []) + (['fastai'] if fa_py else [])
     print(f'CamVid {path.name} ({"stand-in" if (path/".l3_synthetic").exists() else "real"}), U-Net {args.arch} random init, '
           f'{size[0]}x{size[1]}, bs {args.bs}, fit_one_cycle({args.epochs}, {args.lr:g}, pct_start=0.9), wd 1e-2, '
           f'CPU, {args.seeds} seed(s) from {args.first_seed}, torch threads: {args.threads or "default"}')

@@ -182,7 +182,8 @@ def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight
     params = list(params)
     kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if fused:  # one kernel over all parameters (CPU and CUDA): ~10% off a ResNet step; not every device/dtype has it
-        first = (params[0]['params'][0] if isinstance(params[0], dict) else params[0]) if params else None
+        first = params[0] if params else None
+        if isinstance(first, dict): first = first['params'][0]   # parameter groups: the first group's first tensor
         on_cpu = first is not None and first.device.type == 'cpu' and hasattr(torch, '_fused_adamw_')
         try: return CpuFusedAdamW(params, **kw) if on_cpu else torch.optim.AdamW(params, fused=True, **kw)
         except (RuntimeError, ValueError): pass
