@@ -9,12 +9,13 @@ from dataclasses import dataclass, asdict
 import torch, torch.nn.functional as F
 from torchvision import tv_tensors as tvt
 from torchvision.transforms.v2 import functional as TF
+from .core import IGNORE_ID
 
 # %% auto #0
-__all__ = ['IGNORE_ID', 'RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'demo_item', 'show_images', 'resize_item', 'Flip', 'Dihedral',
-           'Rotate', 'Zoom', 'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms',
-           'dihedral_mat', 'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params', 'perspective_grid',
-           'move_points', 'warp_batch', 'light_batch', 'apply_params', 'augment_batch', 'show_augmented']
+__all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'demo_item', 'show_images', 'resize_item', 'Flip', 'Dihedral', 'Rotate', 'Zoom',
+           'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms', 'dihedral_mat',
+           'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params', 'perspective_grid', 'move_points',
+           'warp_batch', 'light_batch', 'apply_params', 'augment_batch', 'show_augmented']
 
 # %% ../nbs/04_augment.ipynb #91147862
 def demo_item(h=96, w=128):
@@ -66,7 +67,6 @@ def show_images(imgs, masks=None, points=None, titles=None, ncols=4, figsize=Non
     return fig
 
 # %% ../nbs/04_augment.ipynb #608783bf
-IGNORE_ID = 255  # mask id for pixels that came from outside the image (padding, rotation corners)
 RESIZE_METHODS = ('crop', 'pad', 'squish')
 
 def _hw(size):

@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['data_path', 'runs_path', 'is_offline', 'default_device', 'tune_cpu_allocator', 'set_seed', 'listify', 'progress',
-           'atomic_write', 'save_json']
+__all__ = ['IGNORE_ID', 'data_path', 'runs_path', 'is_offline', 'default_device', 'tune_cpu_allocator', 'set_seed', 'listify',
+           'progress', 'atomic_write', 'save_json']
+
+# %% ../nbs/00_core.ipynb #b504d7b5
+IGNORE_ID = 255  # mask id of pixels to leave out of the loss and the metrics (padding, rotation corners)
 
 # %% ../nbs/00_core.ipynb #088a9160
 def _repo_root() -> Path|None:
