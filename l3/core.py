@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['IGNORE_ID', 'data_path', 'runs_path', 'is_offline', 'default_device', 'tune_cpu_allocator', 'set_seed', 'listify',
-           'progress', 'atomic_write', 'save_json']
+__all__ = ['IGNORE_ID', 'data_path', 'runs_path', 'is_offline', 'default_device', 'set_seed', 'listify', 'progress',
+           'atomic_write', 'save_json']
 
 # %% ../nbs/00_core.ipynb #b504d7b5
 IGNORE_ID = 255  # mask id of pixels to leave out of the loss and the metrics (padding, rotation corners)
@@ -58,24 +58,6 @@ def default_device(device=None):
     if torch.cuda.is_available(): return torch.device('cuda', _local_rank())
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
-
-# %% ../nbs/00_core.ipynb #7dd52745
-_ALLOCATOR_TUNED = None
-
-def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
-    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap (see above); True when the settings took effect."
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
-    _ALLOCATOR_TUNED = False
-    if os.environ.get('L3_MALLOC_TUNING', '1').strip().lower() in ('0', 'false', 'no', 'off'): return False
-    if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ: return False  # yours win
-    import ctypes, ctypes.util, platform
-    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
-    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # from glibc's <malloc.h>; mallopt returns 1 on success
-    _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
-    return _ALLOCATOR_TUNED
 
 # %% ../nbs/00_core.ipynb #a61b5cab
 def set_seed(seed: int = 42, deterministic: bool = False):

@@ -4,23 +4,23 @@
 
 # %% ../nbs/07_learner.ipynb #8178d10f
 from __future__ import annotations
-import contextlib, copy, json, math, os, sys, time, warnings
+import copy, json, math, os, sys, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
-from .core import default_device, listify, progress, atomic_write, tune_cpu_allocator, IGNORE_ID
+from .core import default_device, listify, progress, atomic_write, IGNORE_ID
 from .metrics import as_metric, metric_name, accuracy, Metric
 
 # %% auto #0
-__all__ = ['EVENTS', 'SMALL_MAP', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat',
-           'BCEWithLogitsFlat', 'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit',
-           'Callback', 'lr_range', 'CpuFusedAdamW', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size',
-           'rank', 'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback',
-           'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs',
-           'channels_last_', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred',
-           'register_model', 'InferenceData', 'load_learner']
+__all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat', 'BCEWithLogitsFlat',
+           'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit', 'Callback',
+           'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size', 'rank', 'is_main_process',
+           'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback', 'TerminateOnNaN',
+           'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs', 'check_state_dict',
+           'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model', 'InferenceData',
+           'load_learner']
 
 # %% ../nbs/07_learner.ipynb #94a901fa
 class TensorLoader:
@@ -131,62 +131,10 @@ def lr_range(lr, n: int) -> list[float]:
         return [float(v) for v in lr]
     return [float(lr)] * n
 
-def _dense(t: torch.Tensor):
-    "`t` itself when contiguous; for a channels_last 4-d tensor, the contiguous (N, H, W, C) view of the same memory."
-    if t.is_contiguous(): return t
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1)
-    return None
-
-class CpuFusedAdamW(torch.optim.AdamW):
-    """torch's fused AdamW, handing the CPU kernel channels_last weights as the dense tensors they are in memory.
-    (The kernel copies every non-contiguous tensor it gets to a contiguous one and back, each step.)"""
-    def __init__(self, params, **kw): super().__init__(params, fused=True, **kw)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad(): loss = closure()
-        for group in self.param_groups:
-            ps = [p for p in group['params'] if p.grad is not None]
-            if not ps: continue
-            if (group['amsgrad'] or group['capturable'] or group['differentiable'] or torch.is_tensor(group['lr'])
-                    or any(p.device.type != 'cpu' or p.grad.is_sparse or p.dtype != ps[0].dtype for p in ps)):
-                self._plain_step(group); continue
-            for p in ps:                                         # the state torch's AdamW would create
-                st = self.state[p]
-                if not st:
-                    st['step'] = torch.zeros((), dtype=torch.float32, device=p.device)
-                    st['exp_avg'] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st['exp_avg_sq'] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])] for p in ps]
-            if any(v is None or v.stride() != vs[0].stride() for vs in views for v in vs):
-                self._plain_step(group); continue                # mixed layouts: let torch sort them out
-            steps = [self.state[p]['step'] for p in ps]
-            torch._foreach_add_(steps, 1)
-            b1, b2 = group['betas']
-            torch._fused_adamw_(*map(list, zip(*views)), [], steps, lr=group['lr'], beta1=b1, beta2=b2,
-                                weight_decay=group['weight_decay'], eps=group['eps'], amsgrad=False,
-                                maximize=group['maximize'], grad_scale=None, found_inf=None)
-        return loss
-
-    def _plain_step(self, group):
-        "torch's own step for one parameter group (the others are hidden for the call)."
-        groups = self.param_groups
-        try: self.param_groups = [group]; super().step()
-        finally: self.param_groups = groups
-
-def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2, fused: bool = True):
-    "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled; fused kernel when possible."
-    params = list(params)
-    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-    if fused:  # one kernel over all parameters (CPU and CUDA): ~10% off a ResNet step; not every device/dtype has it
-        first = params[0] if params else None
-        if isinstance(first, dict): first = first['params'][0]   # parameter groups: the first group's first tensor
-        on_cpu = first is not None and first.device.type == 'cpu' and hasattr(torch, '_fused_adamw_')
-        try: return CpuFusedAdamW(params, **kw) if on_cpu else torch.optim.AdamW(params, fused=True, **kw)
-        except (RuntimeError, ValueError): pass
-    return torch.optim.AdamW(params, **kw)
+def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2,
+          fused: bool | None = None):
+    "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled."
+    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
 _NORM = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -218,11 +166,10 @@ class Learner:
         self.path = Path(path if path is not None else getattr(data, 'path', None) or '.')
         self.model_dir = model_dir
         self.layer_groups = list(layer_groups) if layer_groups else [model]
-        self.opt, self.amp_dtype, self.scaler, self.channels_last = None, None, None, False
+        self.opt = None
         self.model_desc, self.pred_thresh, self.lr_finding, self.fit_error = None, 0.5, False, None
         self.training, self.epoch, self.iter, self.n_epoch = False, 0, 0, 0
         self.cbs = []
-        tune_cpu_allocator()   # once per process: keep big freed buffers for the next step (see 00_core)
         self.model.to(self.device)
         for cb in (Recorder(), ProgressCallback(), TerminateOnNaN(), *callbacks): self.add_cb(cb)
 
@@ -313,27 +260,17 @@ def unfreeze(self: Learner):
 
 # %% ../nbs/07_learner.ipynb #1ae4e3fc
 @patch_learner
-def _autocast(self: Learner):
-    return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
-
-@patch_learner
 def _one_batch(self: Learner, batch):
+    "Forward, loss and (training) backward, step, zero_grad, with an event after each for the callbacks."
     self.xb, self.yb = batch
     self.pred = self.loss = None
     try:
         self('before_batch')
-        xb = self.xb
-        if self.channels_last and torch.is_tensor(xb) and xb.dim() == 4: xb = xb.contiguous(memory_format=torch.channels_last)
-        with self._autocast(): self.pred = self.model(xb)
-        self('after_pred')
-        self.loss = self.loss_func(self.pred, self.yb)
-        self('after_loss')
+        self.pred = self.model(self.xb);                self('after_pred')
+        self.loss = self.loss_func(self.pred, self.yb); self('after_loss')
         if not self.training: return
-        (self.scaler.scale(self.loss) if self.scaler else self.loss).backward()
-        self('after_backward')
-        if self.scaler: self.scaler.step(self.opt); self.scaler.update()
-        else: self.opt.step()
-        self('after_step')
+        self.loss.backward();                           self('after_backward')
+        self.opt.step();                                self('after_step')
         self.opt.zero_grad(set_to_none=True)
     except CancelBatch: pass
     finally: self('after_batch')
@@ -563,7 +500,8 @@ class GradientClipping(Callback):
     "Clip the global gradient norm to `max_norm` after each backward pass."
     def __init__(self, max_norm: float = 1.): self.max_norm = max_norm
     def after_backward(self):
-        if self.learn.scaler: self.learn.scaler.unscale_(self.learn.opt)
+        scaler = getattr(self.learn, 'scaler', None)      # mixed precision's loss scaling (l3.fast): true gradients first
+        if scaler is not None: scaler.unscale_(self.learn.opt)
         nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.max_norm)
 
 # %% ../nbs/07_learner.ipynb #9a87da19
@@ -719,50 +657,6 @@ def _plot_lr_find(self: Recorder, skip_start: int = 10, skip_end: int = 5, sugge
 
 Recorder.plot = _plot_lr_find
 
-# %% ../nbs/07_learner.ipynb #9ba34033
-SMALL_MAP = 16   # pixels (4x4): on the CPU, a convolution over maps this small runs faster in the default layout
-
-def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a convolution whose first CPU input map has at most `SMALL_MAP` pixels stays contiguous."
-    x = args[0] if args else None
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu'): return None
-    small = getattr(conv, 'l3_small_map', None)
-    if small is None: small = conv.l3_small_map = x.shape[-2] * x.shape[-1] <= SMALL_MAP
-    if not small: return None
-    if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)  # first call, or after to_fp16
-    return (x.contiguous(), *args[1:])
-
-def channels_last_(model: nn.Module) -> nn.Module:
-    "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
-    model.to(memory_format=torch.channels_last)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and not getattr(m, 'l3_layout_hook', False):
-            m.register_forward_pre_hook(_layout_by_map_size); m.l3_layout_hook = True
-    return model
-
-@patch_learner
-def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:
-    "Mixed precision: float16 + loss scaling on CUDA, bfloat16 otherwise or when asked; channels-last for conv models."
-    dev = self.device.type
-    if dtype is None: dtype = torch.float16 if dev == 'cuda' else torch.bfloat16
-    if dtype not in (torch.float16, torch.bfloat16): raise ValueError(f'to_fp16: dtype must be torch.float16 or torch.bfloat16, got {dtype}')
-    if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling'); dtype = torch.float16
-    self.amp_dtype = dtype
-    self.scaler = torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None
-    if channels_last is None: channels_last = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
-    self.channels_last = channels_last
-    if channels_last: channels_last_(self.model)
-    return self
-
-@patch_learner
-def to_fp32(self: Learner) -> Learner:
-    "Back to full float32 precision and the default memory layout."
-    self.amp_dtype, self.scaler = None, None
-    if self.channels_last: self.model.to(memory_format=torch.contiguous_format)
-    self.channels_last = False
-    return self
-
 # %% ../nbs/07_learner.ipynb #48b1624d
 def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
     "Raise a ValueError naming missing, unexpected and mis-shaped keys when `sd` does not fit `model`."
@@ -854,6 +748,19 @@ class EarlyStoppingCallback(_Monitor):
             if is_main_process() and not _quiet(): print(f'No improvement in {self.monitor} for {self.wait} epochs: stopping at epoch {self.learn.epoch + 1}')
             raise CancelFit()
 
+# %% ../nbs/07_learner.ipynb #b29b255d
+@patch_learner
+def _infer(self: Learner, xb, yb=None) -> torch.Tensor:
+    "The model's float32 outputs on batch `xb` (eval mode, no gradients), firing the events a validation batch fires."
+    self.model.to(self.device).eval()
+    self.training, self.xb, self.yb, self.pred, self.loss = False, xb, yb, None, None
+    try:
+        with torch.no_grad():
+            self('before_batch')
+            self.pred = self.model(self.xb); self('after_pred')
+    finally: self('after_batch')
+    return self.pred.float()
+
 # %% ../nbs/07_learner.ipynb #3ee04006
 def _activation(loss_func):
     return getattr(loss_func, 'activation', None) or (lambda x: x.float())
@@ -868,17 +775,13 @@ def get_preds(self: Learner, ds_type: str = 'valid', with_loss: bool = False, ac
     if with_loss and not hasattr(lf, 'reduction'):
         raise ValueError(f'get_preds(with_loss=True) needs a loss with a `reduction` attribute; {lf!r} has none')
     preds, targs, losses = [], [], []
-    self.model.to(self.device).eval()
-    with torch.no_grad():
-        for xb, yb in dl:
-            if self.channels_last and xb.dim() == 4: xb = xb.contiguous(memory_format=torch.channels_last)
-            with self._autocast(): out = self.model(xb)
-            out = out.float()
-            if with_loss:
-                old, lf.reduction = lf.reduction, 'none'
-                try: losses.append(lf(out, yb).reshape(len(out), -1).mean(1).cpu())
-                finally: lf.reduction = old
-            preds.append((_activation(lf)(out) if activ else out).cpu()); targs.append(yb.cpu())
+    for xb, yb in dl:
+        out = self._infer(xb, yb)
+        if with_loss:
+            old, lf.reduction = lf.reduction, 'none'
+            try: losses.append(lf(out, yb).reshape(len(out), -1).mean(1).cpu())
+            finally: lf.reduction = old
+        preds.append((_activation(lf)(out) if activ else out).cpu()); targs.append(yb.cpu())
     res = [torch.cat(preds), torch.cat(targs)]
     return (*res, torch.cat(losses)) if with_loss else tuple(res)
 
@@ -905,11 +808,8 @@ def decode_pred(probs: torch.Tensor, y_kind: str, classes=None, thresh: float = 
 @patch_learner
 def predict(self: Learner, item, thresh: float | None = None):
     "(decoded prediction, probabilities/outputs) for one item: a file path, an image/text, or a model-ready tensor."
-    x = self._prepare_item(item)
-    self.model.to(self.device).eval()
-    with torch.no_grad(), self._autocast():
-        out = self.model(x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x)
-    probs = _activation(self.loss_func)(out.float())[0].cpu()
+    out = self._infer(self._prepare_item(item))
+    probs = _activation(self.loss_func)(out)[0].cpu()
     return decode_pred(probs, self.data.y_kind, getattr(self.data, 'classes', None),
                        self.pred_thresh if thresh is None else thresh), probs
 
@@ -984,9 +884,7 @@ def show_results(self: Learner, rows: int = 4, ds_type: str = 'valid', figsize=N
     dl = getattr(self.data, f'{ds_type}_dl')
     xb, yb = next(iter(dl))
     xb, yb = xb[:rows], yb[:rows]
-    self.model.eval()
-    with torch.no_grad(), self._autocast(): out = self.model(xb)
-    probs = _activation(self.loss_func)(out.float()).cpu()
+    probs = _activation(self.loss_func)(self._infer(xb, yb)).cpu()
     kind, classes = self.data.y_kind, getattr(self.data, 'classes', None)
     preds = [decode_pred(p, kind, classes, self.pred_thresh) for p in probs]
     acts = [decode_pred(y.float(), kind, classes, 0.5) if kind in ('multi_category', 'points') else

@@ -811,7 +811,9 @@ def get_text_classifier(vocab_sz: int, n_class: int, drop_mult: float = 1., bptt
 
 # %% ../nbs/10_text.ipynb #92e065d2
 import pickle, warnings
+from .core import data_path, atomic_write
 from .learner import Learner, Callback, CrossEntropyFlat, register_model
+from .fast import speed_up
 
 def _awd(model) -> AWD_LSTM:
     "The AWD_LSTM inside a language model or classifier."
@@ -873,7 +875,6 @@ def find_pretrained(fnames=None) -> tuple[Path, Path|None]|None:
         w = Path(w)
         if not w.is_file(): raise FileNotFoundError(f'pretrained weights {w} not found')
         return w, Path(v) if v else None
-    from l3.core import data_path
     dirs = [Path(os.environ['L3_WT103']).expanduser()] if os.environ.get('L3_WT103') else []
     dirs += [data_path()/'models'/'wt103-fwd', Path.home()/'.fastai'/'models'/'wt103-fwd']
     for d in dirs:
@@ -923,7 +924,6 @@ class TextLearner(Learner):
     "A Learner for the AWD-LSTM models, with `save_encoder` / `load_encoder`."
     def save_encoder(self, name) -> Path:
         "Save the encoder (embedding + LSTMs) to `path/model_dir/name.pth`."
-        from l3.core import atomic_write
         f = self._model_file(name)
         with atomic_write(f) as tmp: torch.save({'encoder': _awd(self._raw_model()).state_dict()}, tmp)
         return f
@@ -960,9 +960,8 @@ class LMLearner(TextLearner):
 class TextClassifierLearner(TextLearner):
     "Learner of a text classifier: `predict(text)` -> (label, probabilities)."
     def predict(self, text: str, thresh=None):
-        m = self._raw_model(); m.eval()
         x = torch.tensor([self.data.vocab.numericalize(tokenize1(text))], device=self.device)
-        with torch.no_grad(): out = m(x)[0].float()
+        out = self._infer(x)[0]
         classes = getattr(self.data, 'classes', None)
         if getattr(self.data, 'y_kind', 'category') == 'multi_category':
             probs = torch.sigmoid(out); t = self.pred_thresh if thresh is None else thresh
@@ -990,11 +989,7 @@ def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrain
         else:
             load_pretrained(model, found[0], vocab, found[1])
             learn.freeze()
-    if mixed_precision == 'auto':
-        from l3.vision import cpu_has_bf16
-        mixed_precision = learn.device.type == 'cpu' and cpu_has_bf16()
-    if mixed_precision: learn.to_fp16(torch.bfloat16 if learn.device.type == 'cpu' else None)
-    return learn
+    return speed_up(learn, mixed_precision, channels_last=False)   # bf16 where the CPU has it natively (08_fast)
 
 def text_classifier_learner(data, arch=AWD_LSTM, drop_mult: float = 0.5, bptt: int|None = None, max_len: int = 20 * 70,
                             config: dict|None = None, lin_ftrs=None, ps=None, **learn_kwargs) -> TextClassifierLearner:
@@ -1008,7 +1003,7 @@ def text_classifier_learner(data, arch=AWD_LSTM, drop_mult: float = 0.5, bptt: i
     learn = TextClassifierLearner(data, model, layer_groups=clas_layer_groups(model), callbacks=cbs, **learn_kwargs)
     learn.model_desc = {'kind': 'awd_lstm_clas', 'kwargs': kw}
     learn.freeze()   # the head trains first; the lesson then unfreezes gradually
-    return learn
+    return speed_up(learn, mixed_precision=False, channels_last=False)   # the fused AdamW and the allocator (08_fast)
 
 register_model('awd_lstm_lm', lambda vocab_sz, drop_mult=1., config=None: get_language_model(vocab_sz, drop_mult, config))
 register_model('awd_lstm_clas', get_text_classifier)

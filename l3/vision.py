@@ -16,8 +16,8 @@ from .core import is_offline
 __all__ = ['RESNETS', 'arch_name', 'PretrainedWeightsWarning', 'weights_file', 'pretrained_state_dict', 'adapt_first_conv',
            'resnet_body', 'num_features', 'ConcatPool', 'SigmoidRange', 'create_head', 'cnn_model', 'cnn_groups',
            'conv_layer', 'icnr_', 'pixel_shuffle_up', 'SelfAttention', 'UnetBlock', 'ResBlock', 'skip_indices',
-           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'cpu_has_bf16', 'learner_summary',
-           'cnn_learner', 'unet_learner']
+           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'learner_summary', 'cnn_learner',
+           'unet_learner']
 
 # %% ../nbs/09_vision.ipynb #1d6d46c9
 RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152')
@@ -303,21 +303,8 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/09_vision.ipynb #70478f15
-from .learner import Learner, register_model, channels_last_
-
-def cpu_has_bf16() -> bool:
-    "True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast is fast."
-    try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception: return False
-
-def _fast_path(learn, mixed_precision='auto', channels_last=True):
-    "bf16 autocast where it is fast (or as asked) and channels_last memory format for the model and its inputs."
-    if mixed_precision == 'auto': mixed_precision = learn.device.type == 'cpu' and cpu_has_bf16()
-    if mixed_precision: learn.to_fp16(torch.bfloat16 if learn.device.type == 'cpu' else None, channels_last=channels_last)
-    elif channels_last:
-        learn.channels_last = True
-        channels_last_(learn.model)
-    return learn
+from .learner import Learner, register_model
+from .fast import speed_up
 
 def learner_summary(learn, print_out=True) -> Text:
     "`model_summary` of `learn.model` on one item of its data (or a 128x128 zero image when there is none)."
@@ -332,7 +319,7 @@ def _ready(learn, desc, mixed_precision, channels_last):
     learn.model_desc, learn.pretrained = desc, learn.model.l3_pretrained
     learn.summary = lambda print_out=True: learner_summary(learn, print_out)
     if learn.pretrained: learn.freeze()
-    return _fast_path(learn, mixed_precision, channels_last)
+    return speed_up(learn, mixed_precision, channels_last)
 
 def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics=None, lin_ftrs=None, ps=0.5, n_in=3,
                 loss_func=None, y_range=None, concat_pool=True, mixed_precision='auto', channels_last=True,

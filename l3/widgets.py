@@ -420,15 +420,13 @@ def segmentation_viewer_from_learner(learn, n: int = 8, ds_type: str = 'valid') 
     codes = getattr(learn.data, 'classes', None)
     if not codes: raise ValueError('segmentation_viewer_from_learner: the data has no classes (codes); is it a segmentation DataBunch?')
     xs, ys, ps = [], [], []
-    model, was_training = learn.model, learn.model.training
-    model.to(learn.device).eval()
+    was_training = learn.model.training
     try:
-        with torch.no_grad():
-            for xb, yb in dl:
-                out = model(xb).float()
-                xs.append(xb.cpu()); ys.append(yb.cpu()); ps.append(out.argmax(1).cpu())
-                if sum(map(len, xs)) >= n: break
-    finally: model.train(was_training)
+        for xb, yb in dl:
+            out = learn._infer(xb, yb)                  # the learner's forward pass, as get_preds runs it
+            xs.append(xb.cpu()); ys.append(yb.cpu()); ps.append(out.argmax(1).cpu())
+            if sum(map(len, xs)) >= n: break
+    finally: learn.model.train(was_training)
     if not xs: raise ValueError(f'segmentation_viewer_from_learner: the {ds_type} set is empty')
     x, y, p = torch.cat(xs)[:n], torch.cat(ys)[:n], torch.cat(ps)[:n]
     x = learn.data.denorm(x) if hasattr(learn.data, 'denorm') else x
