@@ -87,7 +87,7 @@ def _execute(nb, cwd: Path, at: int, desc: str|None, timeout=None) -> str|None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(cwd)}},
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'])   # the kernel's own chatter off
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'], record_timing=False)   # the kernel's chatter off
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == 'code']
     with client.setup_kernel(env=_kernel_env()):
         for i in (progress(code, desc=desc) if desc else code):
