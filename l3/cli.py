@@ -174,6 +174,7 @@ def _summary(results: dict) -> str:
             if isinstance(v, bool): return f'{k}={v}'
             if isinstance(v, float): return f'{k}={v:.4g}'
             if isinstance(v, dict) and 'train' in v: return f"{k}={v['train']}/{v['valid']}"  # a data block: train/valid sizes
+            if isinstance(v, str) and (len(v) > 24 or '\n' in v): return None   # a generated text: in metrics.json
             return None if isinstance(v, (dict, list)) else f'{k}={v}'
         flat = ', '.join(s for s in (fmt(k, v) for k, v in m.items()) if s)
         if 'error' in r: flat = 'FAILED: ' + r['error'].splitlines()[0] + ' ' + r['error'].splitlines()[-1]
