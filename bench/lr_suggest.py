@@ -39,7 +39,7 @@ TASKS = {   # name: (metric, higher is better, segmentation)
 }
 LM_CONFIG = dict(emb_sz=100, n_hid=200, n_layers=3)   # the imdb task's small-mode language model
 
-BS = {'mnist': 16, 'planet': 16}   # batch sizes (others: data_block_examples' defaults, camvid 8, biwi 16)
+BS = {'mnist': 16, 'planet': 16}   # batch sizes (others: the lesson's, camvid 8, biwi 16)
 EPOCHS = {'imdb': 12}   # the imdb task's own small-mode LM budget: in 3 epochs from scratch the LM is still far from done
 
 def small_net(n_out, seg=False):
@@ -99,6 +99,32 @@ def imdb_lm_data(bs=32, seed=0):
     df = pd.read_csv(path/'texts.csv')
     return TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=seed).label_for_lm().databunch(bs=bs)
 
+def data_block(name, bs=None):
+    "The data block lesson's DataBunch `name` (mnist, planet, camvid, biwi) at its small size, built with the public API."
+    import numpy as np
+    from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
+    from l3.data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.augment import get_transforms
+    db = lambda lls, size, b, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)
+                                                             .databunch(bs=bs or b, num_workers=0).normalize(imagenet_stats))
+    if name == 'mnist':
+        return db(ImageList.from_folder(get_dataset('mnist_tiny')).split_by_folder().label_from_folder(), 28, 64,
+                  get_transforms(do_flip=False))
+    if name == 'planet':
+        return db(ImageList.from_csv(get_dataset('planet_tiny'), 'labels.csv', folder='train', suffix='.jpg')
+                  .split_by_rand_pct(0.2, seed=42).label_from_df(label_delim=' '), 64, 64,
+                  get_transforms(flip_vert=True, max_lighting=0.1, max_zoom=1.05, max_warp=0.))
+    if name == 'camvid':
+        p = get_dataset('camvid_tiny'); get_y_fn = lambda x: p/'labels'/f'{x.stem}_P{x.suffix}'
+        il = SegmentationItemList.from_folder(p/'images')
+        return db(il.split_by_files(camvid_valid_names(p)).label_from_func(get_y_fn, classes=np.loadtxt(p/'codes.txt', dtype=str)),
+                  tuple(int(s) // 2 for s in open_mask(get_y_fn(il.items[0])).shape), 8, tfm_y=True)
+    if name == 'biwi':
+        p = get_dataset('biwi_head_pose'); cal = read_biwi_cal(p/'01'/'rgb.cal')
+        return db(PointsItemList.from_folder(p).split_by_valid_func(lambda o: o.parent.name == '13')
+                  .label_from_func(lambda o: biwi_point(o, cal)), (60, 80), 16, tfm_y=True)
+    raise ValueError(f'unknown task {name!r}: mnist, planet, camvid, biwi or imdb')
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true', help='smoke run: mnist only, 1 epoch, 2 rates')
@@ -106,7 +132,6 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=None, help='epochs per fit (default: 3, imdb 12)')
     ap.add_argument('--tasks', default=','.join(TASKS))
     a = ap.parse_args(argv)
-    from l3.data import data_block_examples
     names = ['mnist'] if a.quick else a.tasks.split(',')
     lrs = [1e-3, 1e-2] if a.quick else [float(v) for v in np.geomspace(1e-4, 1e-1, 5)]
     epochs = lambda n: 1 if a.quick else a.epochs or EPOCHS.get(n, 3)
@@ -116,7 +141,7 @@ def main(argv=None):
     torch.set_num_threads(max(1, torch.get_num_threads()))
     # small batches for the two classification tasks: a few hundred images make only ~5 batches of 64 per epoch,
     # too few optimiser steps (BatchNorm's running statistics lag behind) to tell one rate from another
-    blocks = {n: imdb_lm_data() if n == 'imdb' else data_block_examples(names=[n], num_workers=0, bs=BS.get(n))[n]
+    blocks = {n: imdb_lm_data() if n == 'imdb' else data_block(n, bs=BS.get(n))
               for n in names}
     table = {n: run_task(n, blocks[n], a.arch, epochs(n), lrs, num_it=num_it) for n in names}
     kinds = list(next(iter(table.values())))

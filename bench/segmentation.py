@@ -54,10 +54,14 @@ def train_l3(path, size, bs, epochs, lr, arch, seed, fp32):
     from l3.augment import get_transforms
     from l3.metrics import masked_accuracy
     from l3.vision import unet_learner
-    from l3.tasks.camvid import camvid_src
+    from l3.datasets import camvid_valid_names
+    from l3.data import SegmentationItemList
+    import numpy as np
     set_seed(seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    data = (camvid_src(path).transform(get_transforms(), size=size, tfm_y=True)
+    src = (SegmentationItemList.from_folder(Path(path)/'images').split_by_files(camvid_valid_names(path))   # split by video
+           .label_from_func(lambda x: Path(path)/'labels'/f'{x.stem}_P{x.suffix}', classes=np.loadtxt(Path(path)/'codes.txt', dtype=str)))
+    data = (src.transform(get_transforms(), size=size, tfm_y=True)
             .databunch(bs=bs, num_workers=0).normalize(imagenet_stats))
     learn = unet_learner(data, arch, pretrained=False, metrics=masked_accuracy(VOID, name='acc_camvid'), wd=1e-2,
                          mixed_precision=False if fp32 else 'auto')

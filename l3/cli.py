@@ -4,22 +4,119 @@
 
 # %% ../nbs/13_cli.ipynb #dfb1e6b4
 from __future__ import annotations
-import argparse, json, subprocess, sys, time
+import argparse, ast, json, os, re, subprocess, sys, time
 from pathlib import Path
-from .core import runs_path, save_json, _repo_root
+from .core import runs_path, save_json, _repo_root, main_rank, progress
 
 # %% auto #0
-__all__ = ['TASKS', 'task_fn', 'main']
+__all__ = ['LESSONS', 'ALIASES', 'OPTIONS', 'lesson_notebook', 'lesson_parameters', 'inject_parameters', 'save_figures',
+           'run_lesson', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8ecef90
-TASKS = {'data_block': 'l3.tasks.data_block', 'planet': 'l3.tasks.planet', 'camvid': 'l3.tasks.camvid',
-         'head_pose': 'l3.tasks.head_pose', 'imdb': 'l3.tasks.imdb'}
+LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']   # course order
+ALIASES = {'data_block': 'data_block_examples'}
 
-def task_fn(name: str):
-    "The `run` function of lesson task `name`."
-    import importlib
-    if name not in TASKS: raise KeyError(f"unknown lesson task {name!r}; choose one of: {', '.join(TASKS)}")
-    return importlib.import_module(TASKS[name]).run
+def lesson_notebook(name: str) -> Path:
+    "The notebook of lesson `name` (or its alias) in the repository's nbs/lessons/."
+    name = ALIASES.get(name, name)
+    if name not in LESSONS: raise KeyError(f"unknown lesson {name!r}; choose one of: {', '.join(LESSONS)}, data_block, all")
+    root = _repo_root()
+    if root is None or not (root/'nbs'/'lessons'/f'{name}.ipynb').exists():
+        raise FileNotFoundError(f'nbs/lessons/{name}.ipynb not found: the lessons are notebooks of the l3 repository; '
+                                f'run `l3 lesson` from a clone of it (`pip install -e .` there)')
+    return root/'nbs'/'lessons'/f'{name}.ipynb'
+
+def _tags(cell) -> list: return cell.get('metadata', {}).get('tags', [])
+
+def lesson_parameters(nb) -> tuple[int, dict]:
+    "Index of `nb`'s cell tagged `parameters` and the {name: default} it assigns."
+    idx = [i for i, c in enumerate(nb['cells']) if 'parameters' in _tags(c)]
+    if len(idx) != 1: raise ValueError(f'a lesson needs exactly one cell tagged `parameters`, found {len(idx)}')
+    src = ''.join(nb['cells'][idx[0]]['source'])
+    names = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name): names[t.id] = ast.literal_eval(node.value)
+    return idx[0], names
+
+# %% ../nbs/13_cli.ipynb #78f79d29
+def inject_parameters(nb, params: dict):
+    "Insert a cell tagged `injected-parameters` assigning `params` after `nb`'s `parameters` cell (replacing an old one)."
+    nb['cells'] = [c for c in nb['cells'] if 'injected-parameters' not in _tags(c)]
+    i, names = lesson_parameters(nb)
+    unknown = [k for k in params if k not in names]
+    if unknown: raise ValueError(f"this lesson has no parameter {unknown[0]!r}; its parameters are: {', '.join(names)}")
+    src = '# Parameters (injected by `l3 lesson`)\n' + ''.join(f'{k} = {v!r}\n' for k, v in params.items())
+    nb['cells'].insert(i + 1, {'cell_type': 'code', 'execution_count': None, 'metadata': {'tags': ['injected-parameters']},
+                               'outputs': [], 'source': src, 'id': 'injected-parameters'})
+    return nb
+
+# %% ../nbs/13_cli.ipynb #f4728f92
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+def _cell_error(nb, i: int, lesson_i: int, e) -> str:
+    "What went wrong in code cell `i` of the executed notebook: its index in the lesson, first line, end of traceback."
+    first = next((l for l in ''.join(nb['cells'][i]['source']).splitlines() if l.strip()), '')
+    tb = [l for l in _ANSI.sub('', str(e)).splitlines() if l.strip()]
+    return f'cell {lesson_i} (`{first.strip()[:80]}`) failed:\n' + '\n'.join(tb[-8:])
+
+def save_figures(nb, dest: Path, injected_at: int|None = None) -> list[Path]:
+    "Write each `image/png` output of executed `nb` (once) to `dest/cellNN-K.png` (NN: the cell's index in the lesson)."
+    import base64
+    out = []
+    for i, c in enumerate(nb['cells']):
+        pngs = [o['data']['image/png'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
+        pngs = list(dict.fromkeys(pngs))   # a figure returned and also shown by the inline backend: once
+        for k, png in enumerate(pngs, 1):
+            n = i - (injected_at is not None and i >= injected_at)   # the index in the lesson, without the injected cell
+            f = dest/f'cell{n:02d}-{k}.png'
+            f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(base64.b64decode(png)); out.append(f)
+    return out
+
+# %% ../nbs/13_cli.ipynb #c8c711c4
+def _kernel_env() -> dict:
+    "The kernel's environment: this process's, with this `l3` importable and matplotlib's inline backend."
+    import l3
+    pkg_root = str(Path(l3.__file__).resolve().parents[1])
+    pp = os.pathsep.join(p for p in (pkg_root, os.environ.get('PYTHONPATH', '')) if p)
+    return {**os.environ, 'PYTHONPATH': pp, 'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
+
+def _execute(nb, cwd: Path, at: int, desc: str|None, timeout=None) -> str|None:
+    "Run `nb`'s code cells in a fresh kernel in folder `cwd`; stop at the first error and describe it (None: all ran)."
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(cwd)}},
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'], record_timing=False)   # the kernel's chatter off
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == 'code']
+    with client.setup_kernel(env=_kernel_env()):
+        for i in (progress(code, desc=desc) if desc else code):
+            try: client.execute_cell(nb.cells[i], i)
+            except Exception as e:    # the cell's error, or the kernel died / timed out in it
+                return _cell_error(nb, i, i - (i >= at), e if isinstance(e, CellExecutionError) else f'{type(e).__name__}: {e}')
+    return None
+
+# %% ../nbs/13_cli.ipynb #e33597d6
+def run_lesson(name: str, out, params: dict|None = None, timeout: int|None = None) -> dict:
+    "Execute lesson `name` with `params` injected; write the notebook, figures, run.json to `out` (rank 0). -> its record."
+    import nbformat
+    src, out, main = lesson_notebook(name), Path(out), main_rank()
+    params = {**(params or {}), 'RUN_DIR': str(out)}
+    nb = nbformat.from_dict(inject_parameters(nbformat.read(src, as_version=4), params))
+    at = lesson_parameters(nb)[0] + 1                     # the injected cell's index
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in ('metrics.json', 'run.json'): (out/old).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    err = _execute(nb, src.parent, at, f'{src.stem} (cells)' if main else None, timeout)
+    rec = {'lesson': src.stem, 'notebook': str(src), 'out': str(out), 'params': params, 'seconds': round(time.perf_counter() - t0, 1)}
+    if err: rec['error'] = err
+    if main:
+        nbformat.write(nb, str(out/f'{src.stem}.ipynb'))
+        rec['figures'] = [f.name for f in save_figures(nb, out/'figures', at)]
+        save_json(rec, out/'run.json')
+    rec['metrics'] = json.loads((out/'metrics.json').read_text()) if (out/'metrics.json').exists() else {}
+    return rec
 
 # %% ../nbs/13_cli.ipynb #f51def8b
 def _parser() -> argparse.ArgumentParser:
@@ -32,14 +129,19 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument('name'); g.add_argument('--dest', type=Path, default=None, help='folder (default: data/NAME)')
     s = dsub.add_parser('synth', help='write the synthetic stand-in of NAME')
     s.add_argument('name'); s.add_argument('--dest', type=Path, default=None); s.add_argument('--seed', type=int, default=0)
-    l = sub.add_parser('lesson', help='run a lesson task headless', description='Run a lesson pipeline headless; outputs go to runs/TASK/.')
-    l.add_argument('task', help=f"one of: {', '.join(TASKS)}, all")
+    l = sub.add_parser('lesson', help='run a lesson notebook headless',
+                       description='Execute nbs/lessons/LESSON.ipynb headless with these options injected into its parameters '
+                                   'cell; the executed notebook, figures (PNG), metrics.json and the model go to runs/LESSON/.')
+    l.add_argument('task', help=f"one of: {', '.join(LESSONS)} (data_block: the first one), all")
     l.add_argument('--full', action='store_true', help='the real dataset at the lesson\'s sizes (a GPU is expected)')
     for opt, typ, hlp in (('--epochs', int, 'epochs per stage'), ('--size', int, 'image size'), ('--bs', int, 'batch size'),
                           ('--arch', str, 'resnet18|resnet34|resnet50'), ('--device', str, 'cpu, cuda, cuda:1, mps')):
         l.add_argument(opt, type=typ, default=None, help=hlp)
     l.add_argument('--fp16', action='store_true', help='mixed precision')
-    l.add_argument('--out', type=Path, default=None, help='output folder (default: runs/TASK)')
+    l.add_argument('--seed', type=int, default=None, help='random seed (default: the lesson\'s, 42)')
+    l.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', default=[],
+                   help='any other parameter of the lesson (a Python literal, else a string), e.g. -p LR_FIND_ITS=10')
+    l.add_argument('--out', type=Path, default=None, help='output folder (default: runs/LESSON)')
     b = sub.add_parser('bench', help='run a benchmark from bench/', description='Run bench/NAME.py (or all of them).')
     b.add_argument('name', help='a benchmark in bench/ (without .py), or all'); b.add_argument('--quick', action='store_true')
     return p
@@ -60,40 +162,52 @@ def _data(args) -> int:
     else: _parser().parse_args(['data', '--help'])
     return 0
 
+OPTIONS = {'full': 'FULL', 'epochs': 'EPOCHS', 'size': 'SIZE', 'bs': 'BS', 'arch': 'ARCH', 'device': 'DEVICE',
+           'fp16': 'FP16', 'seed': 'SEED'}   # command-line option -> the lesson's parameter
+
 def _summary(results: dict) -> str:
-    "A one-screen table: task, seconds, and its headline metrics."
-    lines = [f"{'task':12} {'time':>7}  metrics"]
+    "A one-screen table: lesson, seconds, and its headline metrics (or the first line of its error)."
+    lines = [f"{'lesson':24} {'time':>7}  metrics"]
     for task, r in results.items():
         m = r.get('metrics', {})
         def fmt(k, v):
+            if isinstance(v, bool): return f'{k}={v}'
             if isinstance(v, float): return f'{k}={v:.4g}'
             if isinstance(v, dict) and 'train' in v: return f"{k}={v['train']}/{v['valid']}"  # a data block: train/valid sizes
+            if isinstance(v, str) and (len(v) > 24 or '\n' in v): return None   # a generated text: in metrics.json
             return None if isinstance(v, (dict, list)) else f'{k}={v}'
         flat = ', '.join(s for s in (fmt(k, v) for k, v in m.items()) if s)
-        lines.append(f"{task:12} {r['seconds']:>6.1f}s  {flat or r.get('error', 'ok')}")
+        if 'error' in r: flat = 'FAILED: ' + r['error'].splitlines()[0] + ' ' + r['error'].splitlines()[-1]
+        lines.append(f"{task:24} {r['seconds']:>6.1f}s  {flat or 'ok'}")
     return '\n'.join(lines)
 
+def _given(args) -> dict:
+    "The lesson parameters asked for on the command line: the options given, then each -p NAME=VALUE."
+    given = {OPTIONS[k]: getattr(args, k) for k in OPTIONS if getattr(args, k) not in (None, False)}
+    for kv in args.param:
+        k, sep, v = kv.partition('=')
+        if not sep or not k.isidentifier(): raise ValueError(f'-p {kv!r}: write NAME=VALUE, e.g. -p LR_FIND_ITS=10')
+        try: given[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError): given[k] = v
+    return given
+
 def _lesson(args) -> int:
-    names = list(TASKS) if args.task == 'all' else [args.task]
-    unknown = [n for n in names if n not in TASKS]
-    if unknown: print(f"unknown lesson task {unknown[0]!r}; choose one of: {', '.join(TASKS)}, all", file=sys.stderr); return 2
-    opts = {k: getattr(args, k) for k in ('full', 'epochs', 'size', 'bs', 'arch', 'device', 'fp16')}
-    from l3.tasks.common import main_rank
-    main = main_rank()   # under torchrun every rank trains; only rank 0 prints and writes metrics.json
-    results, failed = {}, False
-    for name in names:
+    try: nbs, given = [lesson_notebook(n) for n in (LESSONS if args.task == 'all' else [args.task])], _given(args)
+    except (KeyError, FileNotFoundError, ValueError) as e: print(e.args[0], file=sys.stderr); return 2
+    declared = {p.stem: lesson_parameters(json.loads(p.read_text(encoding='utf-8')))[1] for p in nbs}
+    unused = [k for k in (kv.partition('=')[0] for kv in args.param) if not any(k in d for d in declared.values())]
+    if unused: print(f"no lesson here has a parameter {unused[0]!r}; see the `parameters` cell of each lesson", file=sys.stderr); return 2
+    main, results = main_rank(), {}   # under torchrun every rank runs the lesson; only rank 0 prints and writes
+    for name, names in declared.items():
         out = (args.out/name if args.task == 'all' else args.out) if args.out else runs_path(name)
-        out.mkdir(parents=True, exist_ok=True)
-        if main: print(f'== l3 lesson {name} -> {out}', flush=True)
-        t0 = time.perf_counter()
-        try: metrics, err = task_fn(name)(out, **opts), None
-        except Exception as e:
-            if args.task != 'all': raise
-            metrics, err, failed = {}, f'{type(e).__name__}: {e}', True
-        results[name] = {'seconds': time.perf_counter() - t0, 'metrics': metrics or {}, **({'error': err} if err else {})}
-        if main: save_json(results[name], out/'metrics.json')
+        params = {k: v for k, v in given.items() if k in names}
+        skipped = [k for k in given if k not in names]
+        if main: print(f'== l3 lesson {name} -> {out}' + (f" ({', '.join(skipped)}: not a parameter of this lesson)" if skipped else ''), flush=True)
+        try: results[name] = run_lesson(name, out, params)
+        except Exception as e: results[name] = {'seconds': 0., 'metrics': {}, 'error': f'the lesson could not run: {type(e).__name__}: {e}'}
+        if main and 'error' in results[name]: print(f"l3 lesson {name}: {results[name]['error']}", file=sys.stderr, flush=True)
     if main: print('\n' + _summary(results))
-    return 1 if failed else 0
+    return 1 if any('error' in r for r in results.values()) else 0
 
 def _bench(args) -> int:
     root = _repo_root()

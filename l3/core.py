@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['IGNORE_ID', 'data_path', 'runs_path', 'is_offline', 'default_device', 'set_seed', 'listify', 'progress',
-           'atomic_write', 'save_json']
+__all__ = ['IGNORE_ID', 'data_path', 'runs_path', 'is_offline', 'main_rank', 'lesson_dir', 'DataError', 'default_device',
+           'set_seed', 'listify', 'progress', 'atomic_write', 'save_json']
 
 # %% ../nbs/00_core.ipynb #b504d7b5
 IGNORE_ID = 255  # mask id of pixels to leave out of the loss and the metrics (padding, rotation corners)
@@ -42,6 +42,20 @@ def runs_path(task: str|None = None) -> Path:
 def is_offline() -> bool:
     "True when `L3_OFFLINE` is set to 1/true/yes: no download is attempted, stand-ins are used."
     return os.environ.get('L3_OFFLINE', '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+# %% ../nbs/00_core.ipynb #e2431137
+def main_rank() -> bool:
+    "True in the process that writes files and prints: always, except in the other ranks under `torchrun`."
+    return int(os.environ.get('RANK', '0')) == 0
+
+def lesson_dir(name: str, run_dir=None) -> Path:
+    "The folder lesson `name` writes to (created): `run_dir` when given (`l3 lesson` sets it), else runs/NAME."
+    p = Path(run_dir) if run_dir else runs_path(f'nbtest/{name}' if os.environ.get('IN_TEST') else name)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+class DataError(ValueError):
+    "Something wrong with the data on disk or in a table; the message names the file/value and says what to do."
 
 # %% ../nbs/00_core.ipynb #04c79861
 def _local_rank() -> int: return int(os.environ.get('LOCAL_RANK', '0'))   # set by torchrun: one GPU per process

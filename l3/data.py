@@ -11,24 +11,21 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
 from PIL import Image
-from .core import default_device, listify
+from .core import default_device, listify, DataError
+_all_ = ['DataError']   # defined in l3.core (the BIWI readers of l3.datasets raise it too); `from l3.data import *` still gives it
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'imagenet_stats', 'CategoryLabel', 'MultiCategoryLabel', 'FloatLabel', 'MaskLabel', 'PointsLabel',
-           'LMLabel', 'EmptyLabel', 'Y_KINDS', 'MASK_SCAN_MAX', 'DataError', 'open_image', 'open_mask', 'show_image',
-           'show_mask', 'show_points', 'scale_points', 'scale_points_back', 'get_files', 'ItemList',
-           'ItemListSplitMixin', 'ItemLists', 'ResizeMethod', 'DatasetType', 'LabelList', 'scan_masks',
-           'ItemListsLabelMixin', 'ImageList', 'SegmentationItemList', 'PointsItemList', 'TextList',
-           'numericalize_texts', 'LabelLists', 'default_num_workers', 'DeviceDataLoader', 'normalize', 'denormalize',
-           'TextDataLoader', 'DataBunch', 'batch_stats', 'text_batch_table', 'show_batch', 'prepare_item',
-           'biwi_center_fn', 'data_block_examples']
+           'LMLabel', 'EmptyLabel', 'Y_KINDS', 'MASK_SCAN_MAX', 'open_image', 'open_mask', 'show_image', 'show_mask',
+           'show_points', 'scale_points', 'scale_points_back', 'get_files', 'ItemList', 'ItemListSplitMixin',
+           'ItemLists', 'ResizeMethod', 'DatasetType', 'LabelList', 'scan_masks', 'ItemListsLabelMixin', 'ImageList',
+           'SegmentationItemList', 'PointsItemList', 'TextList', 'numericalize_texts', 'LabelLists',
+           'default_num_workers', 'DeviceDataLoader', 'normalize', 'denormalize', 'TextDataLoader', 'DataBunch',
+           'batch_stats', 'text_batch_table', 'show_batch', 'prepare_item', 'DataError']
 
 # %% ../nbs/03_data_block.ipynb #99f9cba2
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
 imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-
-class DataError(ValueError):
-    "Something wrong with the data on disk or in a table; the message names the file/value and says what to do."
 
 def _pil_to_tensor(im: Image.Image) -> torch.Tensor:
     a = np.array(im)
@@ -961,67 +958,3 @@ def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     x = img[None].to(device).float().div_(255)
     if desc.get('stats'): x = normalize(x, *desc['stats'])
     return x
-
-# %% ../nbs/03_data_block.ipynb #d8959892
-def biwi_center_fn(path):
-    "The lesson's BIWI conversion: `get_ctr(image_file)` -> the head centre (row, col) in pixels, from the pose file and `rgb.cal`."
-    cal = np.genfromtxt(Path(path)/'01'/'rgb.cal', skip_footer=6)
-    def get_ctr(f):
-        fn = Path(f); pose = fn.parent/fn.name.replace('_rgb.jpg', '_pose.txt')
-        if not pose.exists(): raise DataError(f"pose file {pose} for image {fn} does not exist")
-        ctr = np.genfromtxt(pose, skip_header=3)
-        if ctr.shape != (3,): raise DataError(f"pose file {pose} should end with the head centre (x y z) on line 4, got {ctr.tolist()}")
-        c1 = ctr[0]*cal[0][0]/ctr[2] + cal[0][2]
-        c2 = ctr[1]*cal[1][1]/ctr[2] + cal[1][2]
-        return torch.tensor([c2, c1])
-    return get_ctr
-
-def data_block_examples(full=False, size=None, bs=None, names=None, num_workers=None) -> dict:
-    "The lesson's data blocks {'mnist', 'planet', 'camvid', 'biwi', 'imdb'} (imdb only once `l3.text` exists)."
-    from l3.datasets import get_dataset
-    from l3.augment import get_transforms
-    names = listify(names) or ['mnist', 'planet', 'camvid', 'biwi', 'imdb']
-    res = {}
-    if 'mnist' in names:
-        res['mnist'] = (ImageList.from_folder(get_dataset('mnist_tiny'))   # items: every image under the folder
-                        .split_by_folder()                                 # split: train/ and valid/
-                        .label_from_folder()                               # label: the parent folder (3 or 7)
-                        .add_test_folder()                                 # test/: unlabelled
-                        .transform(get_transforms(do_flip=False), size=size or 28)
-                        .databunch(bs=bs or 64, num_workers=num_workers).normalize(imagenet_stats))
-    if 'planet' in names:
-        p = get_dataset('planet' if full else 'planet_tiny')
-        csv, folder = ('train_v2.csv', 'train-jpg') if full else ('labels.csv', 'train')
-        res['planet'] = (ImageList.from_csv(p, csv, folder=folder, suffix='.jpg')   # items: names in the CSV
-                         .split_by_rand_pct(0.2, seed=42)                           # split: random 20%
-                         .label_from_df(label_delim=' ')                            # label: space-separated tags
-                         .transform(get_transforms(flip_vert=True, max_lighting=0.1, max_zoom=1.05, max_warp=0.),
-                                    size=size or (128 if full else 64))
-                         .databunch(bs=bs or 64, num_workers=num_workers).normalize(imagenet_stats))
-    if 'camvid' in names:
-        p = get_dataset('camvid' if full else 'camvid_tiny')
-        codes = np.loadtxt(p/'codes.txt', dtype=str).tolist()
-        get_y_fn = lambda x: p/'labels'/f'{x.stem}_P{x.suffix}'
-        il = SegmentationItemList.from_folder(p/'images')
-        sd = il.split_by_fname_file('../valid.txt') if (p/'valid.txt').exists() else il.split_by_rand_pct(0.2, seed=42)
-        src_size = np.array(open_mask(get_y_fn(il.items[0])).shape)
-        res['camvid'] = (sd.label_from_func(get_y_fn, classes=codes)
-                         .transform(get_transforms(), size=size or tuple(int(v) for v in src_size//2), tfm_y=True)
-                         .databunch(bs=bs or 8, num_workers=num_workers).normalize(imagenet_stats))
-    if 'biwi' in names:
-        p = get_dataset('biwi_head_pose')
-        res['biwi'] = (PointsItemList.from_folder(p)
-                       .split_by_valid_func(lambda o: o.parent.name == '13')     # a person never seen in training
-                       .label_from_func(biwi_center_fn(p))
-                       .transform(get_transforms(), tfm_y=True, size=size or ((120, 160) if full else (60, 80)))
-                       .databunch(bs=bs or 16, num_workers=num_workers).normalize(imagenet_stats))
-    if 'imdb' in names:
-        try: import l3.text  # noqa: F401
-        except ImportError: print("l3: imdb example skipped: l3.text is not there yet")
-        else:
-            p = get_dataset('imdb_sample')
-            res['imdb'] = (TextList.from_csv(p, 'texts.csv', cols='text')
-                           .split_from_df(col=2)
-                           .label_from_df(cols=0)
-                           .databunch(bs=bs or 32))
-    return res

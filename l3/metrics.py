@@ -4,13 +4,14 @@
 
 # %% ../nbs/06_metrics.ipynb #95e10c72
 from __future__ import annotations
+import math
 from functools import partial
 import torch
 from .core import IGNORE_ID
 
 # %% auto #0
 __all__ = ['metric_name', 'accuracy', 'accuracy_thresh', 'fbeta', 'Metric', 'AvgMetric', 'as_metric', 'MaskedAccuracy',
-           'masked_accuracy', 'MeanIoU', 'mse', 'rmse', 'best_thresholds']
+           'masked_accuracy', 'MeanIoU', 'mse', 'rmse', 'best_thresholds', 'f2_sweep', 'pixel_errors', 'diagonal']
 
 # %% ../nbs/06_metrics.ipynb #d7d1db7d
 def _check(name: str, ok: bool, preds, targs, want: str):
@@ -171,3 +172,20 @@ def best_thresholds(preds: torch.Tensor, targs: torch.Tensor, beta: float = 2, s
             t = per.clone(); t[c] = th; cand.append((score(t), -abs(float(th) - glob), float(th)))
         per[c] = max(cand)[2]    # best score; ties go to the threshold closest to the global one
     return {'thresh': glob, 'score': glob_score, 'per_class': per, 'per_class_score': score(per)}
+
+# %% ../nbs/06_metrics.ipynb #954936f2
+def f2_sweep(probs: torch.Tensor, targs: torch.Tensor, grid=None, beta: float = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    "(thresholds, F-beta at each) for probabilities `probs` (B x n_classes, after the sigmoid) against 0/1 `targs`."
+    grid = torch.arange(0.02, 0.99, 0.02) if grid is None else torch.as_tensor(grid, dtype=torch.float)
+    return grid, torch.tensor([float(fbeta(probs, targs, thresh=float(t), beta=beta, sigmoid=False)) for t in grid])
+
+# %% ../nbs/06_metrics.ipynb #6318a709
+def pixel_errors(preds, targs, size) -> torch.Tensor:
+    "Distance in pixels of an image of `size` (h, w) between predicted and true points, both (row, col) in [-1, 1]."
+    half = torch.tensor([size[0] / 2, size[1] / 2])
+    diff = torch.as_tensor(preds, dtype=torch.float32).view(-1, 2) - torch.as_tensor(targs, dtype=torch.float32).view(-1, 2)
+    return (diff * half).norm(dim=-1)
+
+def diagonal(size) -> float:
+    "The diagonal of an image of `size` (h, w), in pixels."
+    return math.hypot(*size)

@@ -14,9 +14,9 @@ from .core import IGNORE_ID
 # %% auto #0
 __all__ = ['MAX_EXPRESSION_LENGTH', 'UAT_TARGETS', 'snapshot_html', 'Panel', 'one_thread', 'loss_slope', 'fit_code',
            'lr_find_curve', 'plot_lr_choice', 'lr_find_explorer', 'per_class_fbeta', 'threshold_report',
-           'plot_class_fbeta', 'threshold_tuner', 'image_iou', 'class_colors', 'overlay', 'segmentation_viewer',
-           'segmentation_viewer_from_learner', 'parse_expression', 'relu_net', 'relu_parts', 'relu_interpolant',
-           'train_mse', 'fit_relu_net', 'uat_playground']
+           'plot_class_fbeta', 'plot_f2_sweep', 'threshold_tuner', 'image_iou', 'class_colors', 'overlay',
+           'segmentation_viewer', 'segmentation_viewer_from_learner', 'parse_expression', 'relu_net', 'relu_parts',
+           'relu_interpolant', 'train_mse', 'fit_relu_net', 'uat_playground']
 
 # %% ../nbs/11_widgets.ipynb #dd0445ef
 def _figure(w: float = 6, h: float = 3.5, ncols: int = 1):
@@ -225,6 +225,26 @@ def plot_class_fbeta(per_class, classes, thresh=None, beta: float = 2, selected:
         if ths[i] is not None: ax.text(i, 0.02, f'{float(ths[i]):.2f}', ha='center', va='bottom', fontsize=7, rotation=90, color='white')
     ax.set_xticks(range(n)); ax.set_xticklabels([str(c) for c in classes], rotation=60, ha='right', fontsize=8)
     ax.set_ylim(0, 1.05); ax.set_ylabel(f'F{beta:g} per class')
+    return fig
+
+# %% ../nbs/11_widgets.ipynb #d579d9b7
+def plot_f2_sweep(grid, scores, per_class=None, classes=None, ref: float = 0.2, beta: float = 2):
+    "F-beta against the global threshold (best and `ref` marked); with `per_class` thresholds, a second panel of them."
+    import matplotlib.pyplot as plt
+    grid, scores = torch.as_tensor(grid), torch.as_tensor(scores)
+    fig, axs = plt.subplots(1, 2 if per_class is not None else 1, figsize=(11 if per_class is not None else 6, 4), squeeze=False)
+    ax = axs[0, 0]
+    ax.plot(grid, scores)
+    i, j = int(scores.argmax()), int((grid - ref).abs().argmin())
+    ax.plot(grid[i], scores[i], 'o', color='red', label=f'best {float(grid[i]):.2f}: F{beta:g} {float(scores[i]):.3f}')
+    ax.plot(grid[j], scores[j], 's', color='green', label=f'{ref:g}: F{beta:g} {float(scores[j]):.3f}')
+    ax.set_xlabel('threshold (same for every class)'); ax.set_ylabel(f'F{beta:g} (validation)'); ax.legend()
+    if per_class is not None:
+        ax = axs[0, 1]; pc = torch.as_tensor(per_class).float()
+        names = list(classes) if classes is not None else [str(k) for k in range(len(pc))]
+        ax.barh(range(len(pc)), pc); ax.set_yticks(range(len(pc)), names, fontsize=8); ax.invert_yaxis()
+        ax.axvline(float(grid[i]), color='red', ls='--', lw=1); ax.set_xlabel('per-class threshold'); ax.set_xlim(0, 1)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/11_widgets.ipynb #f2fab876

@@ -16,8 +16,25 @@ register_model('test_small_net', small_net)
 
 @pytest.fixture(scope='module')
 def blocks():
-    from l3.data import data_block_examples
-    return data_block_examples(names=['mnist', 'planet', 'camvid', 'biwi'], num_workers=0, size=None)
+    "Four of the lesson's data blocks at their small sizes, built with the public API (as the data block lesson does)."
+    import numpy as np
+    from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
+    from l3.data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.augment import get_transforms
+    db = lambda lls, size, bs, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)
+                                                              .databunch(bs=bs, num_workers=0).normalize(imagenet_stats))
+    mnist, planet, camvid, biwi = (get_dataset(n) for n in ('mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose'))
+    get_y_fn = lambda x: camvid/'labels'/f'{x.stem}_P{x.suffix}'
+    cams = SegmentationItemList.from_folder(camvid/'images')
+    cal = read_biwi_cal(biwi/'01'/'rgb.cal')
+    return {'mnist': db(ImageList.from_folder(mnist).split_by_folder().label_from_folder(), 28, 64, get_transforms(do_flip=False)),
+            'planet': db(ImageList.from_csv(planet, 'labels.csv', folder='train', suffix='.jpg').split_by_rand_pct(0.2, seed=42)
+                         .label_from_df(label_delim=' '), 64, 64, get_transforms(flip_vert=True, max_warp=0.)),
+            'camvid': db(cams.split_by_files(camvid_valid_names(camvid))
+                         .label_from_func(get_y_fn, classes=np.loadtxt(camvid/'codes.txt', dtype=str)),
+                         tuple(int(s) // 2 for s in open_mask(get_y_fn(cams.items[0])).shape), 8, tfm_y=True),
+            'biwi': db(PointsItemList.from_folder(biwi).split_by_valid_func(lambda o: o.parent.name == '13')
+                       .label_from_func(lambda o: biwi_point(o, cal)), (60, 80), 16, tfm_y=True)}
 
 CASES = {'mnist': ([accuracy], False), 'planet': ([partial(fbeta, thresh=0.2)], False),
          'camvid': ([masked_accuracy(30, name='acc_camvid'), MeanIoU(void_id=30)], True), 'biwi': ([mse], False)}

@@ -1,14 +1,17 @@
-"""The CamVid lesson's pieces outside the notebooks: the split by video, the lesson's `size=src_size//2`, the bench smoke run.
-
-The notebooks themselves (nbs/lessons/camvid.ipynb with its learning check, nbs/tasks/camvid.ipynb) run in
-tests/test_notebooks.py.
-"""
+"""The CamVid lesson: what its run wrote (the lesson runs once per test session, see conftest.lesson_run), and its pieces
+outside the notebook: the split by video (l3.datasets), the lesson's `size=src_size//2`, the bench smoke run."""
 import subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
 from l3.synth import synth_camvid_tiny, synth_camvid
-from l3.tasks.camvid import camvid_src, camvid_valid_names, seq_of, VALID_SEQ
+from l3.datasets import camvid_valid_names, seq_of, CAMVID_VALID_SEQ as VALID_SEQ
+from l3.data import SegmentationItemList
+
+def camvid_src(path):
+    "The lessons' labelled lists: images split by video (`camvid_valid_names`), masks `labels/X_P.png`, classes the codes."
+    return (SegmentationItemList.from_folder(path/'images').split_by_files(camvid_valid_names(path))
+            .label_from_func(lambda x: path/'labels'/f'{x.stem}_P{x.suffix}', classes=np.loadtxt(path/'codes.txt', dtype=str)))
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +44,21 @@ def test_numpy_size_pair(tiny):
     assert data.size == (48, 64) and all(type(s) is int for s in data.size)
     xb, yb = data.one_batch()
     assert xb.shape == (2, 3, 48, 64) and yb.shape == (2, 48, 64)
+
+def test_camvid_run(lesson_run):
+    "The lesson's own run: its learning checks in metrics.json, per-class IoU, its figures, the go-big model loadable."
+    from l3.learner import load_learner
+    rec = lesson_run('camvid')
+    assert 'error' not in rec, rec.get('error')
+    m, out = rec['metrics'], Path(rec['out'])
+    assert m['acc_camvid'] >= 0.8 and m['acc_camvid_half_size'] >= 0.8 and all(m['checks'].values()), m
+    assert 0 < m['mean_iou'] <= 1 and 'Void' not in m['per_class_iou'] and m['size_big'] == [96, 128]
+    assert m['mixed_precision']['activation_mb_mixed'] < m['mixed_precision']['activation_mb_fp32']
+    assert len(rec['figures']) >= 8 and (out/'models'/'stage-2-big.pth').exists()
+    inf = load_learner(out)
+    from l3.core import data_path
+    mask, _ = inf.predict(sorted((data_path()/'camvid_tiny'/'images').iterdir())[0])
+    assert tuple(mask.shape) == (96, 128)
 
 def test_bench_segmentation_smoke():
     "bench/segmentation.py --quick runs (l3 side only here) and prints its table; timings are never asserted."

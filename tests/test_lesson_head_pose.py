@@ -1,10 +1,20 @@
-"""Head-pose lesson: reading BIWI's files, bad pose files and points outside the image give clear errors."""
+"""Head-pose lesson: what its run wrote (the lesson runs once per test session, see conftest.lesson_run); reading BIWI's
+files (l3.datasets), bad pose files and points outside the image give clear errors; the error in pixels (l3.metrics)."""
 import re
+from pathlib import Path
 import numpy as np, pytest, torch
-from l3.data import DataError, PointsItemList
+from l3.data import DataError, PointsItemList, imagenet_stats
+from l3.augment import get_transforms
 from l3.synth import synth_biwi_head_pose, convert_biwi
-from l3.tasks.head_pose import (read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size, pixel_errors, diagonal,
-                                biwi_databunch)
+from l3.datasets import read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size
+from l3.metrics import pixel_errors, diagonal
+
+def biwi_databunch(path, size=(120, 160), bs: int = 16, valid_person: str = '13'):
+    "The lesson's BIWI `DataBunch`: points as targets, person `valid_person` for validation, augmented, normalised."
+    cal = read_biwi_cal(Path(path)/'01'/'rgb.cal')
+    return (PointsItemList.from_folder(path).split_by_valid_func(lambda o: o.parent.name == valid_person)
+            .label_from_func(lambda o: biwi_point(o, cal)).transform(get_transforms(), tfm_y=True, size=size)
+            .databunch(bs=bs, num_workers=0).normalize(imagenet_stats))
 
 ROT = '1 0 0 \n0 1 0 \n0 0 1 \n\n'
 
@@ -100,3 +110,18 @@ def test_pixel_errors():
     # one image height up and one width right: the diagonal; a point at the centre vs the corner: half of it
     assert torch.allclose(pixel_errors(torch.tensor([[1., -1.]]), torch.tensor([[-1., 1.]]), (480, 640)), torch.tensor([800.]))
     assert torch.allclose(pixel_errors(torch.zeros(1, 2), torch.ones(1, 2), (480, 640)), torch.tensor([diagonal((480, 640)) / 2]))
+
+
+def test_head_pose_run(lesson_run):
+    "The lesson's own run: its learning checks in metrics.json, its figures, the exported model predicting a point."
+    from l3.learner import load_learner
+    rec = lesson_run('head_pose')
+    assert 'error' not in rec, rec.get('error')
+    m, out = rec['metrics'], Path(rec['out'])
+    assert m['pixel_error_pct_diag'] < 10 and m['pixel_error'] < m['baseline_pixel_error'] and all(m['checks'].values()), m
+    assert m['train_size'] == [60, 80] and m['arch'] == 'resnet18' and len(rec['figures']) >= 5
+    inf = load_learner(out)
+    from l3.core import data_path
+    frame = sorted((data_path()/'biwi_head_pose'/'13').glob('*_rgb.jpg'))[0]
+    pt, _ = inf.predict(frame)
+    assert tuple(pt.shape) == (1, 2)

@@ -1,10 +1,12 @@
-"""Bad input along the Planet lesson's path (CSV of tags -> data block -> submission), beyond tests/test_data_bad_input.py:
-each error or warning names the row/file/tag at fault and says what to do."""
-import warnings
+"""The Planet lesson: what its run wrote (metrics, figures, model, submission; the lesson runs once per test session,
+see conftest.lesson_run), and bad input along its path (CSV of tags -> data block), beyond tests/test_data_bad_input.py:
+each error or warning names the row/file/tag at fault and says what to do. The submission's bad-input checks are cells
+of the lesson itself (nbs/lessons/planet.ipynb, where `submission` and `pred_tags` are written)."""
+import json, shutil, subprocess, sys, warnings
+from pathlib import Path
 import pandas as pd, pytest, torch
 from PIL import Image
 from l3.data import ImageList, DataError
-from l3.tasks.planet import submission, pred_tags, run
 
 
 def _tiles(path, names):
@@ -72,13 +74,28 @@ def test_missing_test_folder(tmp_path):
     with pytest.raises(DataError, match=r'test-jpg does not exist'): lls.add_test_folder('test-jpg')
 
 
-def test_submission_bad_input():
-    probs = torch.tensor([[0.9, 0.1], [0.3, 0.6]])
-    with pytest.raises(ValueError, match=r'3 image names but 2 rows of predictions'): submission(['a', 'b', 'c'], probs, ['x', 'y'])
-    with pytest.raises(ValueError, match=r'thresh has 3 values but there are 2 classes'): pred_tags(probs, ['x', 'y'], [0.1, 0.2, 0.3])
-    with pytest.raises(ValueError, match=r'\(2, 2\) do not fit 3 classes'): pred_tags(probs, ['x', 'y', 'z'])
-    assert submission(['t/a.jpg', 'b.jpg'], probs, ['x', 'y'], thresh=0.5).tags.tolist() == ['x', 'y']
+def test_planet_run(lesson_run):
+    "The lesson's own run: its learning check and thresholds in metrics.json, its figures, a loadable model, the submission."
+    from l3.learner import load_learner
+    rec = lesson_run('planet')
+    assert 'error' not in rec, rec.get('error')
+    m, out = rec['metrics'], Path(rec['out'])
+    assert m['fbeta'] >= 0.85 and m['checks'] == {'fbeta >= 0.85 (small mode)': True}
+    assert m['fbeta_per_class_thresh'] >= m['fbeta_best_thresh'] >= m['fbeta'] - 1e-6 and 0 < m['thresh'] < 1
+    assert len(m['per_class_thresh']) == 17 and m['arch'] == 'resnet18' and m['size'] == 128
+    assert len(rec['figures']) >= 7 and all((out/'figures'/f).read_bytes()[:4] == b'\x89PNG' for f in rec['figures'])
+    inf = load_learner(out)
+    from l3.core import data_path
+    tags, probs = inf.predict(sorted((data_path()/'planet_tiny'/'train').glob('*.jpg'))[0])
+    assert probs.shape == (17,) and isinstance(tags, list) and abs(inf.pred_thresh - m['thresh']) < 1e-6
+    sub = pd.read_csv(out/'submission.csv')
+    assert list(sub.columns) == ['image_name', 'tags'] and len(sub) == 100 and (out/'models'/'stage-2-128-rn18.pth').exists()
 
-
-def test_run_unknown_arch(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown arch 'vgg16': use resnet18"): run(tmp_path, arch='vgg16')
+def test_unknown_arch_stops_the_lesson_naming_its_cell(tmp_path):
+    "`l3 lesson planet --arch vgg16`: the mode cell refuses it (before any data or training), and the run names that cell."
+    exe = shutil.which('l3') or str(Path(sys.executable).parent/'l3')
+    r = subprocess.run([exe, 'lesson', 'planet', '--arch', 'vgg16', '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    err = json.loads((tmp_path/'run.json').read_text())['error']
+    assert "arch 'vgg16' is not supported: use one of resnet18" in err and "(`ARCH = getattr(torchvision.models, arch_name(" in err
+    assert "arch 'vgg16' is not supported" in r.stderr and 'FAILED: cell' in r.stdout

@@ -1,8 +1,9 @@
 """Builds the documentation site into _docs/ offline: nbdev's own processing, then a static HTML renderer.
 
 Where quarto exists, `nbdev_docs` still works as usual. Here quarto cannot be installed, so this script does what
-quarto would: it takes the notebooks (executed copies from `make test` when they are up to date, else it runs
-them), lets nbdev process them exactly as for quarto (`show_doc` API entries, `#| hide`/`#| export` directives,
+quarto would: it takes the executed notebooks (the copies `make test` keeps in _build/executed/, or a lesson's
+`runs/NAME/NAME.ipynb` from `make run`, when up to date; else it runs that notebook once: a lesson through the runner
+of `l3 lesson`, a library notebook as nbdev_test does), lets nbdev process them exactly as for quarto (`show_doc` API entries, `#| hide`/`#| export` directives,
 signatures, links between symbols), and renders each processed notebook to a page with a sidebar.
 
 Usage: python tools/build_docs.py [--out _docs] [--no-exec]   (--no-exec: use outputs as saved, run nothing)
@@ -13,21 +14,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from nbexec import run_nb, notebooks, tst_flags, NBS, EXECUTED
+from nbexec import run_nb, run_lesson_nb, keep_for_docs, is_lesson, notebooks, tst_flags, NBS, EXECUTED
 
 BUILD = ROOT/'_build'/'site'
 
 def _cfg():
     cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini'); return cfg['DEFAULT']
 
+def _fresh(f: Path, nb: Path) -> bool: return f.exists() and f.stat().st_mtime >= nb.stat().st_mtime
+
+def _from_make_run(nb: Path, dest: Path) -> bool:
+    "Reuse `make run`'s executed lesson (runs/NAME/NAME.ipynb) when it is newer than the source, ran with the defaults, and passed."
+    from l3.core import runs_path
+    run = runs_path(nb.stem)
+    try: rec = json.loads((run/'run.json').read_text())
+    except (OSError, ValueError): return False
+    if 'error' in rec or set(rec.get('params', {})) != {'RUN_DIR'} or not _fresh(run/f'{nb.stem}.ipynb', nb): return False
+    keep_for_docs(run/f'{nb.stem}.ipynb', nb)
+    return True
+
 def executed_notebooks(run_missing=True) -> list[Path]:
-    "Executed copies of every notebook, running those whose copy is missing or older than the source."
+    "Executed copies of every notebook, running (once) those whose copy is missing or older than the source."
     out = []
     for nb in notebooks():
         dest = EXECUTED/nb.relative_to(NBS)
-        if run_missing and (not dest.exists() or dest.stat().st_mtime < nb.stat().st_mtime):
+        if run_missing and not _fresh(dest, nb) and not (is_lesson(nb) and _from_make_run(nb, dest)):
             print(f'executing {nb.relative_to(ROOT)}', flush=True)
-            ok, _, err = run_nb(nb, skip_flags=tst_flags())
+            if is_lesson(nb):
+                rec = run_lesson_nb(nb)
+                ok, err = 'error' not in rec, rec.get('error')
+            else: ok, _, err = run_nb(nb, skip_flags=tst_flags())
             if not ok: raise SystemExit(f'{nb.relative_to(ROOT)} failed while building the docs:\n{err}')
         out.append(dest if dest.exists() else nb)
     return out
@@ -134,7 +150,7 @@ h3{border-top:1px solid #eee;padding-top:10px}
 .anchor-link{visibility:hidden;text-decoration:none;margin-left:4px}h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}
 """
 
-# the course's order: lessons as taught, then the library by number, then the headless tasks
+# the course's order: lessons as taught, then the library by number
 LESSON_ORDER = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']
 
 def _section(dest: str) -> str:
@@ -143,7 +159,7 @@ def _section(dest: str) -> str:
 def _page_order(pg):
     dest = pg[0]; sec, stem = _section(dest), Path(dest).stem
     rank = LESSON_ORDER.index(stem) if sec == 'lessons' and stem in LESSON_ORDER else len(LESSON_ORDER)
-    return (dest != 'index.html', {'lessons': 0, '': 1, 'tasks': 2}.get(sec, 3), rank)  # stable: else notebook order
+    return (dest != 'index.html', {'lessons': 0, '': 1}.get(sec, 2), rank)  # stable: else notebook order
 
 def render(proc: Path, out: Path) -> list[str]:
     "Render every processed notebook into `out`, with a shared sidebar. Returns the pages written."
@@ -172,7 +188,7 @@ def render(proc: Path, out: Path) -> list[str]:
         up = '../' * depth
         def link(d, t): return f'<a href="{up}{d}"{" class=current" if d == dest else ""}>{html.escape(t)}</a>'
         sidebar = link('index.html', 'Home')
-        for head, sec in (('Lessons', 'lessons'), ('Library', ''), ('Lesson tasks (headless)', 'tasks')):
+        for head, sec in (('Lessons', 'lessons'), ('Library', '')):
             links = [link(d, t) for d, t, _, _ in pages if d != 'index.html' and _section(d) == sec]
             if links: sidebar += f'<h4>{head}</h4>' + ''.join(links)
         body, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(_prepare(nb)), as_version=4))

@@ -1,8 +1,10 @@
 """Run one notebook with nbdev's test semantics and keep its outputs.
 
-Same rules as `nbdev.test.test_nb` (tst_flags skip cells, `#| eval: false` skips, the notebook runs in its own folder),
-but the executed notebook is written to `_build/executed/<path under nbs>` so the docs site can show its plots
-without running everything a second time.
+Library notebooks: the same rules as `nbdev.test.test_nb` (tst_flags skip cells, `#| eval: false` skips, the notebook
+runs in its own folder). Lessons (nbs/lessons/): `run_lesson_nb` runs them through the runner of `l3 lesson`
+(`l3.cli.run_lesson`) into _build/runs/NAME, so the test suite runs each lesson once and the lesson tests read what
+that run wrote. Either way the executed notebook is written to `_build/executed/<path under nbs>` so the docs site can
+show its plots without running anything a second time.
 """
 import os, sys, time, json
 from configparser import ConfigParser
@@ -10,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, EXECUTED = ROOT/'nbs', ROOT/'_build'/'executed'
+LESSONS, RUNS = NBS/'lessons', ROOT/'_build'/'runs'
 
 def tst_flags() -> list[str]:
     cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
@@ -19,6 +22,27 @@ def notebooks() -> list[Path]:
     "Every notebook under nbs/ except checkpoints and files/folders starting with _ or ."
     return sorted(p for p in NBS.rglob('*.ipynb')
                   if not any(part.startswith(('_', '.')) for part in p.relative_to(NBS).parts))
+
+def is_lesson(fn) -> bool: return Path(fn).resolve().parent == LESSONS
+
+def _write(nb: dict, dest: Path):
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix('.tmp')
+    tmp.write_text(json.dumps(nb, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
+
+def keep_for_docs(executed: Path, lesson: Path):
+    "Copy a lesson executed by the runner to _build/executed/, without the cell of injected parameters."
+    nb = json.loads(Path(executed).read_text(encoding='utf-8'))
+    nb['cells'] = [c for c in nb['cells'] if 'injected-parameters' not in c.get('metadata', {}).get('tags', [])]
+    _write(nb, EXECUTED/Path(lesson).resolve().relative_to(NBS))
+
+def run_lesson_nb(fn: Path, out=None) -> dict:
+    "Run lesson `fn` with `l3 lesson`'s runner into `out` (default _build/runs/NAME); its record (see l3.cli.run_lesson)."
+    from l3.cli import run_lesson
+    fn = Path(fn).resolve()
+    rec = run_lesson(fn.stem, Path(out or RUNS/fn.stem))
+    if 'error' not in rec: keep_for_docs(Path(rec['out'])/f'{fn.stem}.ipynb', fn)
+    return rec
 
 def _clean(o):
     "Drop nbdev's processing attributes (keys ending in '_') so the notebook can be written back."
@@ -56,8 +80,5 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
         assert len(orig['cells']) == len(nb.cells), f'{fn}: cell count changed while processing'
         for c, ran in zip(orig['cells'], nb.cells):
             if c['cell_type'] == 'code': c['outputs'] = _clean(list(ran.get('outputs', [])))
-        dest = EXECUTED/fn.relative_to(NBS)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix('.tmp')
-        tmp.write_text(json.dumps(orig, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
+        _write(orig, EXECUTED/fn.relative_to(NBS))
     return err is None, time.perf_counter() - t0, err
