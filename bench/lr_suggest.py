@@ -94,7 +94,7 @@ def imdb_lm_data(bs=32, seed=0):
     "The imdb task's language-model data: every text of imdb_sample (or its stand-in), 10% held out."
     import pandas as pd
     from l3.datasets import get_dataset
-    from l3.data import TextList
+    from l3.text import TextList
     path = get_dataset('imdb_sample')
     df = pd.read_csv(path/'texts.csv')
     return TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=seed).label_for_lm().databunch(bs=bs)

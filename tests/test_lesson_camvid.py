@@ -33,7 +33,7 @@ def test_no_valid_sequence_says_what_to_do(tiny, tmp_path):
 
 def test_numpy_size_pair(tiny):
     "The lesson's `size=src_size//2` (a numpy array) works and is stored as a tuple of ints."
-    from l3.data import open_mask
+    from l3.vision_data import open_mask
     from l3.augment import get_transforms
     src = camvid_src(tiny)
     src_size = np.array(open_mask(src.train.y[0]).shape)

@@ -1,7 +1,8 @@
 """Head-pose lesson: reading BIWI's files, bad pose files and points outside the image give clear errors."""
 import re
 import numpy as np, pytest, torch
-from l3.data import DataError, PointsItemList
+from l3.data import DataError
+from l3.vision_data import PointsItemList
 from l3.synth import synth_biwi_head_pose, convert_biwi
 from l3.tasks.head_pose import (read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size, pixel_errors, diagonal,
                                 biwi_databunch)

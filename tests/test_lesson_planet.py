@@ -3,7 +3,8 @@ each error or warning names the row/file/tag at fault and says what to do."""
 import warnings
 import pandas as pd, pytest, torch
 from PIL import Image
-from l3.data import ImageList, DataError
+from l3.data import DataError
+from l3.vision_data import ImageList
 from l3.tasks.planet import submission, pred_tags, run
 
 

@@ -29,7 +29,7 @@ def camvid_valid_names(path) -> list[str]:
 def camvid_src(path):
     "The lesson's labelled lists: items in `images/`, split by video (`camvid_valid_names`), masks `labels/X_P.png`."
     import numpy as np
-    from l3.data import SegmentationItemList
+    from l3.vision_data import SegmentationItemList
     path = Path(path)
     codes = np.loadtxt(path/'codes.txt', dtype=str)
     get_y_fn = lambda x: path/'labels'/f'{x.stem}_P{x.suffix}'
@@ -68,7 +68,7 @@ def run(out, full: bool = False, epochs: int|None = None, size: int|None = None,
     import numpy as np, matplotlib.pyplot as plt
     from l3.core import set_seed, save_json
     from l3.datasets import get_dataset
-    from l3.data import imagenet_stats, open_mask
+    from l3.vision_data import imagenet_stats, open_mask
     from l3.augment import get_transforms
     from l3.metrics import masked_accuracy, MeanIoU
     from l3.vision import unet_learner

@@ -76,7 +76,7 @@ def biwi_point(img, cal) -> torch.Tensor:
 # %% ../../nbs/tasks/head_pose.ipynb #27f252df
 def biwi_databunch(path, size=(120, 160), bs: int = 16, valid_person: str = '13', device=None, num_workers=None):
     "The lesson's BIWI `DataBunch`: points as targets, person `valid_person` for validation, augmented, normalised."
-    from l3.data import PointsItemList, imagenet_stats
+    from l3.vision_data import PointsItemList, imagenet_stats
     from l3.augment import get_transforms
     cal = read_biwi_cal(Path(path)/'01'/'rgb.cal')
     return (PointsItemList.from_folder(path)
@@ -88,7 +88,7 @@ def biwi_databunch(path, size=(120, 160), bs: int = 16, valid_person: str = '13'
 # %% ../../nbs/tasks/head_pose.ipynb #590ffd1c
 def pixel_errors(preds, targs, size) -> torch.Tensor:
     "Distance in pixels of an image of `size` (h, w) between predicted and true points, both (row, col) in [-1, 1]."
-    from l3.data import scale_points_back
+    from l3.vision_data import scale_points_back
     return (scale_points_back(preds, size) - scale_points_back(targs, size)).norm(dim=-1)
 
 def diagonal(size) -> float:
@@ -115,7 +115,7 @@ def run(out, full: bool = False, epochs: int|None = None, size=None, bs: int|Non
     headless()
     import matplotlib.pyplot as plt
     from l3.core import set_seed, save_json
-    from l3.data import open_image, scale_points
+    from l3.vision_data import open_image, scale_points
     from l3.vision import cnn_learner
     from l3.metrics import mse
     d = FULL if full else SMALL

@@ -29,7 +29,7 @@ def run(out, full: bool = False, epochs: int|None = None, size: int|None = None,
     import pandas as pd
     from l3.core import set_seed, save_json
     from l3.datasets import get_dataset
-    from l3.data import TextList
+    from l3.text import TextList
     from l3.metrics import accuracy
     from l3.text import AWD_LSTM, language_model_learner, text_classifier_learner, lm_databunch_on_disk
     if arch not in (None, 'awd_lstm', 'AWD_LSTM', AWD_LSTM):

@@ -79,7 +79,7 @@ def _arch(name: str):
 def _test_items(path: Path, src, full: bool) -> list[Path]:
     "The Kaggle test images (test-jpg/ and test-jpg-additional/) in full mode; the validation images in small mode."
     if not full: return list(src.valid.x.items)
-    from l3.data import ImageList
+    from l3.vision_data import ImageList
     folders = [path/f for f in ('test-jpg', 'test-jpg-additional') if (path/f).is_dir()]
     if not folders: raise FileNotFoundError(f'no test-jpg/ in {path}: download the test images first (see the lesson)')
     return [p for f in folders for p in ImageList.from_folder(f).items]
@@ -91,7 +91,7 @@ def run(out, full: bool = False, epochs: int|None = None, size: int|None = None,
     headless()
     from l3.core import set_seed, save_json
     from l3.datasets import get_dataset
-    from l3.data import ImageList, imagenet_stats
+    from l3.vision_data import ImageList, imagenet_stats
     from l3.augment import get_transforms
     from l3.metrics import accuracy_thresh, fbeta, best_thresholds
     from l3.vision import cnn_learner
