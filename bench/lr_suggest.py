@@ -39,7 +39,7 @@ TASKS = {   # name: (metric, higher is better, segmentation)
 }
 LM_CONFIG = dict(emb_sz=100, n_hid=200, n_layers=3)   # the imdb task's small-mode language model
 
-BS = {'mnist': 16, 'planet': 16}   # batch sizes (others: data_block_examples' defaults, camvid 8, biwi 16)
+BS = {'mnist': 16, 'planet': 16, 'camvid': 8, 'biwi': 16}   # batch sizes (camvid and biwi: the lessons')
 EPOCHS = {'imdb': 12}   # the imdb task's own small-mode LM budget: in 3 epochs from scratch the LM is still far from done
 
 def small_net(n_out, seg=False):
@@ -90,6 +90,38 @@ def run_task(name, data, arch, epochs, lrs, seed=0, num_it=100):
         print(f'  {k:8s}  lr {lr:.1e}  {v:.4f}  = {share(v):6.1%} of best  {"ok" if share(v) >= 0.9 else "BELOW 90%"}')
     return {k: share(v) for k, (_, v) in res['suggested'].items()}
 
+def _biwi_ctr(path):
+    "The head-pose lesson's conversion: pose file + rgb.cal -> head centre (row, col) in pixels."
+    cal = np.genfromtxt(Path(path)/'01'/'rgb.cal', skip_footer=6)
+    def get_ctr(f):
+        ctr = np.genfromtxt(Path(f).parent/Path(f).name.replace('_rgb.jpg', '_pose.txt'), skip_header=3)
+        return torch.tensor([ctr[1]*cal[1][1]/ctr[2] + cal[1][2], ctr[0]*cal[0][0]/ctr[2] + cal[0][2]])
+    return get_ctr
+
+def image_data(name, bs):
+    "The lessons' image data blocks (small mode, as in nbs/lessons/data_block_examples.ipynb), by task name."
+    from l3.datasets import get_dataset
+    from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.augment import get_transforms
+    if name == 'mnist':
+        lls = (ImageList.from_folder(get_dataset('mnist_tiny')).split_by_folder().label_from_folder()
+               .transform(get_transforms(do_flip=False), size=28))
+    elif name == 'planet':
+        lls = (ImageList.from_csv(get_dataset('planet_tiny'), 'labels.csv', folder='train', suffix='.jpg')
+               .split_by_rand_pct(0.2, seed=42).label_from_df(label_delim=' ')
+               .transform(get_transforms(flip_vert=True, max_lighting=0.1, max_zoom=1.05, max_warp=0.), size=64))
+    elif name == 'camvid':
+        p = get_dataset('camvid_tiny'); get_y = lambda x: p/'labels'/f'{x.stem}_P{x.suffix}'
+        il = SegmentationItemList.from_folder(p/'images')
+        size = tuple(int(v) for v in np.array(open_mask(get_y(il.items[0])).shape)//2)
+        lls = (il.split_by_rand_pct(0.2, seed=42).label_from_func(get_y, classes=np.loadtxt(p/'codes.txt', dtype=str).tolist())
+               .transform(get_transforms(), size=size, tfm_y=True))
+    else:
+        p = get_dataset('biwi_head_pose')
+        lls = (PointsItemList.from_folder(p).split_by_valid_func(lambda o: o.parent.name == '13')
+               .label_from_func(_biwi_ctr(p)).transform(get_transforms(), tfm_y=True, size=(60, 80)))
+    return lls.databunch(bs=bs, num_workers=0).normalize(imagenet_stats)
+
 def imdb_lm_data(bs=32, seed=0):
     "The imdb task's language-model data: every text of imdb_sample (or its stand-in), 10% held out."
     import pandas as pd
@@ -106,7 +138,6 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=None, help='epochs per fit (default: 3, imdb 12)')
     ap.add_argument('--tasks', default=','.join(TASKS))
     a = ap.parse_args(argv)
-    from l3.data import data_block_examples
     names = ['mnist'] if a.quick else a.tasks.split(',')
     lrs = [1e-3, 1e-2] if a.quick else [float(v) for v in np.geomspace(1e-4, 1e-1, 5)]
     epochs = lambda n: 1 if a.quick else a.epochs or EPOCHS.get(n, 3)
@@ -116,7 +147,7 @@ def main(argv=None):
     torch.set_num_threads(max(1, torch.get_num_threads()))
     # small batches for the two classification tasks: a few hundred images make only ~5 batches of 64 per epoch,
     # too few optimiser steps (BatchNorm's running statistics lag behind) to tell one rate from another
-    blocks = {n: imdb_lm_data() if n == 'imdb' else data_block_examples(names=[n], num_workers=0, bs=BS.get(n))[n]
+    blocks = {n: imdb_lm_data() if n == 'imdb' else image_data(n, BS[n])
               for n in names}
     table = {n: run_task(n, blocks[n], a.arch, epochs(n), lrs, num_it=num_it) for n in names}
     kinds = list(next(iter(table.values())))

@@ -1,6 +1,8 @@
 """The Learner on the data block API's real DataBunch (synthetic stand-ins): every label kind trains, predicts from
 a file, exports/loads and shows results."""
 from functools import partial
+from pathlib import Path
+import numpy as np
 import matplotlib
 matplotlib.use('Agg')
 import pytest
@@ -14,10 +16,34 @@ def small_net(n_in=3, n_out=2, seg=False):
     return nn.Sequential(*body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, n_out))
 register_model('test_small_net', small_net)
 
+def _biwi_ctr(path):
+    "The lesson's BIWI conversion (pose file + rgb.cal -> head centre (row, col) in pixels)."
+    cal = np.genfromtxt(Path(path)/'01'/'rgb.cal', skip_footer=6)
+    def get_ctr(f):
+        ctr = np.genfromtxt(Path(f).parent/Path(f).name.replace('_rgb.jpg', '_pose.txt'), skip_header=3)
+        return torch.tensor([ctr[1]*cal[1][1]/ctr[2] + cal[1][2], ctr[0]*cal[0][0]/ctr[2] + cal[0][2]])
+    return get_ctr
+
 @pytest.fixture(scope='module')
 def blocks():
-    from l3.data import data_block_examples
-    return data_block_examples(names=['mnist', 'planet', 'camvid', 'biwi'], num_workers=0, size=None)
+    "The lesson's four image data blocks on the stand-ins, built here (the lessons are their only other source)."
+    from l3.datasets import get_dataset
+    from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.augment import get_transforms
+    db = lambda lls, bs: lls.databunch(bs=bs, num_workers=0).normalize(imagenet_stats)
+    m, pl, cv, bw = [get_dataset(n) for n in ('mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose')]
+    codes = np.loadtxt(cv/'codes.txt', dtype=str).tolist()
+    get_y = lambda x: cv/'labels'/f'{x.stem}_P{x.suffix}'
+    il = SegmentationItemList.from_folder(cv/'images')
+    size = tuple(int(v) for v in np.array(open_mask(get_y(il.items[0])).shape)//2)
+    return {'mnist': db(ImageList.from_folder(m).split_by_folder().label_from_folder()
+                        .transform(get_transforms(do_flip=False), size=28), 64),
+            'planet': db(ImageList.from_csv(pl, 'labels.csv', folder='train', suffix='.jpg').split_by_rand_pct(0.2, seed=42)
+                         .label_from_df(label_delim=' ').transform(get_transforms(flip_vert=True, max_warp=0.), size=64), 64),
+            'camvid': db(il.split_by_rand_pct(0.2, seed=42).label_from_func(get_y, classes=codes)
+                         .transform(get_transforms(), size=size, tfm_y=True), 8),
+            'biwi': db(PointsItemList.from_folder(bw).split_by_valid_func(lambda o: o.parent.name == '13')
+                       .label_from_func(_biwi_ctr(bw)).transform(get_transforms(), tfm_y=True, size=(60, 80)), 16)}
 
 CASES = {'mnist': ([accuracy], False), 'planet': ([partial(fbeta, thresh=0.2)], False),
          'camvid': ([masked_accuracy(30, name='acc_camvid'), MeanIoU(void_id=30)], True), 'biwi': ([mse], False)}
