@@ -378,14 +378,13 @@ class Target:
     check_batch: callable = lambda x, y: None
 
 STILL = Target(lambda y, grid, mat: y)
-TARGETS = {'mask': Target(warp_mask, _check_mask_batch),
-           'points': Target(lambda y, grid, mat: move_points(y, mat), _check_points_batch)}
+TARGETS = {'mask': lambda ignore_id: Target(partial(warp_mask, ignore_id=ignore_id), _check_mask_batch),   # name -> Target(ignore_id)
+           'points': lambda ignore_id: Target(lambda y, grid, mat: move_points(y, mat), _check_points_batch)}
 
 def as_target(t, ignore_id=IGNORE_ID):
     "`t` as an object with `warp` and `check_batch`: a label object, a `Target`, or a name (`TARGETS`; others stay still)."
     if not isinstance(t, str): return t
-    if t == 'mask' and ignore_id != IGNORE_ID: return Target(partial(warp_mask, ignore_id=ignore_id), _check_mask_batch)
-    return TARGETS.get(t, STILL)           # any other name (a category, floats): the target does not move
+    return TARGETS[t](ignore_id) if t in TARGETS else STILL    # any other name (a category, floats): the target does not move
 
 
 # %% ../nbs/04_augment.ipynb #954585be
