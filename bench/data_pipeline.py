@@ -39,7 +39,7 @@ def _timed_epochs(make_iter, n_epochs):
 
 
 def l3_loaders(path: Path, bs: int, size: int, num_workers: int | None):
-    from l3.data import ImageList, imagenet_stats
+    from l3.vision_data import ImageList, imagenet_stats
     return (ImageList.from_csv(path, 'train_v2.csv', folder='train-jpg', suffix='.jpg')
             .split_none().label_from_df(label_delim=' ')
             .transform(size=size).databunch(bs=bs, num_workers=num_workers, device='cpu')

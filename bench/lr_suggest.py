@@ -94,7 +94,7 @@ def imdb_lm_data(bs=32, seed=0):
     "The imdb task's language-model data: every text of imdb_sample (or its stand-in), 10% held out."
     import pandas as pd
     from l3.datasets import get_dataset
-    from l3.data import TextList
+    from l3.text import TextList
     path = get_dataset('imdb_sample')
     df = pd.read_csv(path/'texts.csv')
     return TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=seed).label_for_lm().databunch(bs=bs)
@@ -103,7 +103,7 @@ def data_block(name, bs=None):
     "The data block lesson's DataBunch `name` (mnist, planet, camvid, biwi) at its small size, built with the public API."
     import numpy as np
     from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
-    from l3.data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
     from l3.augment import get_transforms
     db = lambda lls, size, b, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)
                                                              .databunch(bs=bs or b, num_workers=0).normalize(imagenet_stats))

@@ -50,12 +50,12 @@ def train_l3(path, size, bs, epochs, lr, arch, seed, fp32):
     sys.path.insert(0, str(ROOT))
     import l3
     from l3.core import set_seed
-    from l3.data import imagenet_stats
+    from l3.vision_data import imagenet_stats
     from l3.augment import get_transforms
     from l3.metrics import masked_accuracy
     from l3.vision import unet_learner
     from l3.datasets import camvid_valid_names
-    from l3.data import SegmentationItemList
+    from l3.vision_data import SegmentationItemList
     import numpy as np
     set_seed(seed)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -194,7 +194,7 @@ def main(argv=None):
         return gpu_main(args, fa_py)
 
     path = data_path()
-    from l3.data import open_mask
+    from l3.vision_data import open_mask
     src_size = open_mask(next((path/'labels').iterdir())).shape
     size = (32, 32) if q else (src_size[0]//2, src_size[1]//2)
     libs = args.libs or ['l3'] + (['l3-fp32'] if args.fp32 else []) + (['fastai'] if fa_py else [])

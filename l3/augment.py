@@ -6,16 +6,18 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, asdict
+from functools import partial
 import torch, torch.nn.functional as F
 from torchvision import tv_tensors as tvt
 from torchvision.transforms.v2 import functional as TF
 from .core import IGNORE_ID
 
 # %% auto #0
-__all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'demo_item', 'show_images', 'resize_item', 'Flip', 'Dihedral', 'Rotate', 'Zoom',
-           'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms', 'dihedral_mat',
-           'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params', 'perspective_grid', 'move_points',
-           'warp_batch', 'light_batch', 'apply_params', 'augment_batch', 'show_augmented']
+__all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'STILL', 'TARGETS', 'demo_item', 'show_images', 'resize_item', 'Flip',
+           'Dihedral', 'Rotate', 'Zoom', 'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict',
+           'get_transforms', 'dihedral_mat', 'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params',
+           'perspective_grid', 'move_points', 'warp_mask', 'Target', 'as_target', 'warp_batch', 'light_batch',
+           'apply_params', 'augment_batch', 'show_augmented']
 
 # %% ../nbs/04_augment.ipynb #91147862
 def demo_item(h=96, w=128):
@@ -348,16 +350,50 @@ def move_points(points, mat):
     q = torch.stack([p[..., 1], p[..., 0], torch.ones_like(p[..., 0])], -1) @ inv.transpose(1, 2)
     return torch.stack([q[..., 1]/q[..., 2], q[..., 0]/q[..., 2]], -1).to(points.dtype)
 
-def warp_batch(x, mat, y=None, y_kind=None, pad_mode='reflection', ignore_id=IGNORE_ID):
-    "Sample images `x` (n x c x h x w float) and a 'mask'/'points' `y` through out->in matrices `mat`, in one grid."
+def warp_mask(y, grid, mat=None, ignore_id=IGNORE_ID):
+    "Sample masks `y` (n x h x w ids) through `grid`, nearest; pixels from outside the image get `ignore_id`."
+    z = F.grid_sample((y[:, None].to(grid.dtype) + 1), grid, mode='nearest', padding_mode='zeros', align_corners=False)[:, 0]
+    z -= 1                                                                   # -1: came from outside the image
+    return z.masked_fill_(z < 0, ignore_id).to(y.dtype)
+
+
+# %% ../nbs/04_augment.ipynb #2b1ea5b4
+def _check_mask_batch(x, y):
+    n, _, h, w = x.shape
+    if not isinstance(y, torch.Tensor): raise TypeError(f"a 'mask' target needs the target tensor y, got {type(y).__name__}")
+    if tuple(y.shape) != (n, h, w): raise ValueError(f'mask batch shape {tuple(y.shape)} differs from the images {(n, h, w)}')
+    if y.is_floating_point(): raise TypeError(f'masks must hold integer class ids, got dtype {y.dtype}')
+
+def _check_points_batch(x, y):
+    n = len(x)
+    if not isinstance(y, torch.Tensor): raise TypeError(f"a 'points' target needs the target tensor y, got {type(y).__name__}")
+    if y.ndim != 3 or y.shape[0] != n or y.shape[-1] != 2:
+        raise ValueError(f'points batch must be Bx(P)x2 (row, col) with B={n}, got shape {tuple(y.shape)}')
+    _check_points(y)
+
+@dataclass(frozen=True)
+class Target:
+    "How a target moves with the pixels: `check_batch(x, y)` first, then `warp(y, grid, mat)` after the images' grid."
+    warp: callable
+    check_batch: callable = lambda x, y: None
+
+STILL = Target(lambda y, grid, mat: y)
+TARGETS = {'mask': lambda ignore_id: Target(partial(warp_mask, ignore_id=ignore_id), _check_mask_batch),   # name -> Target(ignore_id)
+           'points': lambda ignore_id: Target(lambda y, grid, mat: move_points(y, mat), _check_points_batch)}
+
+def as_target(t, ignore_id=IGNORE_ID):
+    "`t` as an object with `warp` and `check_batch`: a label object, a `Target`, or a name (`TARGETS`; others stay still)."
+    if not isinstance(t, str): return t
+    return TARGETS[t](ignore_id) if t in TARGETS else STILL    # any other name (a category, floats): the target does not move
+
+
+# %% ../nbs/04_augment.ipynb #954585be
+def warp_batch(x, mat, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID):
+    "Sample images `x` (n x c x h x w float) through out->in matrices `mat` in one grid; `target` moves `y` along."
     n, _, h, w = x.shape
     grid = perspective_grid(mat.to(x.device, torch.float32), h, w)
     out = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode=pad_mode, align_corners=False)
-    if y_kind == 'mask':
-        z = F.grid_sample((y[:, None].to(grid.dtype) + 1), grid, mode='nearest', padding_mode='zeros', align_corners=False)[:, 0]
-        z -= 1                                                               # -1: came from outside the image
-        y = z.masked_fill_(z < 0, ignore_id).to(y.dtype)
-    elif y_kind == 'points': y = move_points(y, mat)
+    if target is not None: y = as_target(target, ignore_id).warp(y, grid, mat)
     return out, y
 
 def light_batch(x, scale, shift):
@@ -371,41 +407,33 @@ def light_batch(x, scale, shift):
     lit = light(x.index_select(0, idx), s[idx], b[idx])
     return x.index_copy(0, idx, lit)
 
-# %% ../nbs/04_augment.ipynb #d8ccffca
-def _check_batch(x, y, y_kind):
+# %% ../nbs/04_augment.ipynb #df24370f
+def _check_batch(x, y, target):
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise TypeError(f'x must be a float batch BxCxHxW in [0, 1], got {type(x).__name__} '
                         f'{tuple(getattr(x, "shape", ()))} {getattr(x, "dtype", "")}')
-    n, _, h, w = x.shape
-    if y_kind in ('mask', 'points') and not isinstance(y, torch.Tensor):
-        raise TypeError(f"y_kind={y_kind!r} needs the target tensor y, got {type(y).__name__}")
-    if y_kind == 'mask':
-        if tuple(y.shape) != (n, h, w): raise ValueError(f'mask batch shape {tuple(y.shape)} differs from the images {(n, h, w)}')
-        if y.is_floating_point(): raise TypeError(f'masks must hold integer class ids, got dtype {y.dtype}')
-    if y_kind == 'points':
-        if y.ndim != 3 or y.shape[0] != n or y.shape[-1] != 2:
-            raise ValueError(f'points batch must be Bx(P)x2 (row, col) with B={n}, got shape {tuple(y.shape)}')
-        _check_points(y)
+    if target is not None: target.check_batch(x, y)
 
-def apply_params(params, x, y=None, y_kind=None, pad_mode='reflection', ignore_id=IGNORE_ID, funcs=()):
-    "Apply drawn `params` (see `draw_params`) to a batch: one grid_sample, then lighting, then plain functions."
+def apply_params(params, x, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID, funcs=()):
+    "Apply drawn `params` (see `draw_params`) to a batch: one grid_sample (moving `y` by `target`), lighting, functions."
     mat = params['mat']
     if not torch.equal(mat, torch.eye(3, dtype=mat.dtype).expand_as(mat)):    # some image moves
-        if y_kind in ('mask', 'points'): x, y = warp_batch(x, mat, y, y_kind, pad_mode, ignore_id)
-        else: x = warp_batch(x, mat, pad_mode=pad_mode)[0]
+        x, y = warp_batch(x, mat, y, target, pad_mode, ignore_id)
     x = light_batch(x, params['scale'], params['shift'])
     for f in funcs: x = f(x)
     return x, y
 
-def augment_batch(tfms, x, y=None, y_kind=None, pad_mode='reflection', ignore_id=IGNORE_ID, generator=None):
-    "Randomly transform a float batch `x` (BxCxHxW in [0, 1], any device) and a 'mask' or 'points' target `y` alike."
-    _check_batch(x, y, y_kind)
+def augment_batch(tfms, x, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID, generator=None):
+    "Randomly transform a float batch `x` (BxCxHxW in [0, 1], any device); `target` ('mask', 'points', a label) moves `y` alike."
+    target = None if target is None else as_target(target, ignore_id)
+    _check_batch(x, y, target)
     tfms = [t for t in (tfms or [])]
     if not tfms: return x, y
     n, _, h, w = x.shape
     params = draw_params(tfms, n, h, w, generator)
     funcs = [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]
-    return apply_params(params, x, y, y_kind, pad_mode, ignore_id, funcs)
+    return apply_params(params, x, y, target, pad_mode, ignore_id, funcs)
+
 
 # %% ../nbs/04_augment.ipynb #fa152968
 def show_augmented(img, tfms, n=8, mask=None, points=None, ncols=4, figsize=None, pad_mode='reflection', seed=None):

@@ -12,15 +12,17 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from .core import default_device, listify, progress, atomic_write, IGNORE_ID
 from .metrics import as_metric, metric_name, accuracy, Metric
+from .data import (CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, ITEM_LISTS, label_class, label_from_desc,
+                     prepare_item, results_table)
+from .vision_data import MaskLabel, PointsLabel   # the image label classes, so `y_kind='mask'`/`'points'` resolve
 
 # %% auto #0
-__all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'CrossEntropyFlat', 'BCEWithLogitsFlat',
-           'MSELossFlat', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch', 'CancelFit', 'Callback',
-           'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size', 'rank', 'is_main_process',
-           'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback', 'TerminateOnNaN',
-           'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs', 'check_state_dict',
-           'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model', 'InferenceData',
-           'load_learner']
+__all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'CancelBatch', 'CancelValidate',
+           'CancelEpoch', 'CancelFit', 'Callback', 'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner',
+           'world_size', 'rank', 'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder',
+           'ProgressCallback', 'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder',
+           'suggest_lrs', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred',
+           'register_model', 'InferenceData', 'load_learner']
 
 # %% ../nbs/07_learner.ipynb #94a901fa
 class TensorLoader:
@@ -39,68 +41,39 @@ class TensorLoader:
         return TensorLoader(self.dataset, kw.pop('batch_size', self.bs), device=self.device, **kw)
 
 class TensorData:
-    "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `classes`, `y_kind`, `device`, `describe()`."
+    "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (the label class of `y_kind`), `device`, `describe()`."
     x_kind, test_dl, stats = 'tensor', None, None
     def __init__(self, train_dl, valid_dl, c, classes=None, y_kind='category', path='.'):
-        self.train_dl, self.valid_dl, self.c, self.classes, self.y_kind = train_dl, valid_dl, c, classes, y_kind
+        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_class(y_kind)(classes)
         self.device, self.path = train_dl.device, Path(path)
+    classes = property(lambda self: self.label.classes)
+    y_kind = property(lambda self: self.label.name)
     def one_batch(self, ds_type='train'): return next(iter(getattr(self, f'{ds_type}_dl')))
-    def describe(self) -> dict: return {'x_kind': self.x_kind, 'y_kind': self.y_kind, 'classes': self.classes, 'c': self.c}
+    def show_results(self, xb, actuals, preds, figsize=None): return results_table(actuals, preds)
+    def describe(self) -> dict:
+        return {'x_kind': self.x_kind, 'label': self.label.describe(), 'y_kind': self.y_kind, 'classes': self.classes, 'c': self.c}
 
 def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, y_kind: str = 'category', classes=None,
                 device=None, path='.') -> TensorData:
-    "A `TensorData` from train and valid tensors; `c` is worked out from the targets and `y_kind`."
-    if y_kind == 'category': c = len(classes) if classes else int(max(y_train.max(), y_valid.max())) + 1
-    elif y_kind == 'multi_category': c = y_train.shape[1]
-    else: c = y_train[0].numel()
+    "A `TensorData` from train and valid tensors; `c` is worked out from the targets (class ids, multi-hot rows, numbers)."
+    c = label_class(y_kind)(classes).c(classes or []) if classes else None
+    if c is None: c = int(max(y_train.max(), y_valid.max())) + 1 if not y_train.is_floating_point() and y_train.dim() == 1 else y_train[0].numel()
     tds = lambda x, y: torch.utils.data.TensorDataset(x, y)
     return TensorData(TensorLoader(tds(x_train, y_train), bs, shuffle=True, device=device, drop_last=len(x_train) > bs),
                       TensorLoader(tds(x_valid, y_valid), bs * 2, device=device), c, classes, y_kind, path)
 
 # %% ../nbs/07_learner.ipynb #4b6e0873
-def _shape_error(name, inp, targ, want):
-    return ValueError(f'{name}: targets of shape {tuple(targ.shape)} do not fit predictions of shape {tuple(inp.shape)}; {want}')
+def loss_for(target) -> nn.Module:
+    "The default loss of a target, its label class's `loss()`: of `data.label`, a label object, or a name ('category', 'mask'...)."
+    label = target if isinstance(target, (str, Label)) else getattr(target, 'label', None)
+    if isinstance(label, str): label = label_class(label)() if label in LABELS else None
+    loss = label.loss() if label is not None else None
+    if loss is None:
+        kind = target if isinstance(target, str) else getattr(target, 'y_kind', None)
+        raise ValueError(f'no default loss for targets of kind {kind!r}: pass loss_func=... '
+                         f'(each label class gives its own: category, multi_category, float, mask, points, lm)')
+    return loss
 
-class CrossEntropyFlat(nn.Module):
-    "Cross-entropy with the class scores on axis `axis`; predictions and targets are flattened to `N x C` and `N`."
-    def __init__(self, axis: int = 1, ignore_index: int = -100, weight=None, reduction: str = 'mean'):
-        super().__init__(); self.axis, self.ignore_index, self.weight, self.reduction = axis, ignore_index, weight, reduction
-    def forward(self, inp, targ):
-        if targ.dim() == inp.dim() and targ.shape[self.axis] == 1: targ = targ.squeeze(self.axis)   # B x 1 x H x W masks
-        n_cls = inp.shape[self.axis]
-        inp = inp.movedim(self.axis, -1).reshape(-1, n_cls)
-        if targ.numel() != len(inp): raise _shape_error('CrossEntropyFlat', inp, targ, 'expected one class id per prediction')
-        return F.cross_entropy(inp.float(), targ.reshape(-1).long(), weight=self.weight,
-                               ignore_index=self.ignore_index, reduction=self.reduction)
-    def activation(self, x): return F.softmax(x.float(), dim=self.axis)
-
-class BCEWithLogitsFlat(nn.Module):
-    "Binary cross-entropy on logits, one sigmoid per label (multi-label targets of 0/1 floats)."
-    def __init__(self, pos_weight=None, reduction: str = 'mean'):
-        super().__init__(); self.pos_weight, self.reduction = pos_weight, reduction
-    def forward(self, inp, targ):
-        if inp.shape != targ.shape: raise _shape_error('BCEWithLogitsFlat', inp, targ, 'expected one 0/1 target per output')
-        return F.binary_cross_entropy_with_logits(inp.float(), targ.float(), pos_weight=self.pos_weight, reduction=self.reduction)
-    def activation(self, x): return torch.sigmoid(x.float())
-
-class MSELossFlat(nn.Module):
-    "Mean squared error with each sample flattened (`B x 2P` outputs against `B x P x 2` points)."
-    def __init__(self, reduction: str = 'mean'): super().__init__(); self.reduction = reduction
-    def forward(self, inp, targ):
-        if inp.shape[0] != targ.shape[0] or inp[0].numel() != targ[0].numel():
-            raise _shape_error('MSELossFlat', inp, targ, 'expected as many numbers per sample in both')
-        return F.mse_loss(inp.reshape(len(inp), -1).float(), targ.reshape(len(targ), -1).float(), reduction=self.reduction)
-    def activation(self, x): return x.float()
-
-def loss_for(y_kind: str | None) -> nn.Module:
-    "The default loss for a kind of target (`data.y_kind`)."
-    losses = {'category': CrossEntropyFlat, 'multi_category': BCEWithLogitsFlat, 'points': MSELossFlat,
-              'float': MSELossFlat, 'mask': partial(CrossEntropyFlat, axis=1, ignore_index=IGNORE_ID),
-              'lm': partial(CrossEntropyFlat, axis=-1)}
-    if y_kind not in losses:
-        raise ValueError(f'no default loss for targets of kind {y_kind!r}: pass loss_func=... '
-                         f'(kinds with a default: {", ".join(losses)})')
-    return losses[y_kind]()
 
 # %% ../nbs/07_learner.ipynb #63a7da51
 class CancelBatch(Exception): "Raised by a callback: skip the rest of this batch."
@@ -161,7 +134,7 @@ class Learner:
                  callbacks=(), path=None, model_dir='models', layer_groups=None, wd_bn_bias: bool = False,
                  train_bn: bool = True):
         self.data, self.model = data, model
-        self.loss_func = loss_func if loss_func is not None else loss_for(getattr(data, 'y_kind', None))
+        self.loss_func = loss_func if loss_func is not None else loss_for(data)
         self.opt_func, self.metrics, self.wd, self.wd_bn_bias, self.train_bn = opt_func, metrics, wd, wd_bn_bias, train_bn
         self.path = Path(path if path is not None else getattr(data, 'path', None) or '.')
         self.model_dir = model_dir
@@ -787,31 +760,22 @@ def get_preds(self: Learner, ds_type: str = 'valid', with_loss: bool = False, ac
 
 @patch_learner
 def _prepare_item(self: Learner, item) -> torch.Tensor:
-    if torch.is_tensor(item) and getattr(self.data, 'x_kind', None) not in ('image', 'text'): return item[None].to(self.device)
-    try: from l3.data import prepare_item
-    except ImportError as e: raise ImportError(f'predict: l3.data is needed to prepare {type(item).__name__} items ({e}); '
-                                               'pass a model-ready tensor instead') from e
-    return prepare_item(item, self.data.describe(), self.device)
+    desc = self.data.describe()
+    if torch.is_tensor(item) and (desc.get('items') or desc.get('x_kind')) not in ITEM_LISTS:   # no item list: model-ready
+        return item[None].to(self.device)
+    return prepare_item(item, desc, self.device)
 
-def decode_pred(probs: torch.Tensor, y_kind: str, classes=None, thresh: float = 0.5):
-    "Human-readable prediction for one item from its probabilities/outputs."
-    if y_kind == 'category':
-        i = int(probs.argmax()); return classes[i] if classes else i
-    if y_kind == 'multi_category':
-        idx = torch.nonzero(probs > thresh).flatten().tolist()
-        return [classes[i] for i in idx] if classes else idx
-    if y_kind == 'mask': return probs.argmax(0)
-    if y_kind == 'points': return probs.reshape(-1, 2)
-    if y_kind == 'lm': return probs.argmax(-1)
-    return probs
+def decode_pred(probs: torch.Tensor, label, classes=None, thresh: float = 0.5):
+    "Human-readable prediction for one item from its probabilities/outputs, by its label (object, class or name)."
+    if isinstance(label, (str, type)): label = label_class(label)(classes)
+    return label.decode(probs, thresh)
 
 @patch_learner
 def predict(self: Learner, item, thresh: float | None = None):
     "(decoded prediction, probabilities/outputs) for one item: a file path, an image/text, or a model-ready tensor."
     out = self._infer(self._prepare_item(item))
-    probs = _activation(self.loss_func)(out)[0].cpu()
-    return decode_pred(probs, self.data.y_kind, getattr(self.data, 'classes', None),
-                       self.pred_thresh if thresh is None else thresh), probs
+    probs = _activation(self.loss_func)(out.float())[0].cpu()
+    return self.data.label.decode(probs, self.pred_thresh if thresh is None else thresh), probs
 
 # %% ../nbs/07_learner.ipynb #682e06cd
 MODEL_BUILDERS: dict = {}
@@ -827,7 +791,9 @@ class InferenceData:
     train_dl = valid_dl = test_dl = None
     def __init__(self, desc: dict, device=None, path='.'):
         self.desc, self.device, self.path = desc, default_device(device), Path(path)
-        self.c, self.classes, self.y_kind, self.x_kind = desc.get('c'), desc.get('classes'), desc.get('y_kind'), desc.get('x_kind')
+        self.c, self.x_kind, self.label = desc.get('c'), desc.get('x_kind'), label_from_desc(desc)
+    classes = property(lambda self: self.label.classes)
+    y_kind = property(lambda self: self.label.name)
     def describe(self) -> dict: return self.desc
 
 def _jsonable(obj, where='description'):
@@ -842,8 +808,9 @@ def export(self: Learner, fname='export.pth') -> Path:
                          "pickled code, with a builder registered by register_model(kind, builder) (cnn_learner and "
                          "the text learners set both); or use learn.save() to keep only the weights")
     desc = self.data.describe() if hasattr(self.data, 'describe') else {}
+    label = getattr(self.data, 'label', None)
     desc = {**desc, 'c': getattr(self.data, 'c', None), 'classes': getattr(self.data, 'classes', None),
-            'y_kind': getattr(self.data, 'y_kind', None)}
+            'y_kind': getattr(self.data, 'y_kind', None), **({'label': label.describe()} if label is not None else {})}
     meta = {'format': 'l3-export/1', 'model': _jsonable(self.model_desc, 'model description'),
             'data': _jsonable(desc, 'data description'), 'pred_thresh': self.pred_thresh}
     f = self.path / fname
@@ -872,7 +839,7 @@ def load_learner(path='.', fname='export.pth', device=None) -> Learner:
     check_state_dict(model, state['model'], f'exported learner {f}')
     model.load_state_dict(state['model'])
     data = InferenceData(meta['data'], device, path)
-    learn = Learner(data, model, loss_func=loss_for(data.y_kind) if data.y_kind in ('category', 'multi_category', 'points', 'float', 'mask', 'lm') else nn.Identity(), path=path)
+    learn = Learner(data, model, loss_func=data.label.loss() or nn.Identity(), path=path)
     learn.model_desc, learn.pred_thresh = meta['model'], meta.get('pred_thresh', 0.5)
     learn.model.eval()
     return learn
@@ -884,30 +851,9 @@ def show_results(self: Learner, rows: int = 4, ds_type: str = 'valid', figsize=N
     dl = getattr(self.data, f'{ds_type}_dl')
     xb, yb = next(iter(dl))
     xb, yb = xb[:rows], yb[:rows]
-    probs = _activation(self.loss_func)(self._infer(xb, yb)).cpu()
-    kind, classes = self.data.y_kind, getattr(self.data, 'classes', None)
-    preds = [decode_pred(p, kind, classes, self.pred_thresh) for p in probs]
-    acts = [decode_pred(y.float(), kind, classes, 0.5) if kind in ('multi_category', 'points') else
-            (classes[int(y)] if kind == 'category' and classes else y) for y in yb.cpu()]
-    if getattr(self.data, 'x_kind', None) != 'image' or xb.dim() != 4:
-        import pandas as pd
-        return pd.DataFrame({'actual': [str(a.tolist() if torch.is_tensor(a) else a) for a in acts],
-                             'predicted': [str(p.tolist() if torch.is_tensor(p) else p) for p in preds]})
-    imgs = self.data.denorm(xb).cpu() if hasattr(self.data, 'denorm') else xb.cpu()
-    imgs = imgs.float().clamp(0, 1).permute(0, 2, 3, 1)
-    ncol = 3 if kind == 'mask' else 1
-    plt = _plt()
-    fig, axs = plt.subplots(len(imgs), ncol, figsize=figsize or (3 * ncol, 3 * len(imgs)), squeeze=False)
-    for i, (img, a, p) in enumerate(zip(imgs, acts, preds)):
-        axs[i, 0].imshow((img.squeeze(-1) if img.shape[-1] == 1 else img).numpy())
-        if kind == 'mask':
-            axs[i, 1].imshow(a.squeeze().numpy(), vmin=0, vmax=self.data.c - 1, cmap='tab20', interpolation='nearest'); axs[i, 1].set_title('actual')
-            axs[i, 2].imshow(p.numpy(), vmin=0, vmax=self.data.c - 1, cmap='tab20', interpolation='nearest'); axs[i, 2].set_title('predicted')
-        elif kind == 'points':
-            h, w = img.shape[:2]
-            for pts, c in ((a, 'lime'), (p, 'red')):
-                axs[i, 0].scatter(((pts[:, 1] + 1) * w / 2).numpy(), ((pts[:, 0] + 1) * h / 2).numpy(), c=c, s=30)
-            axs[i, 0].set_title('actual (green) / predicted (red)', fontsize=8)
-        else: axs[i, 0].set_title(f'{a} / {p}', fontsize=8)
-        for ax in axs[i]: ax.axis('off')
-    plt.tight_layout()
+    probs = _activation(self.loss_func)(self._infer(xb, yb).float()).cpu()
+    lbl = self.data.label
+    preds = [lbl.decode(p, self.pred_thresh) for p in probs]
+    acts = [lbl.actual(y) for y in yb.cpu()]
+    return self.data.show_results(xb, acts, preds, figsize)   # drawn as the items and the label class draw themselves
+

@@ -8,14 +8,15 @@ import html, re, os, json, math, random, unicodedata
 from collections import Counter
 from pathlib import Path
 import numpy as np
-from .core import progress as progress_bar, save_json
+from .core import progress as progress_bar, save_json, data_path, atomic_write
 
 # %% auto #0
 __all__ = ['UNK', 'PAD', 'BOS', 'FLD', 'TK_MAJ', 'TK_UP', 'TK_REP', 'TK_WREP', 'SPECIAL_TOKENS', 'SPECIAL_CASES',
            'awd_lstm_lm_config', 'awd_lstm_clas_config', 'fix_html', 'replace_rep', 'replace_wrep', 'spec_add_spaces',
            'rm_useless_spaces', 'replace_all_caps', 'replace_maj', 'replace_caps', 'process_text', 'tokenize1',
            'iter_tokenized', 'tokenize', 'Vocab', 'check_vocab_size', 'tokenize_to_disk', 'load_ids', 'LMDataLoader',
-           'pad_collate', 'SortSampler', 'SortishSampler', 'ClasDataLoader', 'clas_dataloader', 'TextDataBunch',
+           'pad_collate', 'SortSampler', 'SortishSampler', 'ClasDataLoader', 'clas_dataloader', 'LMLabel', 'TextList',
+           'TextListRead', 'numericalize_texts', 'TextDataLoader', 'text_batch_table', 'TextListLook', 'TextDataBunch',
            'TextClasDataBunch', 'TextLMDataBunch', 'lm_databunch_on_disk', 'RNNDropout', 'EmbeddingDropout',
            'WeightDropout', 'AWD_LSTM', 'LinearDecoder', 'SequentialRNN', 'get_language_model', 'MultiBatchEncoder',
            'PoolingLinearClassifier', 'get_text_classifier', 'ModelResetter', 'RNNRegularizer', 'lm_layer_groups',
@@ -559,9 +560,151 @@ def clas_dataloader(ids_list, labels, bs: int = 64, shuffle: bool = True, pad_id
     "The classifier loader: padded, length-sorted(ish) batches of `(ids, label)`."
     return ClasDataLoader(ids_list, labels, bs=bs, shuffle=shuffle, pad_idx=pad_idx, device=device, **kw)
 
+# %% ../nbs/10_text.ipynb #fcb3cfb4
+import pandas as pd
+from functools import partial
+from .core import default_device
+from .data import ItemList, Label, DataBunch, LabelList, DataError, CrossEntropyFlat, results_table
+
+class LMLabel(Label):
+    "The language model's target: the next token (long `B x bptt`), cross-entropy over the vocab on the last axis."
+    name, column, itos = 'lm', 'target (next tokens)', None
+    def c(self, ys): return len(self.itos) if self.itos else None
+    def loss(self): return CrossEntropyFlat(axis=-1)
+    def decode(self, out, thresh=0.5): return out.argmax(-1)
+    def actual(self, y): return y
+    def title(self, y): return ' '.join(self.itos[int(t)] for t in y[:12]) + ' …'
+    def loader(self, ds, bs, train, device, lls, bptt=70, **kw):
+        return TextDataLoader(ds, bs=bs, shuffle=train, device=device, bptt=bptt, stream=True, **_dl_kw(kw))
+
+def _dl_kw(kw):
+    "The loader arguments that make sense for texts (no image workers' settings)."
+    return {k: v for k, v in kw.items() if k not in ('num_workers', 'collate_fn') and v is not None}
+
+# %% ../nbs/10_text.ipynb #d12bc56c
+class TextList(ItemList):
+    "Texts: strings from a table column, or `.txt` files from folders; tokenized and numericalized when labelled."
+    x_kind, extensions, what, lm_label = 'text', ('.txt',), 'text ', LMLabel
+    def __init__(self, items, path='.', inner_df=None, convert_mode=None, vocab=None, max_vocab=60000, min_freq=2,
+                 encoding_errors='strict', **kw):
+        super().__init__(items, path, inner_df, vocab=vocab, max_vocab=max_vocab, min_freq=min_freq,
+                         encoding_errors=encoding_errors, **kw)
+    @classmethod
+    def from_df(cls, df, path='.', cols=0, **kw):
+        "Texts from column(s) `cols` of `df` (several columns are joined with `xxfld` markers by the tokenizer)."
+        names = [df.columns[c] if isinstance(c, int) else c for c in ([cols] if isinstance(cols, (int, str)) else cols)]
+        for n in names:
+            if n not in df.columns: raise DataError(f"text column {n!r} not in the table; its columns are {list(df.columns)}")
+        df = df.reset_index(drop=True)
+        if len(names) == 1: items = df[names[0]].fillna('').astype(str).tolist()
+        else: items = [tuple(r) for r in df[names].fillna('').astype(str).values]   # fields: the tokenizer marks them
+        kw.pop('csv_name', None)
+        return cls(items, path, inner_df=df, **kw)
+
+# %% ../nbs/10_text.ipynb #f458db76
+class TextListRead:
+    def iter_texts(self):
+        "The raw texts one by one (files are read here, lazily; a file that is not UTF-8 is named)."
+        for o in self.items:
+            if isinstance(o, Path):
+                try: yield o.read_text(encoding='utf-8', errors=self.kw.get('encoding_errors', 'strict'))
+                except UnicodeDecodeError as e:
+                    raise DataError(f"text file {o} is not valid UTF-8 ({e.reason} at byte {e.start}); fix it, or pass "
+                                    f"encoding_errors='replace' to read it with replacement characters") from None
+            else: yield o if isinstance(o, tuple) else str(o)
+    def texts(self) -> list[str]: return list(self.iter_texts())
+    def get(self, i, ds): return torch.as_tensor(ds.ids[i], dtype=torch.long)
+    def setup(self, lls, dss):
+        "Tokenize and numericalize the texts of `dss`; the vocab comes from the first (train), or is given."
+        vocab = self.kw.get('vocab') or lls.vocab
+        for ds in dss:
+            ds.ids, vocab = numericalize_texts(ds.x.iter_texts(), vocab, self.kw.get('max_vocab', 60000),
+                                               self.kw.get('min_freq', 2), total=len(ds))
+            ds.label.itos = vocab.itos
+        lls.vocab = vocab
+    def loader(self, ds, bs, train, device, lls, bptt=70, **kw):
+        return TextDataLoader(ds, bs=bs, shuffle=train, device=device, bptt=bptt, **_dl_kw(kw))
+
+for _k, _v in vars(TextListRead).items():
+    if not _k.startswith('__'): setattr(TextList, _k, _v)
+
+# %% ../nbs/10_text.ipynb #c1aaf9f4
+def numericalize_texts(texts, vocab=None, max_vocab=60000, min_freq=2, total=None, n_workers=None):
+    "Tokenize `texts` (any iterable) and return (list of int32 id arrays, vocab); the vocab is built when not given."
+    total = len(texts) if total is None and hasattr(texts, '__len__') else total
+    if n_workers is None: n_workers = min(4, os.cpu_count() or 1) if (total or 0) > 5000 else 1
+    toks = iter_tokenized(texts, n_workers=n_workers, progress=(total or 0) > 2000, total=total)
+    if vocab is not None:
+        return [np.asarray(vocab.numericalize(t), dtype=np.int32) for t in toks], vocab
+    pid, docs = {}, []
+    for t in toks: docs.append(np.fromiter((pid.setdefault(w, len(pid)) for w in t), dtype=np.int32, count=len(t)))
+    counts = np.bincount(np.concatenate(docs), minlength=len(pid)) if docs else np.zeros(0, np.int64)
+    vocab = Vocab.from_counts(Counter(dict(zip(pid, counts.tolist()))), max_vocab, min_freq)
+    lut = np.fromiter((vocab.stoi.get(w, 0) for w in pid), dtype=np.int32, count=len(pid))
+    return [lut[d] for d in docs], vocab
+
+# %% ../nbs/10_text.ipynb #678a91f6
+class TextDataLoader:
+    "Loader for texts: padded classifier batches (sortish order when shuffled) or, with `stream`, LM batches; on `device`."
+    tfms, stats = [], None
+    def __init__(self, dataset, bs=64, shuffle=False, device=None, bptt=70, stream=False, **kw):
+        self.dataset, self.device, self.bptt, self.shuffle, self.stream, self.kw = dataset, default_device(device), bptt, shuffle, stream, kw
+        self._bs = bs
+        if stream:
+            self.dl = LMDataLoader(list(dataset.ids), bs=bs, bptt=bptt, shuffle=shuffle, device=self.device,
+                                   sampler=kw.get('sampler'))   # DDP: each process reads its share of the stream
+            return
+        lens = [len(o) for o in dataset.ids]
+        sampler = kw.pop('sampler', None)
+        if sampler is None: sampler = SortishSampler(lens, bs) if shuffle else sorted(range(len(lens)), key=lambda i: -lens[i])
+        self.dl = torch.utils.data.DataLoader(dataset, batch_size=bs, sampler=sampler,
+                                              collate_fn=partial(pad_collate, pad_idx=1, pad_first=True), **kw)
+    bs = property(lambda self: self._bs)
+    def __len__(self): return len(self.dl)
+    def new(self, **kw):
+        args = dict(bs=kw.pop('batch_size', kw.pop('bs', self._bs)), shuffle=kw.pop('shuffle', self.shuffle),
+                    device=self.device, bptt=self.bptt, stream=self.stream, **{**self.kw, **kw})
+        return TextDataLoader(self.dataset, **args)
+    def __iter__(self):
+        for xb, yb in self.dl: yield xb.to(self.device), yb.to(self.device)
+
+# %% ../nbs/10_text.ipynb #b0bfc3e0
+def text_batch_table(data, rows=5, ds_type='train', max_chars=300) -> pd.DataFrame:
+    "The first `rows` texts of a batch (tokens, padding removed) with their targets, as a DataFrame."
+    xb, yb = data.one_batch(ds_type)
+    v, lbl, out = data.vocab, data.dl(ds_type).dataset.label, []
+    for i in range(min(rows, len(xb))):
+        ids = [int(t) for t in xb[i] if int(t) != 1]
+        txt = v.textify(ids) if v is not None else ' '.join(map(str, ids))
+        out.append({'text': txt[:max_chars] + ('…' if len(txt) > max_chars else ''), lbl.column: lbl.title(yb[i]) or ''})
+    return pd.DataFrame(out)
+
+def _show_text_batch(data, rows, ds_type, figsize=None):
+    "Draw `text_batch_table` as a figure (so it shows in notebooks and saves headless alike)."
+    import matplotlib.pyplot as plt, textwrap
+    df = text_batch_table(data, rows, ds_type)
+    cells = [['\n'.join(textwrap.wrap(str(t), 110)[:3]), str(l)] for t, l in df.values]
+    fig, ax = plt.subplots(figsize=figsize or (12, 0.9*len(cells) + 0.6)); ax.axis('off')
+    tab = ax.table(cellText=cells, colLabels=list(df.columns), loc='upper center', cellLoc='left', colWidths=[0.85, 0.15])
+    tab.auto_set_font_size(False); tab.set_fontsize(8)
+    for (r, c), cell in tab.get_celld().items(): cell.set_height(0.9/(len(cells)+1) if r else 0.3/(len(cells)+1))
+    return fig
+
+# %% ../nbs/10_text.ipynb #4ef429d7
+class TextListLook:
+    def show_batch(self, data, rows=3, figsize=None, ds_type='train', **kw): return _show_text_batch(data, rows, ds_type, figsize)
+    @classmethod
+    def prepare(cls, item, desc, device):
+        "A string -> its token ids as a batch of one, with the exported vocab."
+        if 'vocab' not in desc: raise ValueError("this description has no vocab; export the learner from text data")
+        ids = Vocab(desc['vocab']).numericalize(tokenize([str(item)], progress=False)[0])
+        return torch.tensor(ids, dtype=torch.long, device=device)[None]
+
+for _k, _v in vars(TextListLook).items():
+    if not _k.startswith('__'): setattr(TextList, _k, _v)
+
 # %% ../nbs/10_text.ipynb #d4c8baac
 import pandas as pd
-from .data import TextList, DataBunch, LabelList, TextDataLoader, LMLabel, DataError
 
 class TextDataBunch:
     "Shortcuts to the data block API for texts, as in the lesson: `from_df`, `from_csv`, `from_folder` (classifier data)."
@@ -641,10 +784,12 @@ def lm_databunch_on_disk(ils, dest, bs: int = 64, bptt: int = 70, vocab: Vocab|N
             done.write_text(key)
         ids, v = load_ids(d)
         vocab = vocab or v                                   # the training texts' vocab numericalizes the rest
-        ds = LabelList(il, [0] * len(il), LMLabel, vocab.itos, train=name == 'train')
+        label = dss[0].label if dss else LMLabel()
+        label.itos = vocab.itos
+        ds = LabelList(il, [0] * len(il), label, train=name == 'train')
         ds.ids = ids
         dss.append(ds)
-    dls = [TextDataLoader(ds, bs=bs, shuffle=name == 'train', device=device, bptt=bptt)
+    dls = [TextDataLoader(ds, bs=bs, shuffle=name == 'train', device=device, bptt=bptt, stream=True)
            for ds, name in zip(dss, ('train', 'valid'))]
     return DataBunch(*dls, path=ils.path, device=device, vocab=vocab)
 
@@ -961,14 +1106,10 @@ class TextClassifierLearner(TextLearner):
     "Learner of a text classifier: `predict(text)` -> (label, probabilities)."
     def predict(self, text: str, thresh=None):
         x = torch.tensor([self.data.vocab.numericalize(tokenize1(text))], device=self.device)
-        out = self._infer(x)[0]
-        classes = getattr(self.data, 'classes', None)
-        if getattr(self.data, 'y_kind', 'category') == 'multi_category':
-            probs = torch.sigmoid(out); t = self.pred_thresh if thresh is None else thresh
-            idx = torch.nonzero(probs > t).flatten().tolist()
-            return ([classes[i] for i in idx] if classes else idx), probs.cpu()
-        probs = F.softmax(out, -1); i = int(probs.argmax())
-        return (classes[i] if classes else i), probs.cpu()
+        out = self._infer(x)[0].float()
+        lbl = self.data.label
+        probs = lbl.loss().activation(out[None])[0]
+        return lbl.decode(probs, self.pred_thresh if thresh is None else thresh), probs.cpu()
 
 def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrained: bool = True,
                            pretrained_fnames=None, config: dict|None = None, alpha: float = 2., beta: float = 1.,

@@ -327,7 +327,7 @@ def image_iou(pred, mask, n_classes: int, void_id: int | None = None, ignore_id:
 
 # %% ../nbs/11_widgets.ipynb #05595efe
 def class_colors(n: int) -> np.ndarray:
-    "n x 3 RGB colours in [0, 1] for class ids 0..n-1 (matplotlib's tab20, cycled; as `l3.data.show_mask`)."
+    "n x 3 RGB colours in [0, 1] for class ids 0..n-1 (matplotlib's tab20, cycled; as `l3.vision_data.show_mask`)."
     import matplotlib
     cmap = matplotlib.colormaps['tab20']
     return np.array([cmap(i % 20)[:3] for i in range(n)], dtype=np.float32)

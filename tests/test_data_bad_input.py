@@ -2,8 +2,9 @@
 import re
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from l3.data import (ImageList, SegmentationItemList, PointsItemList, TextList, DataError, open_image, open_mask,
-                     prepare_item)
+from l3.data import DataError, prepare_item
+from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, open_image, open_mask
+from l3.text import TextList
 
 
 def _img(fn, size=(8, 10), mode='RGB', value=100):
@@ -140,9 +141,9 @@ def test_mask_value_outside_codes(camvid):
 
 def test_mask_value_outside_codes_at_load_time(camvid, monkeypatch):
     "Past the labelling scan (big datasets), the same message comes when the mask is read, before the loss sees it."
-    import l3.data
+    import l3.vision_data
     path, codes, get_y = camvid
-    monkeypatch.setattr(l3.data, 'MASK_SCAN_MAX', 0)
+    monkeypatch.setattr(l3.vision_data, 'MASK_SCAN_MAX', 0)
     src = SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)
     m = np.zeros((6, 8), np.uint8); m[2, 3] = 40
     Image.fromarray(m).save(path/'labels'/'f2_P.png')

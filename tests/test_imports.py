@@ -9,9 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAZY_OK = {'cli'}
-KNOWN = {'data imports augment (a later notebook)', 'data imports augment inside a function',
-         'data imports text (a later notebook)',
-         'data imports text inside a function', 'learner imports data inside a function'}
+KNOWN = set()
 
 def notebook_order() -> dict:
     "module name -> position of its notebook in nbs/ (numbered library notebooks only)."

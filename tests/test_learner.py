@@ -6,6 +6,7 @@ import torch, torch.nn as nn
 import l3.learner as L
 from l3.learner import (Learner, Callback, tensor_data, lr_range, load_learner, register_model, GradientClipping,
                         SaveModelCallback, EarlyStoppingCallback, CancelFit)
+from l3.data import BCEWithLogitsFlat, CrossEntropyFlat
 from l3.metrics import AvgMetric, accuracy, accuracy_thresh, fbeta, mse, rmse, masked_accuracy, MeanIoU, best_thresholds
 
 
@@ -141,10 +142,10 @@ def test_metrics_wrong_target_shape_say_so():
 def test_wrong_targets_for_loss_fail_clearly(tmp_path):
     d = toy_data(path=tmp_path)
     with pytest.raises(ValueError, match='no default loss'): Learner(type('D', (), {'y_kind': 'mystery', 'device': 'cpu'})(), mlp())
-    learn = Learner(d, mlp(), loss_func=L.BCEWithLogitsFlat())
+    learn = Learner(d, mlp(), loss_func=BCEWithLogitsFlat())
     with pytest.raises(ValueError, match='BCEWithLogitsFlat'): learn.fit(1)
     assert learn.fit_error is not None
-    learn.loss_func = L.CrossEntropyFlat(); learn.fit(1)     # and recovers once fixed
+    learn.loss_func = CrossEntropyFlat(); learn.fit(1)     # and recovers once fixed
 
 
 def test_bad_arguments():

@@ -1,6 +1,8 @@
 """The Learner on the data block API's real DataBunch (synthetic stand-ins): every label kind trains, predicts from
 a file, exports/loads and shows results."""
 from functools import partial
+from pathlib import Path
+import numpy as np
 import matplotlib
 matplotlib.use('Agg')
 import pytest
@@ -19,7 +21,7 @@ def blocks():
     "Four of the lesson's data blocks at their small sizes, built with the public API (as the data block lesson does)."
     import numpy as np
     from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
-    from l3.data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
+    from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
     from l3.augment import get_transforms
     db = lambda lls, size, bs, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)
                                                               .databunch(bs=bs, num_workers=0).normalize(imagenet_stats))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from l3.synth import synth_camvid_tiny, synth_camvid
 from l3.datasets import camvid_valid_names, seq_of, CAMVID_VALID_SEQ as VALID_SEQ
-from l3.data import SegmentationItemList
+from l3.vision_data import SegmentationItemList
 
 def camvid_src(path):
     "The lessons' labelled lists: images split by video (`camvid_valid_names`), masks `labels/X_P.png`, classes the codes."
@@ -36,7 +36,7 @@ def test_no_valid_sequence_says_what_to_do(tiny, tmp_path):
 
 def test_numpy_size_pair(tiny):
     "The lesson's `size=src_size//2` (a numpy array) works and is stored as a tuple of ints."
-    from l3.data import open_mask
+    from l3.vision_data import open_mask
     from l3.augment import get_transforms
     src = camvid_src(tiny)
     src_size = np.array(open_mask(src.train.y[0]).shape)

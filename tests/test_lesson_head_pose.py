@@ -3,7 +3,8 @@ files (l3.datasets), bad pose files and points outside the image give clear erro
 import re
 from pathlib import Path
 import numpy as np, pytest, torch
-from l3.data import DataError, PointsItemList, imagenet_stats
+from l3.data import DataError
+from l3.vision_data import PointsItemList, imagenet_stats
 from l3.augment import get_transforms
 from l3.synth import synth_biwi_head_pose, convert_biwi
 from l3.datasets import read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size

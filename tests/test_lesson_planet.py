@@ -6,7 +6,8 @@ import json, shutil, subprocess, sys, warnings
 from pathlib import Path
 import pandas as pd, pytest, torch
 from PIL import Image
-from l3.data import ImageList, DataError
+from l3.data import DataError
+from l3.vision_data import ImageList
 
 
 def _tiles(path, names):

@@ -208,7 +208,8 @@ def test_bench_smoke():
 from torch.utils.data.distributed import DistributedSampler
 from l3.text import (TextDataBunch, TextLMDataBunch, TextClasDataBunch, lm_databunch_on_disk, iter_tokenized,
                      get_text_classifier, TextClassifierLearner, text_classifier_learner, AWD_LSTM)
-from l3.data import TextList, DataError
+from l3.data import DataError
+from l3.text import TextList
 import pandas as pd
 
 @FAST
@@ -250,7 +251,7 @@ import json, os, sys
 from pathlib import Path
 import torch, pandas as pd
 from l3.learner import rank, Callback
-from l3.data import TextList
+from l3.text import TextList
 from l3.synth import synth
 from l3.text import language_model_learner, AWD_LSTM
 out = Path(sys.argv[1])
