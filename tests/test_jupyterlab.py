@@ -19,6 +19,7 @@ from test_sync import BIN, LESSON, ROOT, digest, env, make_repo, sh
 ARTIFACTS = ROOT/'_build'/'artifacts'
 NB_API = LESSON.removeprefix('nbs/')                       # its path under the server's root (nbs/)
 RUN_LIMIT, SERVER_LIMIT = 180, 60                          # seconds: all cells; the server and page start
+PYTHONPATH = os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)  # the kernel imports this l3
 pytestmark = pytest.mark.skipif(not (BIN/'jupyter-lab').exists(), reason='JupyterLab is not installed (dev requirements)')
 
 def lab_args() -> list[str]:
@@ -42,14 +43,14 @@ def _settings(d: Path):
 
 @pytest.fixture
 def lab(tmp_path):
-    "A JupyterLab server on a copy of the repo; yields (url, token, repo); stops kernels and server afterwards."
+    "A JupyterLab server on a copy of the repo; yields (url, token, repo, server log); stops kernels and server after."
     repo = make_repo(tmp_path/'repo')
     _settings(tmp_path/'lab-settings')
     token, port = secrets.token_hex(16), _free_port()
     url, log = f'http://127.0.0.1:{port}', (tmp_path/'lab.log').open('w')
     e = {**env(), 'JUPYTERLAB_SETTINGS_DIR': str(tmp_path/'lab-settings'), 'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg'),
          'JUPYTER_DATA_DIR': str(tmp_path/'data'), 'JUPYTER_RUNTIME_DIR': str(tmp_path/'rt'),
-         'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)}
+         'PYTHONPATH': PYTHONPATH}
     proc = subprocess.Popen([str(BIN/'jupyter-lab'), '--no-browser', '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={port}',
                              '--ServerApp.port_retries=0', f'--IdentityProvider.token={token}', *lab_args()],
                             cwd=repo/'nbs', env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -149,7 +150,7 @@ def test_lesson_runs_saves_and_verifies_in_jupyterlab(lab):
     assert 'Pre-save hook' not in log.read_text(), f'the pre-save hook failed:\n{log.read_text()[-3000:]}'
     # verify the saved lesson as `make test-lesson` and `make test` do: it passes and nothing rewrites it
     before, t1 = digest(repo), time.monotonic()
-    r = sh(f'L3_OFFLINE=1 nbdev_test --path {LESSON}', repo, check=False)
+    r = sh(f'L3_OFFLINE=1 PYTHONPATH="{PYTHONPATH}" nbdev_test --path {LESSON}', repo, check=False)
     assert r.returncode == 0, f'nbdev_test failed on the saved lesson:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
     r = sh('bash tools/check_sync.sh', repo, check=False)
     assert r.returncode == 0 and '1 changed file(s)' in r.stdout, f'the sync check failed on a saved lesson:\n{r.stdout}\n{r.stderr}'

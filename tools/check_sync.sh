@@ -12,7 +12,7 @@ if ! top=$(git rev-parse --show-toplevel 2>/dev/null) || [ "$(cd "$top" && pwd -
   exit 0
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/l3-check-sync.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT; trap 'exit 130' INT TERM   # removed on any exit
 git archive --format=tar HEAD | tar -x -C "$tmp"
 head=$(git rev-parse --short HEAD)
 cd "$tmp"
