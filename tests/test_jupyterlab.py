@@ -34,6 +34,11 @@ def _api(url, token, path, method='GET'):
     with urllib.request.urlopen(req, timeout=10) as r: body = r.read()
     return json.loads(body) if body else None
 
+def _kernels(url, token) -> list[dict]:
+    "The server's kernels; none while it cannot answer (a 500 can come while a kernel is starting)."
+    try: return _api(url, token, 'kernels')
+    except OSError: return []
+
 def _settings(d: Path):
     "JupyterLab user settings for the test: every cell kept in the page (no windowing), no news or update checks."
     for name, value in {'notebook-extension/tracker': {'windowingMode': 'none'},
@@ -65,7 +70,7 @@ def lab(tmp_path):
         yield url, token, repo, tmp_path/'lab.log'
     finally:
         try:
-            for k in _api(url, token, 'kernels'): _api(url, token, f'kernels/{k["id"]}', 'DELETE')
+            for k in _kernels(url, token): _api(url, token, f'kernels/{k["id"]}', 'DELETE')
         except OSError: pass
         try: os.killpg(proc.pid, signal.SIGTERM); proc.wait(15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
@@ -115,7 +120,7 @@ def test_lesson_runs_saves_and_verifies_in_jupyterlab(lab):
         page.goto(f'{url}/lab/tree/{NB_API}?token={token}')
         idle = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]'
         deadline = time.monotonic() + SERVER_LIMIT                           # the kernel has started and is connected
-        while not [k for k in _api(url, token, 'kernels') if k['connections'] and k['execution_state'] == 'idle']:
+        while not [k for k in _kernels(url, token) if k['connections'] and k['execution_state'] == 'idle']:
             if time.monotonic() > deadline: pytest.fail(f'no kernel started:\n{log.read_text()[-3000:]}')
             page.wait_for_timeout(500)
         page.wait_for_selector(idle, timeout=SERVER_LIMIT * 1000)
