@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lab docs bench clean-venv
+.PHONY: run test test-lesson lab docs bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +15,35 @@ $(VENV)/.runtime: $(BIN)/python setup.py settings.ini
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# Developer install (nbdev, jupyterlab, pytest, hypothesis).
+# Developer install (nbdev, jupyterlab, pytest, hypothesis), then nbdev's hooks: Jupyter cleans a notebook's metadata
+# on save (outputs kept; `jupyter_hooks = True` in settings.ini), git merges notebooks with nbdev_merge.
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbdev_install_hooks \
+	  || echo "note: nbdev_install_hooks failed; notebooks are still cleaned on save under 'make lab'" >&2
 	touch $@
 
 run: $(VENV)/.runtime
 	$(BIN)/l3 lesson all
 
+# The committed tree is exported and clean (checked in a temporary checkout: your saved notebooks are not touched),
+# then every test, the notebooks run as they are in your working copy.
 test: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check_sync.sh
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests
 
+# One lesson, as `make test` runs it: make test-lesson NAME=planet
+LESSONS := $(basename $(notdir $(wildcard nbs/lessons/*.ipynb)))
+test-lesson:
+	@[ -n "$(NAME)" ] && [ -f "nbs/lessons/$(NAME).ipynb" ] \
+	  || { echo "usage: make test-lesson NAME=<lesson>, one of: $(LESSONS)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory $(VENV)/.dev
+	PATH="$(abspath $(BIN)):$$PATH" L3_OFFLINE=$${L3_OFFLINE-1} $(BIN)/nbdev_test --path nbs/lessons/$(NAME).ipynb
+
+# JupyterLab on nbs/, saving through nbdev's clean hook (tests/test_jupyterlab.py starts it the same way).
 lab: $(VENV)/.dev
-	$(BIN)/jupyter lab nbs
+	cd nbs && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jupyter lab \
+	  --ContentsManager.pre_save_hook=nbdev.clean.clean_jupyter $(if $(filter 0,$(shell id -u)),--allow-root)
 
 docs: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/build_docs.py

@@ -4,28 +4,17 @@ Every page loads without console errors, every sidebar link resolves, the main A
 renders with a non-zero size, and a screenshot of the index is kept in _build/artifacts/docs_index.png.
 Runs last (see conftest.py) so it reuses the notebooks executed by test_notebooks.py.
 """
-import functools, http.server, importlib, shutil, subprocess, sys, threading
+import functools, http.server, importlib, sys, threading
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT/'tools'))
+sys.path.insert(0, str(ROOT/'tools')); sys.path.insert(0, str(Path(__file__).parent))
+from _browser import launch
 ARTIFACTS = ROOT/'_build'/'artifacts'
 # API entries a learner looks up first: (module, attribute path, anchor text on the page)
 API = [('l3.learner', 'Learner.fit_one_cycle'), ('l3.learner', 'Learner.lr_find'), ('l3.augment', 'get_transforms'),
        ('l3.vision', 'unet_learner'), ('l3.metrics', 'fbeta')]
-
-def _chromium():
-    "Path of a Chromium binary, installing Debian's package when missing; None when that cannot be done."
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
-        if shutil.which(name): return shutil.which(name)
-    if shutil.which('apt-get'):
-        try:
-            subprocess.run(['apt-get', 'update', '-qq'], capture_output=True, timeout=300)
-            subprocess.run(['apt-get', 'install', '-y', '-qq', 'chromium'], capture_output=True, timeout=600,
-                           env={'DEBIAN_FRONTEND': 'noninteractive', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'})
-        except (subprocess.TimeoutExpired, OSError): pass
-    return shutil.which('chromium')
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
@@ -41,13 +30,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def browser():
-    exe = _chromium()
-    if exe is None: pytest.skip('Chromium is not installed and could not be installed with apt-get')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'])
-        yield b
-        b.close()
+    with launch() as b: yield b
 
 def test_pages_cover_every_notebook(site):
     out, pages, _ = site
