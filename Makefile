@@ -48,8 +48,16 @@ lab: $(VENV)/.dev
 docs: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/build_docs.py
 
-bench: $(VENV)/.runtime
-	$(BIN)/python -m pip install -q -e ".[bench]"
+# fastai (the peer) goes into its own venv, .venv-bench, that reuses this venv's packages (torch) through a .pth file:
+# installed into .venv it would upgrade fastcore past what nbdev 2.4.14 needs. bench/_peer.py looks for it there.
+BENCH_SITE = $(shell $(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" 2>/dev/null)
+.venv-bench/.ok: $(VENV)/.runtime
+	$(PYTHON) -m venv .venv-bench
+	echo "$(BENCH_SITE)" > "$$(.venv-bench/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/l3-main.pth"
+	.venv-bench/bin/python -m pip install -q fastai
+	touch $@
+
+bench: $(VENV)/.runtime .venv-bench/.ok
 	$(BIN)/l3 bench all
 
 clean-venv:
