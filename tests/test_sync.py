@@ -54,10 +54,12 @@ def save_as_jupyter(path: Path):
                       'language_info': {'name': 'python', 'version': '3.11.2', 'file_extension': '.py'}}
     path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + '\n', encoding='utf-8')
 
+OUTPUTS = {'.git', 'runs', '_build', 'data'}   # not the learner's files: git's own, and what running the lessons writes
+
 def digest(repo: Path) -> dict:
-    "sha1 of every file of the working copy (outside .git)."
+    "sha1 of every file of the working copy (outside .git and the lessons' output folders)."
     return {str(p.relative_to(repo)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(repo.rglob('*')) if p.is_file() and '.git' not in p.relative_to(repo).parts}
+            for p in sorted(repo.rglob('*')) if p.is_file() and not OUTPUTS & set(p.relative_to(repo).parts)}
 
 def check(repo):
     return sh('bash tools/check_sync.sh', repo, check=False)
