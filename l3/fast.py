@@ -124,7 +124,7 @@ class ChannelsLast(Callback):
 
 def _use_channels_last(learn: Learner, on: bool = True):
     "Install (`on`) or remove the `ChannelsLast` callback; installing also switches the model (`channels_last_`)."
-    for cb in [c for c in learn.cbs if isinstance(c, ChannelsLast)]: learn.remove_cb(cb)
+    for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb` below
     if on: learn.add_cb(ChannelsLast()); channels_last_(learn.model)
 
 # %% ../nbs/08_fast.ipynb #07433f70
@@ -151,7 +151,10 @@ class MixedPrecision(Callback):
         if self._ac is not None: self._ac.__exit__(None, None, None); self._ac = None
 
 # %% ../nbs/08_fast.ipynb #613f9aac
-def _cb(learn, cls): return next((c for c in learn.cbs if isinstance(c, cls)), None)
+def _cb(learn, cls):
+    "The learner's callback of class `cls`, found by its name."
+    # by name, not isinstance: re-running this notebook where l3.fast is imported defines the classes a second time
+    return next((c for c in learn.cbs if type(c).__name__ == cls.__name__), None)
 
 @patch_learner
 def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:

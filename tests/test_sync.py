@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which('git') is None, reason='git is not 
 
 def env():
     "The environment `make test` gives the check: the venv's tools first on PATH; no user git hooks or signing."
-    return {**os.environ, 'PATH': f'{BIN}{os.pathsep}{os.environ.get("PATH", "")}', 'GIT_CONFIG_NOSYSTEM': '1',
+    return {**{k: v for k, v in os.environ.items() if k != 'IN_TEST'}, 'PATH': f'{BIN}{os.pathsep}{os.environ.get("PATH", "")}', 'GIT_CONFIG_NOSYSTEM': '1',
             'GIT_AUTHOR_NAME': 'l3 test', 'GIT_AUTHOR_EMAIL': 'test@example.org',
             'GIT_COMMITTER_NAME': 'l3 test', 'GIT_COMMITTER_EMAIL': 'test@example.org'}
 

@@ -5,6 +5,7 @@
 # Outside a git repository (an unpacked tarball) there is no commit to check: it says so and exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+unset IN_TEST   # nbdev's commands do nothing under IN_TEST (set by a notebook run in the same process tree)
 root=$(pwd -P)
 if ! top=$(git rev-parse --show-toplevel 2>/dev/null) || [ "$(cd "$top" && pwd -P)" != "$root" ] \
    || ! git rev-parse --verify -q HEAD >/dev/null; then
