@@ -129,7 +129,7 @@ def param_groups(model: nn.Module, layer_groups, wd_bn_bias: bool = False) -> li
 
 # %% ../nbs/07_learner.ipynb #b270e79c
 class Learner:
-    "Trains `model` on `data` with `loss_func` (chosen from `data.y_kind` when None), `opt_func` and `metrics`."
+    "Trains `model` on `data` with `loss_func` (the label class's default, `data.label.loss()`, when None), `opt_func` and `metrics`."
     def __init__(self, data, model: nn.Module, loss_func=None, opt_func=AdamW, metrics=None, wd: float = 1e-2,
                  callbacks=(), path=None, model_dir='models', layer_groups=None, wd_bn_bias: bool = False,
                  train_bn: bool = True):
