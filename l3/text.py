@@ -327,6 +327,7 @@ class Vocab:
         "The tokens of `ids` joined by `sep` (a list of tokens when `sep` is None)."
         toks = [self.itos[int(i)] for i in ids]
         return toks if sep is None else sep.join(toks)
+
     def __len__(self): return len(self.itos)
     def __eq__(self, other): return isinstance(other, Vocab) and self.itos == other.itos
     def __repr__(self): return f'Vocab({len(self)} tokens: {" ".join(self.itos[8:18])} ...)'

@@ -239,7 +239,8 @@ def test_lm_loader_new_keeps_sampler():
 
 def test_databunch_ddp_new_passes_sampler(tmp_path):
     "The data block's text loader hands the DDP sampler to the stream loader (l3.learner calls .new(sampler=...))."
-    texts = [' '.join(['word'] * 40 + [f'w{i}']) for i in range(20)]
+    # 43 tokens a text, each text its own (one word repeated would collapse into `xxwrep n word`: too short a stream)
+    texts = [' '.join([f'word{j}' for j in range(40)] + [f'w{i}', f'w{i}']) for i in range(20)]
     data = (TextList.from_df(pd.DataFrame({'text': texts}), tmp_path, cols='text').split_by_idx([0, 1])
             .label_for_lm().databunch(bs=2, bptt=8, device='cpu'))
     s0, s1 = (DistributedSampler(data.train_ds, num_replicas=2, rank=r, shuffle=True, seed=0) for r in (0, 1))
