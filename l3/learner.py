@@ -4,25 +4,20 @@
 
 # %% ../nbs/07_learner.ipynb #8178d10f
 from __future__ import annotations
-import copy, json, math, os, sys, time, warnings
-from functools import partial
+import copy, math, os, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
-from .core import default_device, listify, progress, atomic_write, IGNORE_ID
+from .core import default_device, listify, progress, IGNORE_ID
 from .metrics import as_metric, metric_name, accuracy, Metric
-from .data import (CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, ITEM_LISTS, label_class, label_from_desc,
-                     prepare_item, results_table)
-from .vision_data import MaskLabel, PointsLabel   # the image label classes, so `y_kind='mask'`/`'points'` resolve
+from .data import CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, label_class, results_table
 
 # %% auto #0
-__all__ = ['EVENTS', 'MODEL_BUILDERS', 'TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'CancelBatch', 'CancelValidate',
-           'CancelEpoch', 'CancelFit', 'Callback', 'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner',
-           'world_size', 'rank', 'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder',
-           'ProgressCallback', 'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder',
-           'suggest_lrs', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred',
-           'register_model', 'InferenceData', 'load_learner']
+__all__ = ['EVENTS', 'TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch',
+           'CancelFit', 'Callback', 'lr_range', 'AdamW', 'param_groups', 'Learner', 'patch_learner', 'world_size',
+           'rank', 'is_main_process', 'init_distributed', 'DistributedTrainer', 'Recorder', 'ProgressCallback',
+           'TerminateOnNaN', 'GradientClipping', 'cos_anneal', 'OneCycleScheduler', 'LRFinder', 'suggest_lrs']
 
 # %% ../nbs/07_learner.ipynb #94a901fa
 class TensorLoader:
@@ -40,6 +35,8 @@ class TensorLoader:
         if kw.get('sampler') is not None: kw['shuffle'] = False
         return TensorLoader(self.dataset, kw.pop('batch_size', self.bs), device=self.device, **kw)
 
+
+# %% ../nbs/07_learner.ipynb #e89359e3
 class TensorData:
     "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (the label class of `y_kind`), `device`, `describe()`."
     x_kind, test_dl, stats = 'tensor', None, None
@@ -61,6 +58,7 @@ def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, y_kind: str = 
     tds = lambda x, y: torch.utils.data.TensorDataset(x, y)
     return TensorData(TensorLoader(tds(x_train, y_train), bs, shuffle=True, device=device, drop_last=len(x_train) > bs),
                       TensorLoader(tds(x_valid, y_valid), bs * 2, device=device), c, classes, y_kind, path)
+
 
 # %% ../nbs/07_learner.ipynb #4b6e0873
 def loss_for(target) -> nn.Module:
@@ -104,12 +102,12 @@ def lr_range(lr, n: int) -> list[float]:
         return [float(v) for v in lr]
     return [float(lr)] * n
 
+
+# %% ../nbs/07_learner.ipynb #07a457cf
 def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2,
           fused: bool | None = None):
     "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled."
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
-
-_NORM = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
 def _modules_of(group) -> list[nn.Module]:
     return [group] if isinstance(group, nn.Module) else list(group)
@@ -127,6 +125,7 @@ def param_groups(model: nn.Module, layer_groups, wd_bn_bias: bool = False) -> li
         groups[2 * i + (0 if decay else 1)]['params'].append(p)
     return [g for g in groups if g['params']]
 
+
 # %% ../nbs/07_learner.ipynb #b270e79c
 class Learner:
     "Trains `model` on `data` with `loss_func` (the label class's default, `data.label.loss()`, when None), `opt_func` and `metrics`."
@@ -139,10 +138,9 @@ class Learner:
         self.path = Path(path if path is not None else getattr(data, 'path', None) or '.')
         self.model_dir = model_dir
         self.layer_groups = list(layer_groups) if layer_groups else [model]
-        self.opt = None
+        self.opt, self.cbs = None, []
         self.model_desc, self.pred_thresh, self.lr_finding, self.fit_error = None, 0.5, False, None
         self.training, self.epoch, self.iter, self.n_epoch = False, 0, 0, 0
-        self.cbs = []
         self.model.to(self.device)
         for cb in (Recorder(), ProgressCallback(), TerminateOnNaN(), *callbacks): self.add_cb(cb)
 
@@ -167,10 +165,13 @@ class Learner:
 
     def __repr__(self): return f'Learner({type(self.model).__name__}, loss={type(self.loss_func).__name__}, {len(self.layer_groups)} layer group(s))'
 
+
+# %% ../nbs/07_learner.ipynb #91fc1237
 def patch_learner(f):
     "Attach `f` to `Learner` as a method (lets this notebook introduce the methods one topic at a time)."
     f.__qualname__ = f'Learner.{f.__name__}'      # shown (and documented) as Learner.<name>
     setattr(Learner, f.__name__, f); return f
+
 
 # %% ../nbs/07_learner.ipynb #ac21dbae
 @patch_learner
@@ -197,9 +198,6 @@ def set_moms(self: Learner, mom: float):
 def set_wd(self: Learner, wd: float):
     "Set the weight decay of the decaying parameter groups (the others keep 0)."
     for g in self.opt.param_groups: g['weight_decay'] = wd if g.get('decay', True) else 0.
-
-def _get_mom(g: dict):
-    return g['betas'][0] if 'betas' in g else g.get('momentum')
 
 @patch_learner
 def _raw_model(self: Learner) -> nn.Module:
@@ -248,6 +246,8 @@ def _one_batch(self: Learner, batch):
     except CancelBatch: pass
     finally: self('after_batch')
 
+
+# %% ../nbs/07_learner.ipynb #30390b95
 @patch_learner
 def _train_epoch(self: Learner):
     self.training, self.dl = True, self.data.train_dl
@@ -281,6 +281,8 @@ def _validate_epoch(self: Learner):
         self('after_validate')
     except CancelValidate: self.valid_results = None
 
+
+# %% ../nbs/07_learner.ipynb #5bd52442
 class _LossTotal(Metric):
     "The validation loss, weighted by batch size."
     name = 'valid_loss'
@@ -293,6 +295,8 @@ class _LossTotal(Metric):
 
 def _item(v): return None if v is None else (v.item() if torch.is_tensor(v) and v.numel() == 1 else v)
 
+
+# %% ../nbs/07_learner.ipynb #06f0b82b
 @patch_learner
 def _run_fit(self: Learner):
     self.fit_error = None
@@ -316,6 +320,8 @@ def _run_fit(self: Learner):
     finally:
         self('after_fit')
 
+
+# %% ../nbs/07_learner.ipynb #8ca351c3
 @patch_learner
 def fit(self: Learner, epochs: int, lr=slice(3e-3), wd: float | None = None, callbacks=()):
     "Train for `epochs` epochs at learning rate(s) `lr` (see `lr_range`); `callbacks` are used for this fit only."
@@ -342,6 +348,7 @@ def validate(self: Learner, dl=None) -> list:
     self.model.to(self.device)
     return self._run_validation(dl)
 
+
 # %% ../nbs/07_learner.ipynb #01e60352
 def world_size() -> int: return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 def rank() -> int: return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
@@ -355,6 +362,8 @@ def init_distributed(backend: str | None = None) -> bool:
     dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
     return True
 
+
+# %% ../nbs/07_learner.ipynb #0ade2151
 def _all_reduce_totals(m: Metric):
     "Add up an accumulating metric's running totals across processes."
     if world_size() == 1: return
@@ -383,6 +392,7 @@ class DistributedTrainer(Callback):
         self.learn.model = self.model
         self.learn.data.train_dl, self.learn.data.valid_dl = self.dls
 
+
 # %% ../nbs/07_learner.ipynb #5369ab54
 class Recorder(Callback):
     "History of the last fit: per-batch losses, lrs, moms; per-epoch table rows; plots."
@@ -400,7 +410,7 @@ class Recorder(Callback):
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
         self.losses.append(loss); self.smooth_losses.append(self._avg / (1 - self.beta ** self._n_seen))
         g = self.learn.opt.param_groups[-1]
-        self.lrs.append(g['lr']); self.moms.append(_get_mom(g)); self._epoch_losses.append(loss)
+        self.lrs.append(g['lr']); self.moms.append(g['betas'][0] if 'betas' in g else g.get('momentum')); self._epoch_losses.append(loss)
     def after_epoch(self):
         vals = self.learn.valid_results or [None] * (len(self.names) - 3)
         train = sum(self._epoch_losses) / len(self._epoch_losses) if self._epoch_losses else None
@@ -411,10 +421,9 @@ class Recorder(Callback):
     @property
     def metrics(self): return [[h[n] for n in self.names[3:-1]] for h in self.history]
 
-def _fmt(v):
-    if v is None: return '#na#'
-    if isinstance(v, int): return str(v)
-    return f'{v:.6f}' if isinstance(v, float) else str(v)
+
+# %% ../nbs/07_learner.ipynb #dd082c97
+def _fmt(v): return '#na#' if v is None else f'{v:.6f}' if isinstance(v, float) else str(v)
 
 def _fmt_row(names, h): return [_fmt(h[n]) if n != 'time' else f'{int(h[n] // 60):02d}:{int(h[n] % 60):02d}' for n in names]
 
@@ -455,6 +464,7 @@ class ProgressCallback(Callback):
     def after_fit(self): self._close()
     def _close(self):
         if self.bar is not None: self.bar.close(); self.bar = None
+
 
 # %% ../nbs/07_learner.ipynb #4be36ae8
 class TerminateOnNaN(Callback):
@@ -504,6 +514,8 @@ class OneCycleScheduler(Callback):
         self.learn.set_lrs(lrs); self.learn.set_moms(mom)
         self.step += 1
 
+
+# %% ../nbs/07_learner.ipynb #105bc2d9
 @patch_learner
 def fit_one_cycle(self: Learner, cyc_len: int, max_lr=slice(3e-3), moms=(0.95, 0.85), div_factor: float = 25.,
                   pct_start: float = 0.3, final_div: float | None = None, wd: float | None = None, callbacks=()):
@@ -512,41 +524,6 @@ def fit_one_cycle(self: Learner, cyc_len: int, max_lr=slice(3e-3), moms=(0.95, 0
     sched = OneCycleScheduler(max_lrs, moms, div_factor, pct_start, final_div)
     self.fit(cyc_len, [l / div_factor for l in max_lrs], wd=wd, callbacks=[sched, *callbacks])
 
-# %% ../nbs/07_learner.ipynb #db7f97c3
-def _plt():
-    import matplotlib.pyplot as plt
-    return plt
-
-def _plot_losses(self: Recorder, skip_start: int = 0, return_fig: bool = False):
-    "Training loss per batch (raw and smoothed) and validation loss per epoch."
-    fig, ax = _plt().subplots(figsize=(6, 4))
-    its = range(skip_start, len(self.losses))
-    ax.plot(its, self.losses[skip_start:], alpha=0.3, label='train (batch)')
-    ax.plot(its, self.smooth_losses[skip_start:], label='train (smoothed)')
-    vals = [(i, v) for i, v in zip(self.iters, self.val_losses) if v is not None]
-    if vals: ax.plot(*zip(*vals), 'o-', label='valid')
-    ax.set_xlabel('batches processed'); ax.set_ylabel('loss'); ax.legend()
-    if return_fig: return fig
-
-def _plot_lr(self: Recorder, show_moms: bool = True, return_fig: bool = False):
-    "The learning rate (of the last layer group), and the momentum beside it, per batch."
-    show_moms = show_moms and any(m is not None for m in self.moms)
-    fig, axs = _plt().subplots(1, 2 if show_moms else 1, figsize=(10 if show_moms else 5, 3.5))
-    axs = np.atleast_1d(axs)
-    axs[0].plot(self.lrs); axs[0].set_xlabel('iteration'); axs[0].set_ylabel('learning rate')
-    if show_moms: axs[1].plot(self.moms); axs[1].set_xlabel('iteration'); axs[1].set_ylabel('momentum')
-    if return_fig: return fig
-
-def _plot_metrics(self: Recorder, return_fig: bool = False):
-    "Each metric per epoch."
-    names = self.names[3:-1]
-    if not names: raise ValueError('plot_metrics: this learner has no metrics (pass metrics=... to the Learner)')
-    fig, axs = _plt().subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
-    for ax, n in zip(axs[0], names):
-        ax.plot([h['epoch'] for h in self.history], [h[n] for h in self.history], 'o-'); ax.set_title(n); ax.set_xlabel('epoch')
-    if return_fig: return fig
-
-Recorder.plot_losses, Recorder.plot_lr, Recorder.plot_metrics = _plot_losses, _plot_lr, _plot_metrics
 
 # %% ../nbs/07_learner.ipynb #17a6d41d
 class LRFinder(Callback):
@@ -578,6 +555,8 @@ class LRFinder(Callback):
         self.learn._raw_model().load_state_dict(model_state); self.learn.opt.load_state_dict(opt_state)
         self.learn.lr_finding = False
 
+
+# %% ../nbs/07_learner.ipynb #519686b7
 def suggest_lrs(lrs, losses, skip_start: int = 10, skip_end: int = 5) -> dict:
     "Suggested learning rates from an lr-finder curve: 'steep', 'minimum' (lr at the min / 10) and 'valley'."
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
@@ -602,6 +581,8 @@ def suggest_lrs(lrs, losses, skip_start: int = 10, skip_end: int = 5) -> dict:
     valley = lrs[first + (last - first) * 2 // 3]
     return {'steep': float(steep), 'minimum': float(minimum), 'valley': float(valley)}
 
+
+# %% ../nbs/07_learner.ipynb #1aeaac67
 @patch_learner
 def lr_find(self: Learner, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
             wd: float | None = None, skip_start: int = 10, skip_end: int = 5) -> dict:
@@ -613,247 +594,4 @@ def lr_find(self: Learner, start_lr: float = 1e-7, end_lr: float = 10, num_it: i
     skip_start, skip_end = min(skip_start, len(r.lrs) // 4), min(skip_end, len(r.lrs) // 8)
     r.suggestions = suggest_lrs(r.lrs, r.smooth_losses, skip_start, skip_end)
     return r.suggestions
-
-def _plot_lr_find(self: Recorder, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, return_fig: bool = False):
-    "Smoothed loss against learning rate (log scale) from `lr_find`, with the suggested rates marked."
-    end = len(self.lrs) - skip_end if skip_end else len(self.lrs)
-    fig, ax = _plt().subplots(figsize=(6, 4))
-    ax.plot(self.lrs[skip_start:end], self.smooth_losses[skip_start:end])
-    ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)')
-    if suggestion:
-        sugg = suggest_lrs(self.lrs, self.smooth_losses, skip_start, skip_end)
-        for (name, lr), c in zip(sugg.items(), ('red', 'green', 'purple')):
-            i = int(np.argmin(np.abs(np.log(self.lrs) - np.log(lr))))
-            ax.plot(lr, self.smooth_losses[i], 'o', color=c, label=f'{name}: {lr:.1e}')
-        ax.legend()
-    if return_fig: return fig
-
-Recorder.plot = _plot_lr_find
-
-# %% ../nbs/07_learner.ipynb #48b1624d
-def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
-    "Raise a ValueError naming missing, unexpected and mis-shaped keys when `sd` does not fit `model`."
-    own = model.state_dict()
-    missing, unexpected = [k for k in own if k not in sd], [k for k in sd if k not in own]
-    shapes = [f'{k}: {tuple(sd[k].shape)} in the file, {tuple(own[k].shape)} in the model'
-              for k in own if k in sd and hasattr(sd[k], 'shape') and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        lst = lambda xs: ', '.join(xs[:8]) + (f' (+{len(xs) - 8} more)' if len(xs) > 8 else '')
-        parts = ([f'missing keys: {lst(missing)}'] if missing else []) + ([f'unexpected keys: {lst(unexpected)}'] if unexpected else []) \
-                + ([f'mis-shaped: {lst(shapes)}'] if shapes else [])
-        raise ValueError(f'{source} does not fit this model ({type(model).__name__}); was it saved from another '
-                         f'architecture or number of classes? ' + '; '.join(parts))
-
-@patch_learner
-def _model_file(self: Learner, name) -> Path:
-    name = Path(name)
-    return name if name.suffix == '.pth' and name.parent != Path('.') else self.path / self.model_dir / f'{name.stem if name.suffix == ".pth" else name}.pth'
-
-@patch_learner
-def save(self: Learner, name, with_opt: bool = True) -> Path:
-    "Save weights (+ optimiser state) to `path/model_dir/name.pth`, atomically; returns the file."
-    f = self._model_file(name)
-    if is_main_process():
-        state = {'model': self._raw_model().state_dict()}
-        if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
-        with atomic_write(f) as tmp: torch.save(state, tmp)
-    if world_size() > 1: dist.barrier()
-    return f
-
-@patch_learner
-def load(self: Learner, name, with_opt: bool = True, strict: bool = True) -> Learner:
-    "Load weights (+ optimiser state) saved by `save` (read with weights_only=True)."
-    f = self._model_file(name)
-    if not f.exists():
-        there = sorted(p.stem for p in f.parent.glob('*.pth')) if f.parent.exists() else []
-        raise FileNotFoundError(f'no checkpoint {f}; saved ones in {f.parent}: {there or "none"}')
-    state = torch.load(f, map_location=self.device, weights_only=True)
-    sd = state.get('model', state)
-    model = self._raw_model()
-    if strict: check_state_dict(model, sd, f'checkpoint {f}')
-    model.load_state_dict(sd, strict=strict)
-    if with_opt and 'opt' in state:
-        if self.opt is None: self.create_opt()
-        try: self.opt.load_state_dict(state['opt'])
-        except (ValueError, KeyError) as e:
-            warnings.warn(f'{f}: the optimiser state does not fit ({e}); the weights were loaded, the optimiser starts afresh')
-            self.create_opt()
-    return self
-
-# %% ../nbs/07_learner.ipynb #a30c501c
-class _Monitor(Callback):
-    order = 10
-    def __init__(self, monitor='valid_loss', mode='auto', min_delta=0.):
-        if mode == 'auto': mode = 'min' if ('loss' in monitor or 'error' in monitor) else 'max'
-        if mode not in ('min', 'max'): raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
-    def before_fit(self):
-        if self.monitor not in self.learn.recorder.names[1:-1]:
-            raise ValueError(f'{type(self).__name__}: cannot monitor {self.monitor!r}; the epoch table has '
-                             f'{self.learn.recorder.names[1:-1]}')
-        self.best, self.wait = None, 0
-    def _improved(self) -> bool:
-        v = self.learn.recorder.history[-1][self.monitor]
-        if v is None: return False
-        better = self.best is None or (v < self.best - self.min_delta if self.mode == 'min' else v > self.best + self.min_delta)
-        if better: self.best = v
-        return better
-
-class SaveModelCallback(_Monitor):
-    "Save the model when `monitor` improves (`every='improvement'`) or each epoch (`every='epoch'`); load the best at the end."
-    def __init__(self, monitor='valid_loss', mode='auto', every='improvement', name='bestmodel'):
-        super().__init__(monitor, mode); self.every, self.name = every, name
-    def after_epoch(self):
-        if self.every == 'epoch': self.learn.save(f'{self.name}_{self.learn.epoch + 1}')
-        elif self._improved(): self.learn.save(self.name); self.best_epoch = self.learn.epoch + 1
-    def after_fit(self):
-        if self.every == 'improvement' and self.learn.fit_error is None and self.best is not None:
-            self.learn.load(self.name)
-
-class EarlyStoppingCallback(_Monitor):
-    "Stop training when `monitor` has not improved by `min_delta` for `patience` epochs."
-    def __init__(self, monitor='valid_loss', mode='auto', min_delta=0., patience=3):
-        super().__init__(monitor, mode, min_delta); self.patience = patience
-    def after_epoch(self):
-        if self._improved(): self.wait = 0; return
-        self.wait += 1
-        if self.wait >= self.patience:
-            if is_main_process() and not _quiet(): print(f'No improvement in {self.monitor} for {self.wait} epochs: stopping at epoch {self.learn.epoch + 1}')
-            raise CancelFit()
-
-# %% ../nbs/07_learner.ipynb #b29b255d
-@patch_learner
-def _infer(self: Learner, xb, yb=None) -> torch.Tensor:
-    "The model's float32 outputs on batch `xb` (eval mode, no gradients), firing the events a validation batch fires."
-    self.model.to(self.device).eval()
-    self.training, self.xb, self.yb, self.pred, self.loss = False, xb, yb, None, None
-    try:
-        with torch.no_grad():
-            self('before_batch')
-            self.pred = self.model(self.xb); self('after_pred')
-    finally: self('after_batch')
-    return self.pred.float()
-
-# %% ../nbs/07_learner.ipynb #3ee04006
-def _activation(loss_func):
-    return getattr(loss_func, 'activation', None) or (lambda x: x.float())
-
-@patch_learner
-def get_preds(self: Learner, ds_type: str = 'valid', with_loss: bool = False, activ: bool = True):
-    "(preds, targets[, losses]) over a whole set; `preds` with the loss's activation (softmax/sigmoid) unless activ=False."
-    dl = getattr(self.data, f'{ds_type}_dl', None)
-    if dl is None: raise ValueError(f"the data has no {ds_type}_dl: use ds_type='train', 'valid' or 'test'")
-    if ds_type == 'train' and hasattr(dl, 'new'): dl = dl.new(shuffle=False, drop_last=False)
-    lf = self.loss_func
-    if with_loss and not hasattr(lf, 'reduction'):
-        raise ValueError(f'get_preds(with_loss=True) needs a loss with a `reduction` attribute; {lf!r} has none')
-    preds, targs, losses = [], [], []
-    for xb, yb in dl:
-        out = self._infer(xb, yb)
-        if with_loss:
-            old, lf.reduction = lf.reduction, 'none'
-            try: losses.append(lf(out, yb).reshape(len(out), -1).mean(1).cpu())
-            finally: lf.reduction = old
-        preds.append((_activation(lf)(out) if activ else out).cpu()); targs.append(yb.cpu())
-    res = [torch.cat(preds), torch.cat(targs)]
-    return (*res, torch.cat(losses)) if with_loss else tuple(res)
-
-@patch_learner
-def _prepare_item(self: Learner, item) -> torch.Tensor:
-    desc = self.data.describe()
-    if torch.is_tensor(item) and (desc.get('items') or desc.get('x_kind')) not in ITEM_LISTS:   # no item list: model-ready
-        return item[None].to(self.device)
-    return prepare_item(item, desc, self.device)
-
-def decode_pred(probs: torch.Tensor, label, classes=None, thresh: float = 0.5):
-    "Human-readable prediction for one item from its probabilities/outputs, by its label (object, class or name)."
-    if isinstance(label, (str, type)): label = label_class(label)(classes)
-    return label.decode(probs, thresh)
-
-@patch_learner
-def predict(self: Learner, item, thresh: float | None = None):
-    "(decoded prediction, probabilities/outputs) for one item: a file path, an image/text, or a model-ready tensor."
-    out = self._infer(self._prepare_item(item))
-    probs = _activation(self.loss_func)(out.float())[0].cpu()
-    return self.data.label.decode(probs, self.pred_thresh if thresh is None else thresh), probs
-
-# %% ../nbs/07_learner.ipynb #682e06cd
-MODEL_BUILDERS: dict = {}
-
-def register_model(kind: str, builder=None):
-    "Register `builder(**kwargs) -> nn.Module` under `kind` for `load_learner` (usable as a decorator)."
-    if builder is None: return lambda f: register_model(kind, f)
-    MODEL_BUILDERS[kind] = builder
-    return builder
-
-class InferenceData:
-    "What an exported learner knows of its data: the `describe()` dict, `c`, `classes`, `y_kind`, no loaders."
-    train_dl = valid_dl = test_dl = None
-    def __init__(self, desc: dict, device=None, path='.'):
-        self.desc, self.device, self.path = desc, default_device(device), Path(path)
-        self.c, self.x_kind, self.label = desc.get('c'), desc.get('x_kind'), label_from_desc(desc)
-    classes = property(lambda self: self.label.classes)
-    y_kind = property(lambda self: self.label.name)
-    def describe(self) -> dict: return self.desc
-
-def _jsonable(obj, where='description'):
-    try: return json.loads(json.dumps(obj))
-    except TypeError as e: raise TypeError(f'export: the {where} must be JSON-able (strings, numbers, lists, dicts): {e}') from e
-
-@patch_learner
-def export(self: Learner, fname='export.pth') -> Path:
-    "Write weights + a JSON description (architecture, data description) to `path/fname`, with no pickled code."
-    if not self.model_desc or 'kind' not in self.model_desc:
-        raise ValueError("export needs learn.model_desc = {'kind': ..., 'kwargs': {...}} to rebuild the model without "
-                         "pickled code, with a builder registered by register_model(kind, builder) (cnn_learner and "
-                         "the text learners set both); or use learn.save() to keep only the weights")
-    desc = self.data.describe() if hasattr(self.data, 'describe') else {}
-    label = getattr(self.data, 'label', None)
-    desc = {**desc, 'c': getattr(self.data, 'c', None), 'classes': getattr(self.data, 'classes', None),
-            'y_kind': getattr(self.data, 'y_kind', None), **({'label': label.describe()} if label is not None else {})}
-    meta = {'format': 'l3-export/1', 'model': _jsonable(self.model_desc, 'model description'),
-            'data': _jsonable(desc, 'data description'), 'pred_thresh': self.pred_thresh}
-    f = self.path / fname
-    if is_main_process():
-        sd = {k: v.detach().cpu() for k, v in self._raw_model().state_dict().items()}
-        with atomic_write(f) as tmp: torch.save({'model': sd, 'meta': json.dumps(meta)}, tmp)
-    if world_size() > 1: dist.barrier()
-    return f
-
-def load_learner(path='.', fname='export.pth', device=None) -> Learner:
-    "An inference `Learner` from a file written by `export` (weights_only, model rebuilt from the registry)."
-    f = Path(path) / fname
-    if not f.exists(): raise FileNotFoundError(f'no exported learner at {f}: call learn.export() first')
-    state = torch.load(f, map_location='cpu', weights_only=True)
-    if 'meta' not in state: raise ValueError(f'{f} was not written by Learner.export (no description inside)')
-    meta = json.loads(state['meta'])
-    kind = meta['model']['kind']
-    if kind not in MODEL_BUILDERS:
-        for mod in ('l3.vision', 'l3.text_models'):
-            try: __import__(mod)
-            except ImportError: pass
-    if kind not in MODEL_BUILDERS:
-        raise KeyError(f'{f}: no model builder registered for kind {kind!r} (known: {sorted(MODEL_BUILDERS)}); '
-                       'import the module that defines it or call register_model(kind, builder)')
-    model = MODEL_BUILDERS[kind](**meta['model'].get('kwargs', {}))
-    check_state_dict(model, state['model'], f'exported learner {f}')
-    model.load_state_dict(state['model'])
-    data = InferenceData(meta['data'], device, path)
-    learn = Learner(data, model, loss_func=data.label.loss() or nn.Identity(), path=path)
-    learn.model_desc, learn.pred_thresh = meta['model'], meta.get('pred_thresh', 0.5)
-    learn.model.eval()
-    return learn
-
-# %% ../nbs/07_learner.ipynb #e46afff4
-@patch_learner
-def show_results(self: Learner, rows: int = 4, ds_type: str = 'valid', figsize=None):
-    "Show `rows` items of `ds_type` with their targets and predictions."
-    dl = getattr(self.data, f'{ds_type}_dl')
-    xb, yb = next(iter(dl))
-    xb, yb = xb[:rows], yb[:rows]
-    probs = _activation(self.loss_func)(self._infer(xb, yb).float()).cpu()
-    lbl = self.data.label
-    preds = [lbl.decode(p, self.pred_thresh) for p in probs]
-    acts = [lbl.actual(y) for y in yb.cpu()]
-    return self.data.show_results(xb, acts, preds, figsize)   # drawn as the items and the label class draw themselves
 

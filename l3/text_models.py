@@ -10,7 +10,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch.func import functional_call
 from fastcore.basics import patch
 from .core import data_path, atomic_write
-from .learner import Learner, Callback, CrossEntropyFlat, register_model
+from .learner import Learner, Callback, CrossEntropyFlat
+from .learner_export import register_model
 from .fast import speed_up
 from .text import Vocab, check_vocab_size, tokenize1
 from .text_data import LMLabel   # registers the 'lm' label class, also for data built without TextList (bench/text_train.py)

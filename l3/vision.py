@@ -303,7 +303,8 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/09_vision.ipynb #70478f15
-from .learner import Learner, register_model
+from .learner import Learner
+from .learner_export import register_model
 from .fast import speed_up
 
 def learner_summary(learn, print_out=True) -> Text:

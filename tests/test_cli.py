@@ -120,7 +120,7 @@ def test_data_block_run(lesson_run):
     assert len(rec['figures']) >= 5 and all((Path(rec['out'])/'figures'/f).exists() for f in rec['figures'])
 
 def test_imdb_run(lesson_run):
-    from l3.learner import load_learner
+    from l3.learner_export import load_learner
     rec = lesson_run('imdb')
     assert 'error' not in rec, rec.get('error')
     m = rec['metrics']

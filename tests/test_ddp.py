@@ -17,6 +17,7 @@ WORKER = textwrap.dedent('''
     from pathlib import Path
     import torch, torch.nn as nn
     from l3.learner import Learner, tensor_data, rank, world_size
+    import l3.learner_export   # learn.save
     from l3.metrics import accuracy
     out = Path(sys.argv[1])
 

@@ -7,7 +7,8 @@ import matplotlib
 matplotlib.use('Agg')
 import pytest
 import torch, torch.nn as nn
-from l3.learner import Learner, register_model, load_learner
+from l3.learner import Learner
+from l3.learner_export import register_model, load_learner
 from l3.metrics import accuracy, fbeta, masked_accuracy, MeanIoU, mse
 
 def small_net(n_in=3, n_out=2, seg=False):

@@ -47,7 +47,7 @@ def test_numpy_size_pair(tiny):
 
 def test_camvid_run(lesson_run):
     "The lesson's own run: its learning checks in metrics.json, per-class IoU, its figures, the go-big model loadable."
-    from l3.learner import load_learner
+    from l3.learner_export import load_learner
     rec = lesson_run('camvid')
     assert 'error' not in rec, rec.get('error')
     m, out = rec['metrics'], Path(rec['out'])

@@ -115,7 +115,7 @@ def test_pixel_errors():
 
 def test_head_pose_run(lesson_run):
     "The lesson's own run: its learning checks in metrics.json, its figures, the exported model predicting a point."
-    from l3.learner import load_learner
+    from l3.learner_export import load_learner
     rec = lesson_run('head_pose')
     assert 'error' not in rec, rec.get('error')
     m, out = rec['metrics'], Path(rec['out'])

@@ -77,7 +77,7 @@ def test_missing_test_folder(tmp_path):
 
 def test_planet_run(lesson_run):
     "The lesson's own run: its learning check and thresholds in metrics.json, its figures, a loadable model, the submission."
-    from l3.learner import load_learner
+    from l3.learner_export import load_learner
     rec = lesson_run('planet')
     assert 'error' not in rec, rec.get('error')
     m, out = rec['metrics'], Path(rec['out'])

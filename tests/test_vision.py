@@ -8,7 +8,8 @@ import torch, torch.nn as nn, torchvision
 from l3.vision import (arch_name, weights_file, pretrained_state_dict, PretrainedWeightsWarning, adapt_first_conv,
                        resnet_body, create_head, cnn_model, cnn_groups, unet_model, unet_groups, DynamicUnet,
                        model_summary, cnn_learner, unet_learner, SigmoidRange)
-from l3.learner import tensor_data, TensorData, TensorLoader, load_learner
+from l3.learner import tensor_data, TensorData, TensorLoader
+from l3.learner_export import load_learner
 
 
 @pytest.fixture

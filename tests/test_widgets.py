@@ -9,10 +9,11 @@ from hypothesis import assume, given, settings, strategies as st, HealthCheck
 
 from l3.widgets import (loss_slope, fit_code, lr_find_curve, lr_find_explorer, plot_lr_choice, per_class_fbeta,
                         threshold_report, threshold_tuner, plot_class_fbeta, image_iou, class_colors, overlay,
-                        segmentation_viewer, segmentation_viewer_from_learner, parse_expression, relu_net, relu_parts,
-                        relu_interpolant, fit_relu_net, uat_playground, UAT_TARGETS)
+                        segmentation_viewer, segmentation_viewer_from_learner)
+from l3.uat import parse_expression, relu_net, relu_parts, relu_interpolant, fit_relu_net, uat_playground, UAT_TARGETS
 from l3.metrics import accuracy_thresh, fbeta, best_thresholds, MeanIoU
 from l3.learner import Learner, tensor_data
+import l3.vision_data   # the mask label class, for tensor_data(y_kind='mask')
 from l3.augment import IGNORE_ID
 
 
@@ -453,7 +454,7 @@ def test_snapshot_escapes_user_text():
     assert '<img src=x' not in h and '&lt;img src=x' in h
 
 def test_train_mse_any_small_model():
-    from l3.widgets import train_mse
+    from l3.uat import train_mse
     torch.manual_seed(0)
     x = torch.linspace(-1, 1, 50); m = nn.Linear(1, 1)
     losses = train_mse(m, x, 3 * x - 1, steps=300, lr=0.1)
