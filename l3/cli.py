@@ -13,7 +13,7 @@ __all__ = ['LESSONS', 'ALIASES', 'OPTIONS', 'lesson_notebook', 'lesson_parameter
            'run_lesson', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8ecef90
-LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']   # course order
+LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation', 'deploy']   # course order
 ALIASES = {'data_block': 'data_block_examples'}
 
 def lesson_notebook(name: str) -> Path:
