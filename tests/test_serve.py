@@ -194,3 +194,13 @@ def test_cli_errors_and_refused_finetune(env, tmp_path, capsys):
     assert rc == 1 and 'the old model stays' in out and 'corrected items' in out, out
     assert [f.name for f in model_versions(env['models']['mnist'])] == ['export.pth']
     assert main(['finetune', str(env['models']['camvid']), '--db', str(env['root']/'fb.db'), '--data', str(tmp_path)]) == 2
+
+def test_bench_quick_runs(capsys):
+    "bench/serve.py's smoke run: a loopback load with no errors (figures printed, never asserted)."
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location('bench_serve', Path(__file__).resolve().parents[1]/'bench'/'serve.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    assert mod.main(['--clients', '2', '--requests', '3', '--tasks', 'mnist']) == 0
+    out = capsys.readouterr().out
+    assert 'req/s' in out and 'errors 0' in out and 'CPU capability' in out
