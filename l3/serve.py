@@ -23,7 +23,7 @@ from .core import IGNORE_ID, set_seed
 from .data import Label, CategoryLabel, MultiCategoryLabel, FloatLabel, ItemList, ITEM_LISTS, LabelList, DataBunch, label_from_desc
 from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
 from .learner import load_learner
-from .text import TextList
+from .text_data import TextList
 
 # %% auto #0
 __all__ = ['LIMITS', 'SCHEMA', 'STATIC', 'HEADERS', 'ServeError', 'input_frame', 'to_source_points', 'to_source_mask',

@@ -4,7 +4,8 @@ from l3.core import set_seed
 from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
 from l3.vision_data import ImageList, SegmentationItemList, PointsItemList
 from l3.vision import cnn_learner, unet_learner
-from l3.text import TextList, text_classifier_learner
+from l3.text_data import TextList
+from l3.text_models import text_classifier_learner
 
 def mnist_data(size=28):
     p = get_dataset('mnist_tiny')
