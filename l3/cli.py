@@ -13,7 +13,7 @@ __all__ = ['LESSONS', 'ALIASES', 'OPTIONS', 'lesson_notebook', 'lesson_parameter
            'run_lesson', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8ecef90
-LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']   # course order
+LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation', 'deploy']   # course order
 ALIASES = {'data_block': 'data_block_examples'}
 
 def lesson_notebook(name: str) -> Path:
@@ -121,7 +121,7 @@ def run_lesson(name: str, out, params: dict|None = None, timeout: int|None = Non
 # %% ../nbs/13_cli.ipynb #f51def8b
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='l3', description='fast.ai Lesson 3 as a runnable course: datasets, lessons, benchmarks.')
-    sub = p.add_subparsers(dest='cmd', metavar='{data,lesson,bench}')
+    sub = p.add_subparsers(dest='cmd', metavar='{data,lesson,serve,feedback,finetune,bench}')
     d = sub.add_parser('data', help='list, download or synthesise datasets', description='Datasets: list, get (download) or synth (write the stand-in).')
     dsub = d.add_subparsers(dest='action', metavar='{list,get,synth}')
     dsub.add_parser('list', help='every dataset and whether it is on disk')
@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     l.add_argument('--out', type=Path, default=None, help='output folder (default: runs/LESSON)')
     b = sub.add_parser('bench', help='run a benchmark from bench/', description='Run bench/NAME.py (or all of them).')
     b.add_argument('name', help='a benchmark in bench/ (without .py), or all'); b.add_argument('--quick', action='store_true')
+    _deploy_parsers(sub)   # serve, feedback, finetune: below
     return p
 
 # %% ../nbs/13_cli.ipynb #0a6b94a7
@@ -226,4 +227,55 @@ def main(argv: list[str]|None = None) -> int:
     "Entry point of the `l3` console script."
     args = _parser().parse_args(argv)
     if args.cmd is None: _parser().print_help(); return 0
-    return {'data': _data, 'lesson': _lesson, 'bench': _bench}[args.cmd](args)
+    return {'data': _data, 'lesson': _lesson, 'bench': _bench, 'serve': _serve, 'feedback': _feedback, 'finetune': _finetune}[args.cmd](args)
+
+# %% ../nbs/13_cli.ipynb #113ada7f
+def _deploy_parsers(sub):
+    s = sub.add_parser('serve', help='serve exported models: a web page and a JSON API',
+                       description='Serve exported models (run folders holding export.pth) at http://HOST:PORT.')
+    s.add_argument('folders', nargs='*', type=Path, help='run folders, e.g. runs/planet runs/camvid')
+    s.add_argument('--model', action='append', type=Path, default=[], help='an export .pth file (repeatable)')
+    s.add_argument('--host', default='127.0.0.1'); s.add_argument('--port', type=int, default=8000)
+    s.add_argument('--db', type=Path, default=Path('feedback.db'), help='the SQLite feedback store (default: feedback.db)')
+    s.add_argument('--device', default='cpu')
+    f = sub.add_parser('feedback', help='the feedback store', description='Work with the feedback store of `l3 serve`.')
+    fe = f.add_subparsers(dest='action', metavar='{export}').add_parser('export', help='write the corrected items as datasets')
+    fe.add_argument('db', type=Path); fe.add_argument('out', type=Path); fe.add_argument('--model', default=None)
+    t = sub.add_parser('finetune', help='fine-tune a served model on its corrections, with proof',
+                       description='Fine-tune the newest version in FOLDER on its corrections in --db (mixed with a sample of '
+                                   '--data), unfrozen; keep it as the next version only if validation drops <= --tolerance.')
+    t.add_argument('folder', type=Path); t.add_argument('--db', type=Path, default=Path('feedback.db'))
+    t.add_argument('--data', type=Path, required=True, help='the original data, in the layout `l3 feedback export` writes')
+    t.add_argument('--name', default=None, help='the model name in the store (default: the folder name)')
+    for opt, typ, d in (('--epochs', int, 3), ('--lr', float, 1e-3), ('--sample', int, 200), ('--tolerance', float, 0.01), ('--bs', int, 32)):
+        t.add_argument(opt, type=typ, default=d)
+
+# %% ../nbs/13_cli.ipynb #b06fbf52
+def _fail(e) -> int: print(f'l3: {e.args[0] if e.args else e}', file=sys.stderr); return 2
+
+def _serve(args) -> int:
+    from l3.serve import serve
+    models = list(args.folders) + list(args.model)
+    if not models: return _fail(ValueError('give run folders (l3 serve runs/planet) or --model path/export.pth'))
+    try: serve(models, host=args.host, port=args.port, db=args.db, device=args.device)
+    except (FileNotFoundError, OSError, ValueError, KeyError) as e: return _fail(e)
+    return 0
+
+def _feedback(args) -> int:
+    from l3.serve import export_feedback
+    if args.action != 'export': _parser().parse_args(['feedback', '--help'])
+    if not args.db.exists(): return _fail(FileNotFoundError(f'no feedback store {args.db}: `l3 serve --db` writes it'))
+    counts = export_feedback(args.db, args.out, args.model)
+    for name, per in counts.items(): print(f'{args.out/name}: ' + ', '.join(f'{k}: {v}' for k, v in per.items()))
+    if not counts: print('no corrections in the store yet')
+    return 0
+
+def _finetune(args) -> int:
+    from l3.serve import finetune_from_db
+    try: r = finetune_from_db(args.folder, args.db, args.data, args.name, bs=args.bs, epochs=args.epochs, lr=args.lr,
+                              sample=args.sample, tolerance=args.tolerance)
+    except (FileNotFoundError, ValueError, KeyError) as e: return _fail(e)
+    print(f"corrected items ({r['corrections']}): {r['metric']} {r['corrected_before']:.4f} -> {r['corrected_after']:.4f}")
+    print(f"validation: {r['metric']} {r['valid_before']:.4f} -> {r['valid_after']:.4f} (tolerance {r['tolerance']})")
+    print(f"kept as {r['version']}: {r['file']}" if r['accepted'] else r['reason'])
+    return 0 if r['accepted'] else 1

@@ -9,7 +9,7 @@ def l3(*args, timeout=300, **kw):
     exe = shutil.which('l3') or str(Path(sys.executable).parent/'l3')
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
-LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']
+LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation', 'deploy']
 
 @pytest.mark.parametrize('args', [[], ['--help'], ['data', '--help'], ['lesson', '--help'], ['bench', '--help']])
 def test_help(args):
