@@ -22,7 +22,7 @@ import uvicorn
 from .core import IGNORE_ID, set_seed
 from .data import Label, CategoryLabel, MultiCategoryLabel, FloatLabel, ItemList, ITEM_LISTS, LabelList, DataBunch, label_from_desc
 from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
-from .learner import load_learner
+from .learner_export import load_learner
 from .text_data import TextList
 
 # %% auto #0
