@@ -222,7 +222,7 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-def synth_planet_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
+def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200
     "Planet-tiny stand-in: `train/train_N.jpg` tiles + `labels.csv` (image_name without extension, tags space-separated)."
     dest = Path(dest); rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
@@ -556,12 +556,12 @@ def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) ->
     return '<br /><br />'.join(p for p in paras if p)
 
 # %% ../nbs/01_synth.ipynb #7ea96795
-def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200) -> Path:
+def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, long_reviews: bool = False) -> Path:
     "IMDB-sample stand-in: `texts.csv` with columns label ('negative'/'positive'), text, is_valid (the last `n_valid` rows)."
     import pandas as pd
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); rng = _rng(seed, 'imdb_sample')
     labels = rng.choice(['negative', 'positive'], n)
-    texts = [imdb_long_review(l[:3], rng) for l in labels]   # as long as the real sample's reviews (see above)
+    texts = [(imdb_long_review if long_reviews else imdb_review)(l[:3], rng) for l in labels]   # long: as real ones
     df = pd.DataFrame(dict(label=labels, text=texts, is_valid=np.arange(n) >= n - n_valid))
     df.to_csv(dest/'texts.csv', index=False)
     _write_marker(dest, 'imdb_sample', seed, 'templated movie reviews with strong sentiment words, as long as real ones',

@@ -148,7 +148,12 @@ def test_imdb_sample(made):
     from l3.synth import _POS, _NEG
     score = df.text.str.lower().str.count('|'.join(_POS)) - df.text.str.lower().str.count('|'.join(_NEG))
     assert ((score > 0) == (df.label == 'positive')).mean() > 0.9
-    # as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary
+
+def test_imdb_sample_long(tmp_path):
+    "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary."
+    from l3.synth import synth_imdb_sample
+    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv'); txt = ' '.join(df.text)
+    assert len(df) == 1000 and df.is_valid.sum() == 200
     n_words = df.text.str.replace('<br />', ' ').str.split().str.len()
     assert 215 < n_words.mean() < 285 and 160 < n_words.median() < 215, (n_words.mean(), n_words.median())
     assert len(set(re.findall(r"[a-z']+", txt.lower()))) > 10000
