@@ -1,12 +1,14 @@
 """What the side-by-side benchmarks share: finding a Python with fastai (the peer), and running one configuration in its
-own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time).
+own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time); and what
+every bench prints about the hardware it ran on: torch's CPU capability, oneDNN's ISA, native bf16/AMX, a matmul
+peak measured in the same run (each step's share of it is printed beside the step), and `--emulate-avx2`.
 
 Not a benchmark itself (`l3 bench all` skips files starting with `_`)."""
-import json, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_VENV_PY = ROOT/'.venv-bench'/'bin'/'python'   # fastai installed beside l3, reusing its torch
+BENCH_VENV_PY = Path(os.environ.get('L3_PEER_PYTHON') or ROOT/'.venv-bench'/'bin'/'python')   # fastai beside l3, reusing its torch
 
 def fastai_python(module: str = 'fastai'):
     "A Python that can import `module` (this one, else the bench venv's), or None."
@@ -26,3 +28,85 @@ def run_worker(py, script, argv, name):
         print(f'  {name}: failed (exit {p.returncode})\n' + '\n'.join(p.stderr.strip().splitlines()[-8:]))
         return None
     return json.loads(line[-1][7:])
+
+
+# --- the hardware a bench ran on, and the limit a step is measured against --------------------------------------------
+
+EMULATE_AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}   # a CPU without AVX-512 / bf16 / AMX
+
+def add_emulate_arg(ap):
+    "The `--emulate-avx2` switch every bench takes."
+    ap.add_argument('--emulate-avx2', action='store_true',
+                    help='run both libraries as on a CPU without AVX-512/bf16/AMX (ATEN_CPU_CAPABILITY=avx2, '
+                         'ONEDNN_MAX_CPU_ISA=AVX2; checked to take effect)')
+
+def emulate_avx2(on: bool):
+    "Set the emulation variables in this process's environment (the workers it starts inherit them); before torch loads."
+    if on: os.environ.update(EMULATE_AVX2)
+
+_PROBE = r'''
+import json, os, sys, time, torch
+threads, dtypes = int(sys.argv[1]), sys.argv[2].split(',')
+if threads: torch.set_num_threads(threads)
+x = torch.randn(2, 16, 32, 32).contiguous(memory_format=torch.channels_last)
+torch.nn.functional.conv2d(x, torch.randn(16, 16, 3, 3).contiguous(memory_format=torch.channels_last), padding=1)  # oneDNN wakes, prints its ISA
+sys.stdout.flush()
+native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+peak = {}
+for name in dtypes:
+    if name == 'bfloat16' and not native: continue   # emulated bf16 is ~50x slower: no limit worth measuring
+    dt = getattr(torch, name)
+    a, b = torch.randn(1024, 1024, dtype=dt), torch.randn(1024, 1024, dtype=dt)
+    for _ in range(3): a @ b
+    best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
+    peak[name] = 2 * 1024**3 / best / 1e9
+print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capability(),
+      avx512_bf16=bool(torch.cpu._is_avx512_bf16_supported()), amx=bool(torch.cpu._is_amx_tile_supported()),
+      mkldnn_bf16=native, torch=torch.__version__,
+      threads=torch.get_num_threads(), peak_gflops=peak)))
+'''
+
+def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
+    """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
+    capability, native bf16 / AMX, oneDNN's ISA, and a matmul peak in GFLOP/s per dtype on `threads` threads."""
+    env = {**os.environ, 'ONEDNN_VERBOSE': '1'}
+    p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
+    line = [l for l in p.stdout.splitlines() if l.startswith('PROBE ')]
+    if p.returncode or not line: raise RuntimeError(f'hardware probe failed:\n{p.stderr[-1500:]}')
+    hw = json.loads(line[-1][6:])
+    isa = [l.split('isa:', 1)[1] for l in p.stdout.splitlines() if ',isa:' in l]
+    hw['onednn_isa'] = isa[0].strip() if isa else '?'
+    try: hw['cpu'] = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): hw['cpu'] = '?'
+    hw['emulated_avx2'] = all(os.environ.get(k) == v for k, v in EMULATE_AVX2.items())
+    return hw
+
+def check_emulation(hw: dict):
+    "Raise when `--emulate-avx2` was asked but torch or oneDNN still uses more than AVX2."
+    bad = [f'{k} {v!r}' for k, v, ok in (('torch capability', hw['capability'], hw['capability'] == 'AVX2'),
+                                          ('oneDNN ISA', hw['onednn_isa'], 'AVX-512' not in hw['onednn_isa'] and 'AMX' not in hw['onednn_isa']))
+           if not ok]
+    if bad: raise SystemExit(f'--emulate-avx2 did not take effect: {", ".join(bad)}')
+
+def print_hardware(hw: dict):
+    "One paragraph: the CPU, what torch/oneDNN run on it, and the matmul peak(s) each step is set against."
+    peaks = ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in hw['peak_gflops'].items())
+    print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}; "
+          f"native bf16 {'yes' if hw['mkldnn_bf16'] else 'no'} (AVX512-BF16 {'yes' if hw['avx512_bf16'] else 'no'}, "
+          f"AMX {'yes' if hw['amx'] else 'no'}){'; emulating an AVX2-only CPU' if hw['emulated_avx2'] else ''}\n"
+          f"limit: 1024x1024 matmul peak on {hw['threads']} thread(s), best of 20, measured now: {peaks}; load average "
+          f"{' '.join(f'{l:.2f}' for l in os.getloadavg())}")
+
+def peak_share(gflop: float, seconds: float, hw: dict, dtype: str = 'float32') -> str:
+    "A step's share of the matmul peak in its dtype: `gflop` of work done in `seconds`."
+    peak = hw['peak_gflops'].get(dtype) or hw['peak_gflops'].get('float32')
+    return f'{100 * gflop / seconds / peak:.0f}%' if gflop and peak else '-'
+
+def step_gflop(model, loss_func, xb, yb) -> float:
+    "GFLOP of one training step (forward + backward) of `model` on one batch, as torch's FlopCounterMode counts them."
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc:
+        loss = loss_func(model(xb), yb); loss.backward()
+    for p in model.parameters(): p.grad = None
+    return fc.get_total_flops() / 1e9

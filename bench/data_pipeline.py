@@ -6,6 +6,15 @@ multi-label targets and ImageNet normalisation, on the CPU, in one run. Prints i
 
     python bench/data_pipeline.py            # full run (3-6 minutes on 2 busy cores)
     python bench/data_pipeline.py --quick    # smoke run (seconds)
+    python bench/data_pipeline.py --lessons  # per lesson: share of a training step spent waiting for data
+    python bench/data_pipeline.py --lessons --quick    # the same, one lesson, few steps
+
+`--lessons` builds each image lesson's small-mode data (its stand-in offline, its size, batch size, transforms) and
+its learner (`cnn_learner` / `unet_learner`, resnet18, random weights: the step is what matters, not what it learns)
+and trains two epochs, timing per batch the step (before_batch to after_batch) and the wait before it (after_batch to
+the next before_batch: the loader's next batch, decoded, collated, augmented, normalised). It prints the wait share of
+the second epoch (the first fills the decode cache) with the decode cache (l3.fast's default) and without it
+(`cache_mb=0`). The text lesson's batches come from token ids in memory (no decoding) and are not measured here.
 
 Each figure is the fastest pass of alternating l3/fastai rounds (the machine may be shared and its load drifts).
 fastai runs in the same interpreter when importable, else through the peer environment `.venv-bench/` (same files,
@@ -16,7 +25,9 @@ import argparse, json, os, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT/'.venv-bench'/'bin'/'python'
+sys.path.insert(0, str(ROOT))
+from _peer import add_emulate_arg, emulate_avx2, hardware, check_emulation, print_hardware   # shared with the other benches
+PEER = Path(os.environ.get('L3_PEER_PYTHON') or ROOT/'.venv-bench'/'bin'/'python')   # as bench/_peer.py
 warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
@@ -125,6 +136,83 @@ def wait_fraction(path, bs, size, num_workers, steps):
     return wait/(wait + step), (wait + step)/steps
 
 
+LESSON_DATA = {   # the lessons' small-mode pipelines: name -> (dataset, builder)
+    'planet': 'planet_tiny', 'camvid': 'camvid_tiny', 'head_pose': 'biwi_head_pose', 'mnist (data_block_examples)': 'mnist_tiny'}
+
+def _cache(learn, cache_mb):
+    "The factories' learner, with its decode cache (the default) or without it (`cache_mb=0`)."
+    if cache_mb == 0:
+        for cb in [c for c in learn.cbs if type(c).__name__ == 'DecodeCache']: learn.remove_cb(cb)
+    return learn
+
+def lesson_learner(name, path, cache_mb):
+    "The lesson's small-mode data and a resnet18 learner on it (random weights), with the decode cache or without."
+    import numpy as np
+    from l3.augment import get_transforms
+    from l3.vision_data import (ImageList, SegmentationItemList, PointsItemList, imagenet_stats)
+    from l3.vision import cnn_learner, unet_learner
+    from l3.datasets import camvid_valid_names, biwi_point, read_biwi_cal
+    if name == 'planet':
+        data = (ImageList.from_csv(path, 'labels.csv', folder='train', suffix='.jpg').split_by_rand_pct(0.2, seed=42)
+                .label_from_df(label_delim=' ')
+                .transform(get_transforms(flip_vert=True, max_lighting=0.1, max_zoom=1.05, max_warp=0.), size=64)
+                .databunch(bs=16, device='cpu').normalize(imagenet_stats))
+        return _cache(cnn_learner(data, 'resnet18', pretrained=False), cache_mb)
+    if name == 'camvid':
+        from l3.vision_data import open_mask
+        codes = np.loadtxt(path/'codes.txt', dtype=str)
+        size = np.array(open_mask(next((path/'labels').iterdir())).shape)//2
+        data = (SegmentationItemList.from_folder(path/'images').split_by_files(camvid_valid_names(path))
+                .label_from_func(lambda x: path/'labels'/f'{x.stem}_P{x.suffix}', classes=codes)
+                .transform(get_transforms(), size=size, tfm_y=True).databunch(bs=8, device='cpu').normalize(imagenet_stats))
+        return _cache(unet_learner(data, 'resnet18', pretrained=False), cache_mb)
+    if name == 'head_pose':
+        cal = read_biwi_cal(path/'01'/'rgb.cal')
+        data = (PointsItemList.from_folder(path).split_by_valid_func(lambda o: o.parent.name == '13')
+                .label_from_func(lambda o: biwi_point(o, cal)).transform(get_transforms(), tfm_y=True, size=(60, 80))
+                .databunch(bs=16, device='cpu').normalize(imagenet_stats))
+        return _cache(cnn_learner(data, 'resnet18', pretrained=False, y_range=(-1.1, 1.1)), cache_mb)
+    data = (ImageList.from_folder(path).split_by_folder().label_from_folder().transform(get_transforms(do_flip=False), size=28)
+            .databunch(bs=64, device='cpu').normalize(imagenet_stats))
+    return _cache(cnn_learner(data, 'resnet18', pretrained=False), cache_mb)
+
+def lesson_wait(name, cache_mb, epochs=2, max_steps=None):
+    "(wait share of the last epoch, step s, wait s per step, images decoded) of the lesson's pipeline; see --lessons."
+    from l3.datasets import get_dataset
+    from l3.learner import Callback, CancelEpoch
+    learn = lesson_learner(name, get_dataset(LESSON_DATA[name]), cache_mb)
+    rec = []
+    class Times(Callback):
+        order = -100
+        def before_epoch(self): rec.append([]); self.t = None
+        def before_batch(self):
+            if not self.learn.training: return
+            now = time.perf_counter(); self.w = now - self.t if self.t is not None else None; self.t0 = now
+        def after_batch(self):
+            if not self.learn.training: return
+            now = time.perf_counter(); self.t = now
+            if self.w is not None: rec[-1].append((self.w, now - self.t0))
+            if max_steps and len(rec[-1]) >= max_steps: raise CancelEpoch()
+    learn.fit(epochs, 1e-3, callbacks=[Times()])
+    last = rec[-1]
+    wait, step = sum(w for w, _ in last), sum(s for _, s in last)
+    return wait / (wait + step), step / len(last), wait / len(last)
+
+def lessons_main(a):
+    os.environ.setdefault('L3_QUIET', '1'); os.environ.setdefault('L3_OFFLINE', '1')
+    import torch
+    torch.set_num_threads(a.threads or torch.get_num_threads())
+    names = list(LESSON_DATA)[:1] if a.quick else list(LESSON_DATA)
+    print(f"share of a training step spent waiting for data, per lesson's small-mode pipeline (2nd epoch; "
+          f"{torch.get_num_threads()} torch threads, num_workers=0 as l3 chooses for small sets); load average "
+          f"{' '.join(f'{l:.2f}' for l in os.getloadavg())}")
+    print(f"  {'lesson':<30} {'cache':<6} {'step s':>7} {'wait s':>7} {'wait share':>10}")
+    for n in names:
+        for mb, what in ((None, 'on'), (0, 'off')):
+            share, step, wait = lesson_wait(n, mb, max_steps=3 if a.quick else None)
+            print(f"  {n:<30} {what:<6} {step:>7.3f} {wait:>7.4f} {100*share:>9.1f}%  {'(target <= 5%)' if what == 'on' else ''}")
+    return 0
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='smoke run: few images, one worker setting, one step')
@@ -136,8 +224,16 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=None, help='training steps for the wait share')
     p.add_argument('--rounds', type=int, default=None, help='alternating l3/fastai rounds, best kept (default 2, 1 quick)')
     p.add_argument('--no-fastai', action='store_true', help='measure l3 only')
+    p.add_argument('--lessons', action='store_true', help="per lesson: the share of a step spent waiting for data")
+    p.add_argument('--threads', type=int, default=1, help='--lessons: torch threads (default 1)')
+    add_emulate_arg(p)
     p.add_argument('--fastai-only', default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if not a.fastai_only:
+        emulate_avx2(a.emulate_avx2)
+        hw = hardware(a.threads if a.lessons else 0); print_hardware(hw)
+        if a.emulate_avx2: check_emulation(hw)
+    if a.lessons: return lessons_main(a)
     if a.fastai_only:   # child mode in the peer environment: print {workers: images/s}
         print(json.dumps(bench_fastai(Path(a.fastai_only), a.bs, a.size, a.workers, a.epochs))); return 0
 

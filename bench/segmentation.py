@@ -3,6 +3,11 @@
     python bench/segmentation.py            # CPU: camvid_tiny (stand-in offline) at 48x64, bs 8, 8 epochs, both libraries
     python bench/segmentation.py --quick    # smoke run: resnet18, 32x32, 1 epoch, l3 (and fastai when installed)
     python bench/segmentation.py --gpu      # CUDA: images/s at 360x480 and 720x960, fp32 and mixed precision, peak memory
+    python bench/segmentation.py --seeds 3 --target 0.8 --emulate-avx2   # + time to acc_camvid 0.8, as on an AVX2 CPU
+
+Time to accuracy (both libraries, each seed): the wall time from the data block to the end of the first epoch whose
+validation acc_camvid (each library's own per-epoch metric: l3's over all pixels of the set, fastai's averaged over
+batches) reaches `--target` (default 0.80), beside the fixed-budget figures; "-" when a seed never gets there.
 
 CPU mode (the issue's comparison): both libraries get the same files (the `camvid_tiny` data set, or its synthetic
 stand-in offline), the same split (validation = the `Seq05VD` video), the same size (half the source size), batch size,
@@ -32,7 +37,8 @@ import argparse, os, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
+from _peer import (BENCH_VENV_PY, fastai_python, emit, run_worker, add_emulate_arg, emulate_avx2, hardware,
+                   check_emulation, print_hardware)   # shared with the other benches
 VALID_SEQ, VOID = 'Seq05VD', 30
 RUNS = ('l3', 'l3-fp32', 'fastai')   # what --libs can name
 
@@ -65,12 +71,14 @@ def train_l3(path, size, bs, epochs, lr, arch, seed, fp32):
             .databunch(bs=bs, num_workers=0).normalize(imagenet_stats))
     learn = unet_learner(data, arch, pretrained=False, metrics=masked_accuracy(VOID, name='acc_camvid'), wd=1e-2,
                          mixed_precision=False if fp32 else 'auto')
+    setup = time.perf_counter() - t0
     learn.fit_one_cycle(epochs, lr, pct_start=0.9)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     preds, targs = learn.get_preds(activ=False)
     amp = str(learn.amp_dtype).replace('torch.', '') if learn.amp_dtype else 'fp32'
+    hist = learn.recorder.history
     return dict(wall=wall, cpu=cpu, acc=masked_acc(preds, targs), desc=f'l3 {getattr(l3, "__version__", "?")} ({amp})',
-                epochs=[h['time'] for h in learn.recorder.history])
+                epochs=[h['time'] for h in hist], setup=setup, epoch_acc=[float(h['acc_camvid']) for h in hist])
 
 def train_fastai(path, size, bs, epochs, lr, arch, seed, fp32):
     import warnings; warnings.filterwarnings('ignore')
@@ -90,14 +98,17 @@ def train_fastai(path, size, bs, epochs, lr, arch, seed, fp32):
         keep = targ != VOID
         return (inp.argmax(dim=1)[keep] == targ[keep]).float().mean()
     learn = unet_learner(dls, {'resnet18': resnet18, 'resnet34': resnet34}[arch], pretrained=False, metrics=acc_camvid, wd=1e-2)
-    times = []
+    times, accs = [], []
     class EpochTimer(Callback):
+        order = 100   # after the recorder: its metric of the epoch is in
         def before_epoch(self): self.t = time.perf_counter()
-        def after_epoch(self): times.append(time.perf_counter() - self.t)
+        def after_epoch(self): times.append(time.perf_counter() - self.t); accs.append(float(self.recorder.metrics[0].value))
+    setup = time.perf_counter() - t0
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, pct_start=0.9, cbs=EpochTimer())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     preds, targs = learn.get_preds()
-    return dict(wall=wall, cpu=cpu, acc=masked_acc(preds, targs), desc=f'fastai {fastai.__version__} (fp32)', epochs=times)
+    return dict(wall=wall, cpu=cpu, acc=masked_acc(preds, targs), desc=f'fastai {fastai.__version__} (fp32)', epochs=times,
+                setup=setup, epoch_acc=accs)
 
 def worker(lib, args):
     os.environ.setdefault('L3_QUIET', '1'); os.environ.setdefault('L3_OFFLINE', '1')
@@ -133,6 +144,14 @@ def gpu_main(args, fa_py):
 
 # --- driver ---------------------------------------------------------------------------------------------------------
 
+def time_to_acc(r, target):
+    "Seconds from the data block to the end of the first epoch whose validation accuracy reaches `target` (None: never)."
+    t = r.get('setup', 0.)
+    for dt, acc in zip(r['epochs'], r.get('epoch_acc', [])):
+        t += dt
+        if acc >= target: return t
+    return None
+
 def _acc_diff_se(res) -> str:
     "' ± s' with s the standard error of the l3 - fastai accuracy difference over the seeds (empty for one seed each)."
     a, b = ([r['acc'] for r in res[l]] for l in ('l3', 'fastai'))
@@ -164,6 +183,8 @@ def main(argv=None):
     ap.add_argument('--first-seed', type=int, default=42, help='seed of the first training (then +1 per seed)')
     ap.add_argument('--gpu', action='store_true', help='CUDA images/s and peak memory at 360x480 and 720x960 instead')
     ap.add_argument('--steps', type=int, default=10, help='--gpu: timed steps per configuration')
+    ap.add_argument('--target', type=float, default=0.8, help='acc_camvid of the time-to-accuracy figure (default 0.8)')
+    add_emulate_arg(ap)
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     ap.add_argument('--gpu-worker', nargs=4, help=argparse.SUPPRESS)
     ap.add_argument('--path', help=argparse.SUPPRESS); ap.add_argument('--size', nargs=2, type=int, help=argparse.SUPPRESS)
@@ -184,6 +205,9 @@ def main(argv=None):
         c, h, w, bs = args.gpu_worker
         return gpu_worker(c, int(h), int(w), int(bs), args.steps)
 
+    emulate_avx2(args.emulate_avx2)          # the workers inherit the environment
+    hw = hardware(args.threads); print_hardware(hw)
+    if args.emulate_avx2: check_emulation(hw)
     fa_py = None if args.no_fastai else fastai_python()
     if args.libs and 'fastai' in args.libs and fa_py is None: ap.error('--libs names fastai, but no Python here imports fastai')
     if args.no_fastai: print('fastai not measured (--no-fastai, or --libs without it): measuring l3 only')
@@ -218,6 +242,17 @@ def main(argv=None):
         per = ', '.join(f"{r['wall']:.0f}/{r['acc']:.4f}" for r in rs)
         ep = statistics.mean(statistics.median(r['epochs']) for r in rs)
         print(f"  {l:<8} {rs[0]['desc']:<22} {mean(l, 'wall'):>7.1f} {mean(l, 'cpu'):>7.1f} {ep:>8.2f} {mean(l, 'acc'):>10.4f}  {per}")
+    print(f"\n  time to acc_camvid >= {args.target:g} (data block to the end of the first epoch there, s; '-': not reached)")
+    ttas = {}
+    for l, rs in res.items():
+        ttas[l] = [time_to_acc(r, args.target) for r in rs]
+        got = [t for t in ttas[l] if t is not None]
+        med = f'median {statistics.median(got):.1f} s over {len(got)}/{len(rs)} seeds' if got else 'never reached'
+        print(f"  {l:<8} {rs[0]['desc']:<22} {rs[0].get('dtype', 'float32' if 'fp32' in rs[0]['desc'] else 'bfloat16'):<9} "
+              f"{med}; per seed: {', '.join('-' if t is None else f'{t:.0f}' for t in ttas[l])}")
+    both = [(a, b) for a, b in zip(ttas.get('l3', []), ttas.get('fastai', [])) if a is not None and b is not None]
+    if both: print(f"  l3 / fastai time to accuracy (seeds where both got there): "
+                   f"{statistics.median(a / b for a, b in both):.2f} (median of {len(both)})")
     if 'fastai' in res and 'l3' in res:
         print(f"\nl3 / fastai wall time: {mean('l3', 'wall')/mean('fastai', 'wall'):.2f} (target <= 0.5), "
               f"cpu time: {mean('l3', 'cpu')/mean('fastai', 'cpu'):.2f}; "

@@ -3,6 +3,12 @@
     python bench/train_step.py              # ResNet-34 classifier bs 16 at 128x128, U-Net ResNet-34 bs 8 at 96x128, CPU
     python bench/train_step.py --quick      # smoke run: resnet18, 2 images of 32x32, 2 timed steps, one round
     python bench/train_step.py --tasks unet --rounds 3 --device cuda
+    python bench/train_step.py --emulate-avx2   # both libraries as on a CPU without AVX-512/bf16/AMX (checked)
+
+It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a 1024x1024 matmul peak per
+dtype measured in the same run on the same threads), then per row the dtype it ran in, the GFLOP of one step
+(forward + backward, torch's FlopCounterMode) and the step's share of that peak: how close to this machine's limit
+each library runs.
 
 Configurations (each in its own fresh process, so its peak memory -- `getrusage` maxrss, which also sees torch's
 allocations -- is its own):
@@ -25,7 +31,8 @@ import argparse, os, resource, statistics, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from _peer import BENCH_VENV_PY, fastai_python, emit, run_worker   # shared with the other benches
+from _peer import (BENCH_VENV_PY, fastai_python, emit, run_worker, add_emulate_arg, emulate_avx2, hardware,
+                   check_emulation, print_hardware, peak_share, step_gflop)   # shared with the other benches
 
 TASKS = {  # name: (arch, bs, (h, w), n_out); --quick shrinks them
     'cnn': ('resnet34', 16, (128, 128), 10),
@@ -81,6 +88,10 @@ def run_l3(task, spec, config, n_batches, dev, frozen):
     times = []
     learn.fit(1, 1e-3, callbacks=[_timer(Callback, times, dev)])
     amp = str(learn.amp_dtype).replace('torch.', '') if learn.amp_dtype else 'fp32'
+    xb, yb = x[:bs].to(dev), y[:bs].to(dev)
+    if learn.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
+    with learn._autocast(): learn.l3_gflop = step_gflop(learn.model.train(), learn.loss_func, xb, yb)
+    _GFLOP[0] = learn.l3_gflop
     return times, base, f'l3 {getattr(l3, "__version__", "?")} ({amp}{", channels_last" if learn.channels_last else ""})'
 
 def run_fastai(task, spec, config, n_batches, dev, frozen):
@@ -104,7 +115,13 @@ def run_fastai(task, spec, config, n_batches, dev, frozen):
     times = []
     learn.add_cb(_timer(Callback, times, dev))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    xb, yb = x[:bs].to(dev), y[:bs].to(dev)
+    learn.model.train()
+    with (torch.autocast(dev, dtype=torch.float16) if config == 'fastai-fp16' else torch.autocast(dev, enabled=False)):
+        _GFLOP[0] = step_gflop(learn.model, learn.loss_func, xb, yb)
     return times, base, f'fastai {fastai.__version__} ({"fp16" if config == "fastai-fp16" else "fp32"})'
+
+_GFLOP = [None]   # GFLOP of one step of the worker's model, set by run_l3 / run_fastai
 
 def worker(task, config, quick, warmup, steps, dev, threads, phase):
     os.environ.setdefault('L3_QUIET', '1'); os.environ.setdefault('L3_OFFLINE', '1')
@@ -115,7 +132,8 @@ def worker(task, config, quick, warmup, steps, dev, threads, phase):
     run = run_fastai if config.startswith('fastai') else run_l3
     times, base, desc = run(task, spec, config, warmup + steps, dev, phase == 'frozen')
     out = {'times': [t[0] for t in times[warmup:]], 'cpu_times': [t[1] for t in times[warmup:]], 'base_rss_mb': base, 'desc': desc, 'wall_s': time.perf_counter() - t0,
-           'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'threads': torch.get_num_threads()}
+           'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'threads': torch.get_num_threads(),
+           'gflop': _GFLOP[0], 'dtype': 'bfloat16' if '(bfloat16' in desc else 'float16' if 'fp16' in desc else 'float32'}
     if dev == 'cuda': out['gpu_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
     emit(out)
 
@@ -141,6 +159,7 @@ def main(argv=None):
     ap.add_argument('--phases', default=None,
                     help='frozen: body frozen (stage 1, what a pretrained learner starts with); unfrozen: all trained')
     ap.add_argument('--no-fastai', action='store_true', help='measure l3 only')
+    add_emulate_arg(ap)
     ap.add_argument('--worker', nargs=2, metavar=('TASK', 'CONFIG'), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     q = args.quick
@@ -149,6 +168,10 @@ def main(argv=None):
     args.steps = args.steps or (2 if q else 5)
     args.phases = args.phases or ('unfrozen' if q else 'frozen,unfrozen')
     if args.worker: return worker(*args.worker, q, args.warmup, args.steps, args.device, args.threads, args.phases)
+    emulate_avx2(args.emulate_avx2)          # the workers inherit the environment
+    hw = hardware(args.threads)
+    print_hardware(hw)
+    if args.emulate_avx2: check_emulation(hw)
 
     fa_py = None if args.no_fastai else fastai_python()
     if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
@@ -170,14 +193,17 @@ def main(argv=None):
                 if c not in best or res['median'] < best[c]['median']: best[c] = res
         if not best: continue
         ref = best.get('fastai')
-        print(f"  {'config':<10} {'what':<38} {'step s':>7} {'cpu s':>7} {'img/s':>6} {'peak MB':>8} {'train MB':>9}"
-              f"  vs fastai (speed-up wall / cpu, memory peak / train)")
+        print(f"  {'config':<10} {'what':<38} {'dtype':<8} {'step s':>7} {'cpu s':>7} {'img/s':>6} {'GFLOP':>6} {'limit':>5} "
+              f"{'peak MB':>8} {'train MB':>9}  vs fastai (speed-up wall / cpu, memory peak / train)")
         for c, res in best.items():
             step, cpu, peak, grow = res['median'], res['cpu'], res['maxrss_mb'], res['maxrss_mb'] - res['base_rss_mb']
             vs = (f"{ref['median']/step:.2f}x / {ref['cpu']/cpu:.2f}x faster, memory {peak/ref['maxrss_mb']:.2f}x / "
                   f"{grow/(ref['maxrss_mb']-ref['base_rss_mb']):.2f}x") if ref and c != 'fastai' else ''
             gpu = f" gpu {res['gpu_peak_mb']:.0f} MB" if 'gpu_peak_mb' in res else ''
-            print(f"  {c:<10} {res['desc']:<38} {step:>7.3f} {cpu:>7.3f} {bs/step:>6.1f} {peak:>8.0f} {grow:>9.0f}  {vs}{gpu}")
+            gf = f"{res['gflop']:>6.1f}" if res.get('gflop') else f"{'-':>6}"
+            lim = peak_share(res.get('gflop'), step, hw, res['dtype']) if args.device == 'cpu' else '-'
+            print(f"  {c:<10} {res['desc']:<38} {res['dtype']:<8} {step:>7.3f} {cpu:>7.3f} {bs/step:>6.1f} {gf} {lim:>5} "
+                  f"{peak:>8.0f} {grow:>9.0f}  {vs}{gpu}")
         if 'l3' in best and 'l3-fp32' in best:
             print(f"  l3 default vs l3 fp32: {best['l3-fp32']['median']/best['l3']['median']:.2f}x (wall), "
                   f"{best['l3-fp32']['cpu']/best['l3']['cpu']:.2f}x (cpu)")
@@ -185,6 +211,8 @@ def main(argv=None):
     print(f"\nstep s: median wall time of a training step in the best round; cpu s: the process's CPU time for it (all "
           f"threads; steadier than wall time when the machine is shared). torch threads: {threads}.\npeak MB: the "
           f"process's maxrss (imports included); train MB: maxrss minus the RSS before the learner was built (model, "
-          f"optimiser, activations).")
+          f"optimiser, activations).\nGFLOP: one step's forward + backward (FlopCounterMode); limit: the step's GFLOP/s as a "
+          f"share of the matmul peak above in its dtype.")
+    os.system('uptime')
 
 if __name__ == '__main__': main()

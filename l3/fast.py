@@ -5,12 +5,16 @@
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
 import contextlib, ctypes, ctypes.util, os, platform, warnings
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset, DataLoader as TorchDataLoader
+from .data import LabelList, DeviceDataLoader
+from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 
 # %% auto #0
-__all__ = ['SMALL_MAP', 'tune_cpu_allocator', 'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'channels_last_', 'ChannelsLast',
-           'MixedPrecision', 'speed_up']
+__all__ = ['SMALL_MAP', 'CACHE_MB', 'tune_cpu_allocator', 'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul',
+           'SmallMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded',
+           'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 _ALLOCATOR_TUNED = None
@@ -95,17 +99,45 @@ def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, 
     return torch.optim.AdamW(params, **kw)
 
 # %% ../nbs/08_fast.ipynb #50dc248d
-SMALL_MAP = 16   # pixels (4x4): on the CPU, a convolution over maps this small runs faster in the default layout
+SMALL_MAP = 16   # output pixels (4x4): on the CPU, a convolution with maps this small runs faster as one matmul
+
+def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
+    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch (see above); channels_last out."
+    (n, c, h, w), (co, _, kh, kw), (sh, sw), (ph, pw) = x.shape, weight.shape, stride, padding
+    ho, wo = (h + 2*ph - kh)//sh + 1, (w + 2*pw - kw)//sw + 1
+    xh = x.permute(0, 2, 3, 1)                                   # (n, h, w, c): a view of a channels_last x
+    if ph or pw: xh = F.pad(xh, (0, 0, pw, pw, ph, ph))
+    views = [xh[:, i:i + sh*(ho - 1) + 1:sh, j:j + sw*(wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    cols = (torch.cat(views, -1) if len(views) > 1 else views[0]).reshape(n*ho*wo, kh*kw*c)
+    wm = weight.permute(0, 2, 3, 1).reshape(co, kh*kw*c)         # a view of channels_last weights
+    out = torch.addmm(bias, cols, wm.t()) if bias is not None else cols @ wm.t()
+    return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
+
+class SmallMapConv2d(nn.Conv2d):
+    "A `Conv2d` computed by `conv_as_matmul` in float32 on the CPU (what `channels_last_` makes of small-map ones)."
+    def _conv_forward(self, x, weight, bias):
+        if (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32 and self.groups == 1
+                and self.dilation == (1, 1) and self.padding_mode == 'zeros' and not isinstance(self.padding, str)
+                and not torch.is_autocast_enabled('cpu')):
+            return conv_as_matmul(x, weight, bias, self.stride, self.padding)
+        return super()._conv_forward(x, weight, bias)
+
+def _out_pixels(conv, x):
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
+    return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
 def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a convolution whose first CPU input map has at most `SMALL_MAP` pixels stays contiguous."
+    "Forward pre-hook: a CPU convolution whose first output map has at most `SMALL_MAP` pixels runs as a matmul."
     x = args[0] if args else None
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu'): return None
+    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu') or isinstance(conv.padding, str): return None
     small = getattr(conv, 'l3_small_map', None)
-    if small is None: small = conv.l3_small_map = x.shape[-2] * x.shape[-1] <= SMALL_MAP
+    if small is None: small = conv.l3_small_map = _out_pixels(conv, x) <= SMALL_MAP
     if not small: return None
-    if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)  # first call, or after to_fp16
-    return (x.contiguous(), *args[1:])
+    if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
+        if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
+        return (x.contiguous(), *args[1:])
+    if type(conv) is nn.Conv2d: conv.__class__ = SmallMapConv2d   # the same module, computed as one matmul
+    return None
 
 def channels_last_(model: nn.Module) -> nn.Module:
     "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
@@ -186,12 +218,66 @@ Learner.amp_dtype = property(lambda self: getattr(_cb(self, MixedPrecision), 'dt
 Learner.scaler = property(lambda self: getattr(_cb(self, MixedPrecision), 'scaler', None), doc="mixed precision's GradScaler")
 Learner.channels_last = property(lambda self: _cb(self, ChannelsLast) is not None, doc='inputs handed over channels_last')
 
+# %% ../nbs/08_fast.ipynb #3ff80f5a
+CACHE_MB = 512   # bytes of decoded items kept per set (MB); L3_CACHE_MB overrides it, 0 turns the cache off
+
+class DecodedCache(Dataset):
+    "A `LabelList` whose items are kept in memory after their first read, up to `max_bytes` (see above)."
+    def __init__(self, ds: LabelList, max_bytes: int):
+        self.ds, self.max_bytes, self.nbytes, self.hits, self.store = ds, max_bytes, 0, 0, {}
+        self.key = (ds.size, ds.resize_method)
+    def __len__(self): return len(self.ds)
+    def __getattr__(self, k):                      # everything else is the LabelList's (x, y, label, c, ...)
+        if k == 'ds' or k.startswith('__'): raise AttributeError(k)
+        return getattr(self.ds, k)
+    def __getitem__(self, i):
+        ds = self.ds
+        if (ds.size, ds.resize_method) != self.key: self.store.clear(); self.nbytes = 0; self.key = (ds.size, ds.resize_method)
+        if i in self.store:
+            self.hits += 1
+            fitted, x, y = self.store[i]
+            return (x, y) if fitted else ds.x.fit(x, y, ds)
+        s0 = torch.random.get_rng_state()
+        x = ds.x.get(i, ds); y = ds.label.get(ds.y[i], x, ds.x.items[i])
+        s1 = torch.random.get_rng_state()
+        out = ds.x.fit(x, y, ds)
+        if torch.equal(s0, s1):                    # decoding drew no random numbers: keep the item
+            fitted = torch.equal(s1, torch.random.get_rng_state())   # and the resize none: keep it resized
+            self._keep(i, fitted, *(out if fitted else (x, y)))
+        return out
+    def _keep(self, i, fitted, x, y):
+        n = sum(t.nbytes for t in (x, y) if torch.is_tensor(t))
+        if self.nbytes + n <= self.max_bytes: self.store[i] = (fitted, x, y); self.nbytes += n
+
+# %% ../nbs/08_fast.ipynb #2abdac34
+def _cache_budget(max_mb) -> int:
+    if max_mb is None: max_mb = float(os.environ.get('L3_CACHE_MB', CACHE_MB))
+    return int(float(max_mb) * 2**20)
+
+def cache_decoded(data, max_mb=None):
+    "Put a `DecodedCache` in front of the training and validation sets of image `data` read without workers."
+    budget = _cache_budget(max_mb)
+    for name in ('train_dl', 'valid_dl'):
+        dl = getattr(data, name, None)
+        if (budget <= 0 or not isinstance(dl, DeviceDataLoader) or dl.dl_kwargs.get('num_workers', 0)
+                or not isinstance(dl.dataset, LabelList) or not isinstance(dl.dataset.x, ImageList)): continue
+        dl.dataset = DecodedCache(dl.dataset, budget)
+        dl.dl = TorchDataLoader(dl.dataset, **dl.dl_kwargs)   # the same loader arguments, over the cache
+    return data
+
+class DecodeCache(Callback):
+    "Apply `cache_decoded` to the learner's data at the start of each fit (new data is cached too)."
+    def __init__(self, max_mb=None): self.max_mb = max_mb
+    def before_fit(self): cache_decoded(self.learn.data, self.max_mb)
+
 # %% ../nbs/08_fast.ipynb #03c2ade9
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
-def speed_up(learn: Learner, mixed_precision='auto', channels_last: bool = True) -> Learner:
-    "Allocator tuning, the fused AdamW, channels_last and mixed precision ('auto': bf16 where the CPU has it natively)."
+def speed_up(learn: Learner, mixed_precision='auto', channels_last: bool = True, cache_mb=None) -> Learner:
+    "Allocator tuning, the fused AdamW, the decode cache, channels_last and mixed precision ('auto': bf16 where native)."
     tune_cpu_allocator()                                          # once per process
+    if _cb(learn, DecodeCache): learn.remove_cb(_cb(learn, DecodeCache))
+    if _cache_budget(cache_mb) > 0: learn.add_cb(DecodeCache(cache_mb))   # small image sets decoded once
     if learn.opt_func is AdamW: learn.opt_func = fused_adamw      # the plain default only: an opt_func you chose stays
     cpu = learn.device.type == 'cpu'
     if mixed_precision == 'auto': mixed_precision = cpu and cpu_has_bf16()

@@ -13,11 +13,11 @@ from PIL import Image, ImageDraw, ImageFilter
 __all__ = ['SYNTH_MARKER', 'SYNTH_VERSION', 'SYNTH_NAMES', 'PLANET_TAGS', 'PLANET_WEATHER', 'CAMVID_CODES', 'synth_version',
            'draw_digit', 'synth_mnist_tiny', 'planet_tags', 'planet_tile', 'synth_planet_tiny', 'synth_planet',
            'camvid_scene', 'synth_camvid_tiny', 'synth_camvid', 'biwi_cal_text', 'convert_biwi', 'biwi_frame',
-           'synth_biwi_head_pose', 'imdb_review', 'synth_imdb_sample', 'synth_imdb', 'synth']
+           'synth_biwi_head_pose', 'imdb_review', 'imdb_long_review', 'synth_imdb_sample', 'synth_imdb', 'synth']
 
 # %% ../nbs/01_synth.ipynb #97459b42
 SYNTH_MARKER = '.l3_synthetic'  # the JSON file that marks a folder as a generated stand-in
-SYNTH_VERSION = 2   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
+SYNTH_VERSION = 3   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
 SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'imdb_sample', 'imdb']
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -94,7 +94,7 @@ def draw_digit(digit: int, rng, size: int = 28, scale: int = 4) -> Image.Image:
     return im.resize((size, size), Image.LANCZOS)
 
 # %% ../nbs/01_synth.ipynb #76da90e6
-def synth_mnist_tiny(dest, seed: int = 0, n_train: int = 350, n_valid: int = 350, n_test: int = 20) -> Path:
+def synth_mnist_tiny(dest, seed: int = 0, n_train: int = 709, n_valid: int = 699, n_test: int = 20) -> Path:
     "MNIST-tiny stand-in: `train/{3,7}/N.png`, `valid/{3,7}/N.png`, `test/N.png`, `labels.csv` (name,label) for train+valid."
     dest = Path(dest); rng = _rng(seed, 'mnist_tiny')
     ids = iter(rng.choice(70000, n_train + n_valid + n_test, replace=False))
@@ -222,7 +222,7 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:
+def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200
     "Planet-tiny stand-in: `train/train_N.jpg` tiles + `labels.csv` (image_name without extension, tags space-separated)."
     dest = Path(dest); rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
@@ -505,16 +505,67 @@ def _artefact(word: str, rng) -> str:
     if r < 0.38: return 'really ' + word
     return word
 
+# %% ../nbs/01_synth.ipynb #81cc8e80
+_FUNCTION = ['the', 'a', 'of', 'and', 'to', 'in', 'his', 'her', 'with', 'who', 'is', 'on', 'for', 'at', 'that', 'from',
+             'by', 'their', 'but', 'when', 'after', 'an', 'as', 'into']
+_LEXICON = []
+
+def _lexicon(n: int = 20000) -> list[str]:
+    "`n` distinct made-up words of 2-4 syllables, in a fixed order (their Zipf rank)."
+    if not _LEXICON:
+        rng, seen = np.random.default_rng(20251), set()
+        while len(_LEXICON) < n:
+            w = ''.join(rng.choice(_SYLL, int(rng.integers(2, 5))))
+            if w not in seen: seen.add(w); _LEXICON.append(w)
+    return _LEXICON[:n]
+
+def _plot_sentence(rng) -> str:
+    "8-20 words: function words and lexicon words drawn by Zipf's law, like a line of plot summary."
+    lex = _lexicon(); cdf = np.cumsum(1 / (np.arange(len(lex)) + 10.)); cdf /= cdf[-1]
+    n = int(rng.integers(8, 21))
+    ranks = np.minimum(np.searchsorted(cdf, rng.random(n)), len(lex) - 1)
+    words = [rng.choice(_FUNCTION) if u < 0.45 else lex[r] for u, r in zip(rng.random(n), ranks)]
+    return ' '.join(words).capitalize() + '.'
+
+def _template_sentence(label: str, rng, templates) -> str:
+    "One of `templates` filled in for `label` (as `imdb_review` fills them)."
+    adj = dict(pos=_POS, neg=_NEG)
+    return str(rng.choice(templates)).format(a=_artefact(rng.choice(adj[label]), rng), a2=rng.choice(adj[label]),
+        v=rng.choice(_VERB[label]), e=rng.choice(_END[label]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS),
+        k=rng.choice(_KIND), p=_name(rng), p2=_name(rng))
+
+def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) -> str:
+    "A review as long as real IMDB ones (log-normal length with this `median` and `mean`, in words): templates + plot."
+    sigma = np.sqrt(2 * np.log(mean / median))
+    target = int(np.clip(rng.lognormal(np.log(median), sigma), 20, 2000))
+    other = 'neg' if label == 'pos' else 'pos'
+    parts, n = [], 0
+    while n < target - 8:
+        r = rng.random()
+        if r < 0.45: s = _plot_sentence(rng)
+        elif r < 0.65: s = _template_sentence(label, rng, _NEUTRAL)
+        else: s = _template_sentence(label if r < 0.95 else other, rng, _SENT)   # a little mixed feeling, as real reviews
+        parts.append(s); n += len(s.split())
+    parts.append(_template_sentence(label, rng, _SENT[8:9]))                      # one plain sentiment word for sure
+    parts.append(_template_sentence(label, rng, _SENT[:3] + _SENT[6:8]))          # the verdict at the end
+    paras, out = [], []
+    for s in parts:
+        out.append(s)
+        if rng.random() < 0.12: paras.append(' '.join(out)); out = []
+    paras.append(' '.join(out))
+    return '<br /><br />'.join(p for p in paras if p)
+
 # %% ../nbs/01_synth.ipynb #7ea96795
-def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200) -> Path:
+def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, long_reviews: bool = False) -> Path:
     "IMDB-sample stand-in: `texts.csv` with columns label ('negative'/'positive'), text, is_valid (the last `n_valid` rows)."
     import pandas as pd
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); rng = _rng(seed, 'imdb_sample')
     labels = rng.choice(['negative', 'positive'], n)
-    texts = [imdb_review(l[:3], rng) for l in labels]
+    texts = [(imdb_long_review if long_reviews else imdb_review)(l[:3], rng) for l in labels]   # long: as real ones
     df = pd.DataFrame(dict(label=labels, text=texts, is_valid=np.arange(n) >= n - n_valid))
     df.to_csv(dest/'texts.csv', index=False)
-    _write_marker(dest, 'imdb_sample', seed, 'templated movie reviews with strong sentiment words', count=n, valid=n_valid)
+    _write_marker(dest, 'imdb_sample', seed, 'templated movie reviews with strong sentiment words, as long as real ones',
+                  count=n, valid=n_valid)
     return dest
 
 def synth_imdb(dest, seed: int = 0, n_per_folder: int = 40) -> Path:

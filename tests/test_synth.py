@@ -39,8 +39,8 @@ def test_mnist_tiny(made):
     assert df.name.str.match(r'^(train|valid)/[37]/\d+\.png$').all()
     assert (df.name.str.split('/').str[1].astype(int) == df.label).all()
     assert all((p/n).is_file() for n in df.name)
-    for split in ('train', 'valid'):
-        for d in ('3', '7'): assert len(list((p/split/d).glob('*.png'))) == 175
+    counts = {(split, d): len(list((p/split/d).glob('*.png'))) for split in ('train', 'valid') for d in ('3', '7')}
+    assert counts == {('train', '3'): 355, ('train', '7'): 354, ('valid', '3'): 350, ('valid', '7'): 349}  # 1,408 as the real one
     assert len(list((p/'test').glob('*.png'))) == 20
     im = Image.open(p/df.name[0]); assert im.mode == 'L' and im.size == (28, 28)
     # 3s and 7s differ on average (a 7 has ink at the top right, a 3 on its lower right bowl)
@@ -148,6 +148,15 @@ def test_imdb_sample(made):
     from l3.synth import _POS, _NEG
     score = df.text.str.lower().str.count('|'.join(_POS)) - df.text.str.lower().str.count('|'.join(_NEG))
     assert ((score > 0) == (df.label == 'positive')).mean() > 0.9
+
+def test_imdb_sample_long(tmp_path):
+    "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary."
+    from l3.synth import synth_imdb_sample
+    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv'); txt = ' '.join(df.text)
+    assert len(df) == 1000 and df.is_valid.sum() == 200
+    n_words = df.text.str.replace('<br />', ' ').str.split().str.len()
+    assert 215 < n_words.mean() < 285 and 160 < n_words.median() < 215, (n_words.mean(), n_words.median())
+    assert len(set(re.findall(r"[a-z']+", txt.lower()))) > 10000
 
 def test_imdb_full_layout(made):
     p = made['imdb']
