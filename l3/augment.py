@@ -16,8 +16,8 @@ from .core import IGNORE_ID
 __all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'STILL', 'TARGETS', 'demo_item', 'show_images', 'resize_item', 'Flip',
            'Dihedral', 'Rotate', 'Zoom', 'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict',
            'get_transforms', 'dihedral_mat', 'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params',
-           'perspective_grid', 'move_points', 'warp_mask', 'Target', 'as_target', 'warp_batch', 'light_batch',
-           'apply_params', 'augment_batch', 'show_augmented']
+           'perspective_grid', 'move_points', 'warp_mask', 'Target', 'as_target', 'box_corners', 'enclosing_boxes',
+           'move_boxes', 'warp_batch', 'light_batch', 'apply_params', 'augment_batch', 'show_augmented']
 
 # %% ../nbs/04_augment.ipynb #91147862
 def demo_item(h=96, w=128):
@@ -134,8 +134,8 @@ def _crop_start(n, size, coords, random):
     if random: return int(torch.randint(lo, hi + 1, ()))
     return min(max((n - size)//2, lo), hi)
 
-def resize_item(img, size=None, method='crop', mask=None, points=None, train=False, ignore_id=IGNORE_ID):
-    "Resize one item (uint8 `img` CxHxW, `mask` HxW int ids, `points` Px2 (row, col) in [-1, 1]) to `size`."
+def resize_item(img, size=None, method='crop', mask=None, points=None, train=False, ignore_id=IGNORE_ID, keep_points=True):
+    "Resize one item (uint8 `img` CxHxW, `mask` HxW int ids, `points` Px2 (row, col) in [-1, 1]) to `size`; `keep_points`: crop around them."
     if method not in RESIZE_METHODS:
         raise ValueError(f'unknown resize method {method!r}: use one of {", ".join(RESIZE_METHODS)}')
     hw = _hw(size)
@@ -152,7 +152,7 @@ def resize_item(img, size=None, method='crop', mask=None, points=None, train=Fal
         return [None if o is None else f(o, **kw) for o in (im, mk, kp)]
     if new != (H, W): im, mk, kp = each(TF.resize, size=list(new), antialias=True)
     if new != (h, w) and method == 'crop':
-        xy = None if kp is None else kp.as_subclass(torch.Tensor)
+        xy = None if kp is None or not keep_points else kp.as_subclass(torch.Tensor)
         top = _crop_start(new[0], h, None if xy is None else xy[:, 1], train)
         left = _crop_start(new[1], w, None if xy is None else xy[:, 0], train)
         im, mk, kp = each(TF.crop, top=top, left=left, height=h, width=w)
@@ -386,6 +386,25 @@ def as_target(t, ignore_id=IGNORE_ID):
     if not isinstance(t, str): return t
     return TARGETS[t](ignore_id) if t in TARGETS else STILL    # any other name (a category, floats): the target does not move
 
+
+# %% ../nbs/04_augment.ipynb #cd3f4927
+def box_corners(boxes):
+    "Boxes ... x 4 (top, left, bottom, right) -> their corners ... x 4 x 2 (row, col)."
+    t, l, b, r = boxes.unbind(-1)
+    return torch.stack([torch.stack(p, -1) for p in ((t, l), (t, r), (b, l), (b, r))], -2)
+
+def enclosing_boxes(corners, size, min_px=1.):
+    "The boxes (... x 4) around `corners` (... x K x 2), clipped to [-1, 1]; and which are >= `min_px` high and wide in `size` (h, w)."
+    lo, hi = corners.amin(-2).clamp(-1, 1), corners.amax(-2).clamp(-1, 1)
+    h, w = size
+    keep = ((hi - lo) >= torch.tensor([2*min_px/h, 2*min_px/w], device=corners.device) - 1e-6).all(-1)
+    return torch.cat([lo, hi], -1), keep
+
+def move_boxes(boxes, mat, size, min_px=1.):
+    "Move boxes `boxes` (n x M x 4 in [-1, 1]) with the pixels under `mat` (n x 3 x 3): (moved boxes, kept mask n x M)."
+    n, m = boxes.shape[:2]
+    c = move_points(box_corners(boxes.float()).reshape(n, m*4, 2), mat).reshape(n, m, 4, 2)
+    return enclosing_boxes(c, size, min_px)
 
 # %% ../nbs/04_augment.ipynb #954585be
 def warp_batch(x, mat, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID):

@@ -57,6 +57,8 @@ _BIWI = ('G. Fanelli, M. Dantone, J. Gall, A. Fossati, L. Van Gool. Random fores
          'International Journal of Computer Vision 101(3), 2013.')
 _IMDB = ('A. L. Maas, R. E. Daly, P. T. Pham, D. Huang, A. Y. Ng, C. Potts. Learning word vectors for sentiment analysis. '
          'ACL 2011.')
+_COCO = ('T.-Y. Lin, M. Maire, S. Belongie, J. Hays, P. Perona, D. Ramanan, P. Dollár, C. L. Zitnick. Microsoft COCO: '
+         'Common objects in context. ECCV 2014.')
 PLANET_COMPETITION = 'planet-understanding-the-amazon-from-space'
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
@@ -84,6 +86,9 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo('imdb', f'{S3}nlp/imdb.tgz', md5='90f9b1c4ff43a90d67553c9240dc0249', size=144440600,
                 key_files=('train/pos', 'train/neg', 'test/pos', 'test/neg'), synth='imdb', citation=_IMDB,
                 description='The Large Movie Review Dataset: 50k labelled reviews (train/, test/) and 50k unlabelled'),
+    DatasetInfo('coco_tiny', 'https://s3.amazonaws.com/fast-ai-coco/coco_tiny.tgz',   # fastai v1's URLs.COCO_TINY; no published checksum
+                key_files=('train.json', 'train'), synth='coco_tiny', citation=_COCO,
+                description='200 COCO images at 128x128 (train/*.jpg) with the boxes of 6 indoor classes in train.json'),
 ]}
 
 # %% ../nbs/02_datasets.ipynb #9d1f82fa

@@ -10,15 +10,16 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['SYNTH_MARKER', 'SYNTH_VERSION', 'SYNTH_NAMES', 'PLANET_TAGS', 'PLANET_WEATHER', 'CAMVID_CODES', 'synth_version',
-           'draw_digit', 'synth_mnist_tiny', 'planet_tags', 'planet_tile', 'synth_planet_tiny', 'synth_planet',
-           'camvid_scene', 'synth_camvid_tiny', 'synth_camvid', 'biwi_cal_text', 'convert_biwi', 'biwi_frame',
-           'synth_biwi_head_pose', 'imdb_review', 'imdb_long_review', 'synth_imdb_sample', 'synth_imdb', 'synth']
+__all__ = ['SYNTH_MARKER', 'SYNTH_VERSION', 'SYNTH_NAMES', 'PLANET_TAGS', 'PLANET_WEATHER', 'CAMVID_CODES', 'COCO_CATS',
+           'synth_version', 'draw_digit', 'synth_mnist_tiny', 'planet_tags', 'planet_tile', 'synth_planet_tiny',
+           'synth_planet', 'camvid_scene', 'synth_camvid_tiny', 'synth_camvid', 'biwi_cal_text', 'convert_biwi',
+           'biwi_frame', 'synth_biwi_head_pose', 'imdb_review', 'imdb_long_review', 'synth_imdb_sample', 'synth_imdb',
+           'synth_coco_tiny', 'synth']
 
 # %% ../nbs/01_synth.ipynb #97459b42
 SYNTH_MARKER = '.l3_synthetic'  # the JSON file that marks a folder as a generated stand-in
 SYNTH_VERSION = 3   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
-SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'imdb_sample', 'imdb']
+SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'imdb_sample', 'imdb', 'coco_tiny']
 
 def _rng(seed: int, name: str) -> np.random.Generator:
     "A numpy Generator for dataset `name` and `seed`: independent streams per dataset, identical for the same pair."
@@ -590,10 +591,81 @@ def synth_imdb(dest, seed: int = 0, n_per_folder: int = 40) -> Path:
     _write_marker(dest, 'imdb', seed, 'templated movie reviews in the full IMDB folder layout', per_folder=n_per_folder)
     return dest
 
+# %% ../nbs/01_synth.ipynb #17ab2a85
+COCO_CATS = {62: 'chair', 63: 'couch', 72: 'tv', 75: 'remote', 84: 'book', 86: 'vase'}   # the real COCO ids
+_COCO_SIZE = {'couch': (50, 100, 24, 44), 'chair': (20, 36, 30, 52), 'tv': (28, 56, 20, 36),   # w range, h range (px)
+              'remote': (5, 9, 14, 26), 'book': (7, 15, 11, 22), 'vase': (10, 20, 16, 34)}
+
+def _coco_object(d: ImageDraw.ImageDraw, name: str, x: int, y: int, w: int, h: int, rng):
+    "Draw object `name` filling the box (x, y, w, h) on `d`."
+    jit = lambda c: tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in c)
+    if name == 'couch':
+        c = jit([(150, 40, 40), (60, 70, 140), (110, 110, 110), (120, 80, 50)][rng.integers(4)])
+        d.rectangle([x, y, x + w, y + h*.5], fill=tuple(v*3//4 for v in c))                 # the back
+        d.rectangle([x + w*.12, y + h*.45, x + w*.88, y + h*.85], fill=c)                   # the seat
+        for ax in (x, x + w*.88): d.rectangle([ax, y + h*.3, ax + w*.12, y + h*.85], fill=tuple(v*4//5 for v in c))
+        for lx in (x + 2, x + w - 4): d.rectangle([lx, y + h*.85, lx + 2, y + h], fill=(40, 30, 20))
+    elif name == 'chair':
+        c = jit([(120, 75, 35), (40, 40, 40), (170, 130, 80)][rng.integers(3)])
+        d.rectangle([x, y, x + w*.2, y + h], fill=c)                                        # back and back leg
+        d.rectangle([x, y + h*.5, x + w, y + h*.62], fill=c)                                # the seat
+        d.rectangle([x + w*.82, y + h*.5, x + w, y + h], fill=c)                            # the front leg
+    elif name == 'tv':
+        d.rectangle([x, y, x + w, y + h], fill=jit((25, 25, 30)))
+        d.rectangle([x + w*.08, y + h*.1, x + w*.92, y + h*.88], fill=jit([(90, 160, 220), (200, 200, 230), (80, 200, 120)][rng.integers(3)]))
+    elif name == 'remote':
+        d.rectangle([x, y, x + w, y + h], fill=jit((35, 35, 40)))
+        for k in range(3): d.rectangle([x + w*.3, y + h*(.15 + .25*k), x + w*.7, y + h*(.25 + .25*k)], fill=(200, 60, 60) if k == 0 else (150, 150, 150))
+    elif name == 'book':
+        d.rectangle([x, y, x + w, y + h], fill=tuple(int(v) for v in rng.integers(60, 255, 3)))
+        d.rectangle([x, y, x + w*.2, y + h], fill=(240, 240, 230))                          # the spine
+    else:                                                                                   # vase
+        c = jit([(230, 230, 220), (60, 90, 170), (70, 140, 90), (190, 100, 60)][rng.integers(4)])
+        d.rectangle([x + w*.35, y, x + w*.65, y + h*.4], fill=c)                            # the neck
+        d.ellipse([x, y + h*.3, x + w, y + h], fill=c)
+        d.ellipse([x + w*.2, y + h*.45, x + w*.35, y + h*.65], fill=(255, 255, 255))        # a highlight
+
+# %% ../nbs/01_synth.ipynb #f6ceb1f8
+def _coco_place(rng, name, S):
+    "A box (x, y, w, h) for `name` on an SxS image, sometimes over the border; and its part inside the image."
+    wl, wh, hl, hh = _COCO_SIZE[name]
+    for _ in range(20):
+        s = rng.uniform(.8, 1.2)
+        w, h = int(rng.integers(wl, wh + 1)*s), int(rng.integers(hl, hh + 1)*s)
+        x, y = int(rng.integers(-w//3, S - w + w//3 + 1)), int(rng.integers(-h//3, S - h + h//3 + 1))
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, S), min(y + h, S)
+        if (x1 - x0)*(y1 - y0) >= w*h/3 and min(x1 - x0, y1 - y0) >= 3: return (x, y, w, h), (x0, y0, x1 - x0, y1 - y0)
+    return (S//4, S//4, w, h), (S//4, S//4, min(w, S - S//4), min(h, S - S//4))
+
+def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
+    "COCO-tiny stand-in: `train/<12-digit id>.jpg` (size x size) + `train.json` in COCO's format, 6 indoor classes."
+    dest = Path(dest); rng = _rng(seed, 'coco_tiny'); (dest/'train').mkdir(parents=True, exist_ok=True)
+    names, ids = list(COCO_CATS.values()), sorted(rng.choice(581929, n, replace=False) + 1)
+    cat_id = {v: k for k, v in COCO_CATS.items()}
+    images, annots = [], []
+    for iid in ids:
+        wall, floor = rng.uniform(120, 230, 3), rng.uniform(60, 170, 3)
+        hz = rng.integers(size*2//5, size*3//4)
+        img = np.where(np.arange(size)[:, None, None] < hz, wall, floor) * (0.85 + 0.3*_smooth_noise(rng, size, size)[..., None])
+        im = Image.fromarray(_to_uint8(img)); d = ImageDraw.Draw(im)
+        objs = sorted(rng.choice(names, int(rng.integers(1, 7)), p=[.2, .12, .14, .18, .2, .16]),
+                      key=lambda o: -_COCO_SIZE[o][1]*_COCO_SIZE[o][3])
+        for name in objs:
+            (x, y, w, h), box = _coco_place(rng, name, size)
+            _coco_object(d, name, x, y, w, h, rng)
+            annots.append(dict(image_id=int(iid), bbox=[float(v) for v in box], category_id=cat_id[name]))
+        fn = f'{iid:012d}.jpg'
+        im.save(dest/'train'/fn, quality=90)
+        images.append(dict(id=int(iid), file_name=fn))
+    js = dict(categories=[dict(id=k, name=v) for k, v in COCO_CATS.items()], images=images, annotations=annots)
+    (dest/'train.json').write_text(json.dumps(js))
+    _write_marker(dest, 'coco_tiny', seed, f'rooms with 1-6 drawn indoor objects and their boxes, {size}x{size}', count=n)
+    return dest
+
 # %% ../nbs/01_synth.ipynb #655b0544
 _GENERATORS = dict(mnist_tiny=synth_mnist_tiny, planet_tiny=synth_planet_tiny, planet=synth_planet,
                    camvid_tiny=synth_camvid_tiny, camvid=synth_camvid, biwi_head_pose=synth_biwi_head_pose,
-                   imdb_sample=synth_imdb_sample, imdb=synth_imdb)
+                   imdb_sample=synth_imdb_sample, imdb=synth_imdb, coco_tiny=synth_coco_tiny)
 
 def synth(name: str, dest, seed: int = 0) -> Path:
     "Write the stand-in of dataset `name` into folder `dest` (real layout, deterministic for `seed`); returns `dest`."

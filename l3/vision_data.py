@@ -4,20 +4,22 @@
 
 # %% ../nbs/05_vision_data.ipynb #121daa63
 from __future__ import annotations
-import math, warnings
+import json, math, warnings
 from pathlib import Path
 import numpy as np
-import torch
+import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from .core import IGNORE_ID
 from .data import (DataError, ItemList, Label, CrossEntropyFlat, MSELossFlat, results_table, _stack)
-from .augment import resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch
+from .augment import (resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch,
+                        box_corners, enclosing_boxes, move_boxes)
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'imagenet_stats', 'MASK_SCAN_MAX', 'open_image', 'open_mask', 'show_image', 'show_mask', 'show_points',
            'scale_points', 'scale_points_back', 'normalize', 'denormalize', 'batch_stats', 'ImageList', 'ImageListUse',
            'ImageListLook', 'scan_masks', 'MaskLabel', 'MaskLabelUse', 'SegmentationItemList', 'PointsLabel',
-           'PointsItemList']
+           'PointsItemList', 'get_annotations', 'show_boxes', 'box_iou', 'BBoxLabel', 'ObjectItemList',
+           'bb_pad_collate', 'BBoxLabelUse', 'BoxClassLoss', 'LargestBBoxLabel']
 
 # %% ../nbs/05_vision_data.ipynb #a5dd3163
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
@@ -189,15 +191,18 @@ def _grid(n, ncol, figsize, w=3, h=3):
     nrow = math.ceil(n/ncol)
     return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
 
+def _cpu(t): return type(t)(_cpu(o) for o in t) if isinstance(t, (tuple, list)) else t.detach().cpu()
+def _at(t, i): return type(t)(o[i] for o in t) if isinstance(t, (tuple, list)) else t[i]   # item i of a batch (boxes: a pair)
+
 class ImageListLook:
     def show_batch(self, data, rows=3, figsize=None, ds_type='train', alpha=0.5, **kw):
         xb, yb = data.one_batch(ds_type, denorm=True)
-        lbl, xb, yb = data.dl(ds_type).dataset.label, xb.detach().cpu(), yb.detach().cpu()
+        lbl, xb, yb = data.dl(ds_type).dataset.label, xb.detach().cpu(), _cpu(yb)
         n = min(rows*rows, len(xb))
         fig, axs = _grid(n, min(rows, n), figsize)
         for i, ax in enumerate(axs.flatten()):
             if i >= n: ax.axis('off'); continue
-            show_image(xb[i], ax=ax); lbl.show(ax, yb[i], size=xb.shape[-2:], alpha=alpha)
+            show_image(xb[i], ax=ax); lbl.show(ax, _at(yb, i), size=xb.shape[-2:], alpha=alpha)
         fig.tight_layout()
         return fig
     def show_results(self, data, xb, actuals, preds, figsize=None):
@@ -312,3 +317,239 @@ class PointsLabel(Label):
 class PointsItemList(ImageList):
     "Images whose labels are points (row, col) in pixels (`label_from_func(get_points)`)."
     default_label = PointsLabel
+
+# %% ../nbs/05_vision_data.ipynb #9aa4aee5
+def _read_coco(fname) -> dict:
+    "The JSON of COCO annotation file `fname`, its three top-level lists checked."
+    fname = Path(fname)
+    if not fname.is_file(): raise DataError(f"annotation file {fname} does not exist; give the path of the COCO json (e.g. path/'train.json')")
+    try: js = json.loads(fname.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{fname} is not valid JSON ({e}); fix the file or download it again") from None
+    keys = sorted(js) if isinstance(js, dict) else type(js).__name__
+    for k in ('categories', 'images', 'annotations'):
+        if not isinstance(js, dict) or not isinstance(js.get(k), list):
+            raise DataError(f"{fname} has no top-level list {k!r} (found {keys}); a COCO file needs 'categories', 'images' and 'annotations'")
+    return js
+
+def _entries(js, key, fields, fname):
+    "The `key` list of `js` as {id: entry}, each entry checked to have `fields`."
+    for i, o in enumerate(js[key]):
+        if not isinstance(o, dict) or any(f not in o for f in fields):
+            raise DataError(f"{fname}: entry {i} of {key!r} lacks {[f for f in fields if not isinstance(o, dict) or f not in o]} ({o!r:.80}); fix it")
+    return {o['id']: o for o in js[key]}
+
+# %% ../nbs/05_vision_data.ipynb #9735fd37
+def _coco_box(a, i, fname, cats, imgs) -> list[float]:
+    "The box [top, left, bottom, right] of annotation `a` (the `i`-th of `fname`), checked."
+    where = f"{fname}: annotation {i} (image_id {a.get('image_id')!r})"
+    if a.get('image_id') not in imgs: raise DataError(f"{where}: no image has this id in 'images'; remove the annotation or add its image")
+    if a.get('category_id') not in cats:
+        raise DataError(f"{where}: category_id {a.get('category_id')!r} is not in 'categories' (ids {sorted(cats)}); fix it")
+    bb = a.get('bbox')
+    if not (isinstance(bb, (list, tuple)) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
+        raise DataError(f"{where}: bbox must be [x, y, w, h] in pixels, got {bb!r}")
+    x, y, w, h = bb
+    if not (w > 0 and h > 0): raise DataError(f"{where}: bbox {bb} has width or height <= 0; fix or remove it")
+    W, H = imgs[a['image_id']].get('width'), imgs[a['image_id']].get('height')
+    if x < -1 or y < -1 or (W and x + w > W + 1) or (H and y + h > H + 1):
+        raise DataError(f"{where}: bbox {bb} lies outside the image {imgs[a['image_id']]['file_name']} ({W}x{H}); fix or remove it")
+    return [float(y), float(x), float(y + h), float(x + w)]
+
+def _check_image_files(fname, folder, names):
+    "Raise when image files named in `fname` are missing from `folder`."
+    missing = [n for n in names if not (Path(folder)/n).exists()]
+    if missing: raise DataError(f"{len(missing)} of {len(names)} images listed in {fname} are missing from {folder}, "
+                                f"e.g. {', '.join(missing[:5])}; download the dataset again or remove their entries")
+
+# %% ../nbs/05_vision_data.ipynb #f6d373d9
+def get_annotations(fname, prefix=None, folder=None, keep_crowd=True):
+    "(file names, [[boxes [top, left, bottom, right] in px, class names]]) of the COCO json `fname`, one per image."
+    js, fname = _read_coco(fname), Path(fname)
+    cats = {k: c['name'] for k, c in _entries(js, 'categories', ('id', 'name'), fname).items()}
+    imgs = _entries(js, 'images', ('id', 'file_name'), fname)
+    boxes = {k: ([], []) for k in imgs}
+    for i, a in enumerate(js['annotations']):
+        if not isinstance(a, dict): raise DataError(f"{fname}: annotation {i} is not an object ({a!r:.60})")
+        if a.get('iscrowd') and not keep_crowd: continue
+        b = _coco_box(a, i, fname, cats, imgs)
+        boxes[a['image_id']][0].append(b); boxes[a['image_id']][1].append(cats[a['category_id']])
+    folder = Path(folder) if folder is not None else fname.parent/fname.stem
+    if folder.is_dir(): _check_image_files(fname, folder, [o['file_name'] for o in imgs.values()])
+    empty = [o['file_name'] for k, o in imgs.items() if not boxes[k][0]]
+    if empty: warnings.warn(f"{fname}: {len(empty)} images have no box (e.g. {empty[:3]}); kept, with zero boxes")
+    return [(prefix or '') + o['file_name'] for o in imgs.values()], [list(boxes[k]) for k in imgs]
+
+# %% ../nbs/05_vision_data.ipynb #60093b5e
+def _image_size(fn) -> tuple[int, int]:
+    "(h, w) of image file `fn`, from its header."
+    try:
+        with Image.open(fn) as im: return im.size[1], im.size[0]
+    except FileNotFoundError: raise DataError(f"image file {fn} does not exist") from None
+    except Exception as e: raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
+
+def _box_error(item, box, size, msg='lies outside the image'):
+    return DataError(f"box {[round(float(v), 2) for v in box]} (top, left, bottom, right) of {item} {msg} of size "
+                     f"{tuple(size)} (h, w); fix the annotation (rows first?)")
+
+def _check_boxes(item, b, size, tol=1.):
+    "Raise when a box `b` (Mx4 px) of `item` has no area or is outside an image of `size` (h, w) by more than `tol` px."
+    bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
+    if bad.any(): raise _box_error(item, b[bad][0], size, 'has no area (bottom <= top or right <= left) in the image')
+    h, w = size
+    out = (b[:, :2] < -tol).any(1) | (b[:, 2] > h + tol) | (b[:, 3] > w + tol)
+    if out.any(): raise _box_error(item, b[out][0], size)
+
+def _check_box_label(r, what=''):
+    ok = isinstance(r, (tuple, list)) and len(r) == 2 and len(r[0]) == len(r[1])
+    if not ok: raise DataError(f"a boxes label must be a pair [boxes, class names] of equal lengths (as get_annotations gives), "
+                               f"got {r!r:.100}{what}; fix the labelling function")
+    return [list(map(float, b)) for b in r[0]], list(r[1])
+
+# %% ../nbs/05_vision_data.ipynb #6de0d13e
+def show_boxes(boxes, names, ax, size, classes=None, ls='-', lw=1.5):
+    "Draw `boxes` (Mx4 (top, left, bottom, right) in [-1, 1]) named `names` on `ax` over an image of `size` (h, w), a colour per class."
+    import matplotlib.pyplot as plt, matplotlib.patches as patches
+    b = scale_points_back(torch.as_tensor(boxes).detach().cpu().float().reshape(-1, 2), size).view(-1, 4)
+    for (t, l, bo, r), n in zip(b.tolist(), names):
+        col = plt.get_cmap('tab10')((classes.index(n) if classes and n in classes else len(str(n))) % 10)
+        ax.add_patch(patches.Rectangle((l - .5, t - .5), r - l, bo - t, fill=False, ec=col, lw=lw, ls=ls))
+        ax.text(l - .5, t - .5, n, color='white', fontsize=7, va='top', bbox=dict(fc=col, ec='none', pad=1, alpha=.8))
+    return ax
+
+def box_iou(a, b) -> torch.Tensor:
+    "Intersection over union of boxes `a` and `b` (... x 4, (top, left, bottom, right)), pair by pair."
+    lo, hi = torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])
+    inter = (hi - lo).clamp(min=0).prod(-1)
+    area = lambda o: (o[..., 2:] - o[..., :2]).clamp(min=0).prod(-1)
+    return inter / (area(a) + area(b) - inter).clamp(min=1e-9)
+
+# %% ../nbs/05_vision_data.ipynb #fd9c6fcd
+class BBoxLabel(Label):
+    "Boxes with a class each: Mx4 (top, left, bottom, right) in [-1, 1] + M class ids; batches padded with class 0 ('background')."
+    name, geometric, result_cols = 'bbox', True, 1
+    @classmethod
+    def create(cls, raws, classes=None, ils=None):
+        names = sorted({n for raw in raws for r in raw for n in r[1]}, key=str) if classes is None else list(classes)
+        return cls(names if names[:1] == ['background'] else ['background'] + names)
+    @staticmethod
+    def prep(r): return _check_box_label(r)
+    def encode(self, raw, il):
+        idx, out = {c: j for j, c in enumerate(self.classes)}, []
+        for item, (bb, names) in zip(il.items, raw):
+            unknown = [n for n in names if n not in idx]
+            if unknown: raise DataError(f"class {unknown[0]!r} of {item} is not in classes {self.classes[:20]}; add it or fix the label")
+            b = torch.tensor(bb, dtype=torch.float32).view(-1, 4)
+            _check_boxes(item, b, _image_size(item))
+            out.append((b, torch.tensor([idx[n] for n in names], dtype=torch.long)))
+        return out
+    def get(self, y, x=None, item=None):
+        (b, c), size = y, x.shape[-2:]
+        _check_boxes(item, b, size)
+        b = torch.minimum(b.clamp(min=0), torch.tensor([size[0], size[1]]*2, dtype=b.dtype))
+        return scale_points(b.view(-1, 2), size).view(-1, 4), c
+    def resize(self, fn, x, y, **kw):
+        b, c = y
+        x, _, p = fn(x, points=box_corners(b).reshape(-1, 2), keep_points=False, **kw)
+        b, keep = enclosing_boxes(p.reshape(-1, 4, 2), x.shape[-2:])
+        return x, (b[keep], c[keep])
+
+class ObjectItemList(ImageList):
+    "Images whose labels are boxes with classes (`label_from_func(lambda o: img2bbox[o.name])`)."
+    default_label = BBoxLabel
+
+# %% ../nbs/05_vision_data.ipynb #9d0c0fd0
+def _pad_boxes(ys, pad_idx=0, min_len=0):
+    "Pairs (boxes Mx4, classes M) -> (boxes BxMmaxx4 zero-padded, classes BxMmax padded with `pad_idx`)."
+    m = max([min_len] + [len(c) for _, c in ys])
+    boxes, cls = torch.zeros(len(ys), m, 4), torch.full((len(ys), m), pad_idx, dtype=torch.long)
+    for i, (b, c) in enumerate(ys): boxes[i, :len(c)], cls[i, :len(c)] = b, c
+    return boxes, cls
+
+def bb_pad_collate(samples, pad_idx=0):
+    "Collate (image, (boxes, classes)) samples: the images stacked, the boxes and classes padded to the batch's largest count."
+    xs, ys = zip(*samples)
+    if len({tuple(x.shape) for x in xs}) > 1:
+        raise DataError(f"images of one batch have different shapes {sorted({tuple(x.shape) for x in xs})[:3]}; pass size=... to .transform()")
+    return _stack(xs), _pad_boxes(ys, pad_idx)
+
+def _check_boxes_batch(x, y):
+    ok = isinstance(y, (tuple, list)) and len(y) == 2 and y[0].ndim == 3 and y[0].shape[-1] == 4 and y[1].shape == y[0].shape[:2]
+    if not ok or len(y[0]) != len(x):
+        raise ValueError(f"a boxes batch must be (boxes BxMx4, classes BxM) with B={len(x)}, got "
+                         f"{[tuple(getattr(o, 'shape', ())) for o in y] if isinstance(y, (tuple, list)) else type(y).__name__}")
+
+# %% ../nbs/05_vision_data.ipynb #95f20a7c
+class BBoxLabelUse:
+    def collate(self, ys): return _pad_boxes(ys)
+    def on_device(self, yb): return yb[0].float(), yb[1].long()
+    def check_batch(self, x, y): _check_boxes_batch(x, y)
+    def warp(self, y, grid, mat):
+        b, keep = move_boxes(y[0], mat, grid.shape[1:3])
+        keep = keep & (y[1] > 0)
+        order = (~keep).int().argsort(dim=1, stable=True)             # kept boxes first, in their order
+        b, c = b.masked_fill(~keep[..., None], 0.), y[1].masked_fill(~keep, 0)
+        return b.gather(1, order[..., None].expand(-1, -1, 4)), c.gather(1, order)
+    def c(self, ys): return len(self.classes)
+    def decode(self, out, thresh=0.5):
+        "(boxes, class scores) of one image -> (boxes, class names) of those not background with a score above `thresh`."
+        b, p = out
+        keep = (p.argmax(-1) > 0) & (p.max(-1).values > thresh)
+        return b[keep], [self.classes[int(i)] for i in p.argmax(-1)[keep]]
+    def actual(self, y):
+        b, c = y; keep = c > 0
+        return b[keep].view(-1, 4), [self.classes[int(i)] for i in c[keep]]
+    def str(self, y): return ', '.join(self.classes[int(i)] for i in y[1]) or '(no box)'
+    def title(self, y): return None
+    def show(self, ax, y, size=None, **kw): show_boxes(*self.actual(y), ax, size, self.classes)
+    def show_result(self, axs, actual, pred, size=None):
+        show_boxes(*actual, axs[0], size, self.classes); show_boxes(*pred, axs[0], size, self.classes, ls='--')
+        axs[0].set_title('actual (solid) / predicted (dashed)', fontsize=8)
+
+for _k, _v in vars(BBoxLabelUse).items():
+    if not _k.startswith('__'): setattr(BBoxLabel, _k, _v)
+
+# %% ../nbs/05_vision_data.ipynb #85ce7500
+class BoxClassLoss(nn.Module):
+    "Cross-entropy on the first `n_classes` outputs + `box_weight` x L1 on the last 4 (put in `y_range`), for `Bx5` targets."
+    def __init__(self, n_classes, y_range=(-1., 1.), box_weight=1., reduction='mean'):
+        super().__init__(); self.n, self.y_range, self.box_weight, self.reduction = n_classes, tuple(y_range), box_weight, reduction
+    def split(self, out):
+        "Model outputs B x (n_classes + 4) -> (class scores, boxes in `y_range`)."
+        lo, hi = self.y_range
+        return out[:, :self.n], lo + (hi - lo)*torch.sigmoid(out[:, self.n:self.n + 4])
+    def forward(self, out, targ):
+        if out.shape[-1] != self.n + 4 or targ.shape[-1] != 5:
+            raise ValueError(f'BoxClassLoss: outputs {tuple(out.shape)} / targets {tuple(targ.shape)}: expected Bx{self.n + 4} and Bx5')
+        scores, box = self.split(out.float())
+        cls = targ[:, 4].long()
+        loss = F.cross_entropy(scores, cls, reduction='none') + self.box_weight*(box - targ[:, :4]).abs().mean(1)*(cls > 0)
+        return loss.mean() if self.reduction == 'mean' else loss.sum() if self.reduction == 'sum' else loss
+    def activation(self, out):
+        scores, box = self.split(out.float()); return torch.cat([scores.softmax(1), box], 1)
+
+# %% ../nbs/05_vision_data.ipynb #5eef959f
+def _largest(r):
+    b, n = _check_box_label(r)
+    if not b: return [[], []]
+    i = max(range(len(b)), key=lambda j: (b[j][2] - b[j][0])*(b[j][3] - b[j][1]))
+    return [[b[i]], [n[i]]]
+
+class LargestBBoxLabel(BBoxLabel):
+    "The largest box of each image and its class, batched as `Bx5` (top, left, bottom, right in [-1, 1], class id)."
+    name = 'largest_bbox'
+    prep = staticmethod(_largest)
+    def collate(self, ys):
+        b, c = _pad_boxes(ys, min_len=1); return torch.cat([b[:, 0], c[:, :1].float()], 1)
+    def on_device(self, yb): return yb.float()
+    def check_batch(self, x, y):
+        if not (isinstance(y, torch.Tensor) and y.shape == (len(x), 5)):
+            raise ValueError(f'a largest-box batch must be Bx5 with B={len(x)}, got {tuple(getattr(y, "shape", ()))}')
+    def warp(self, y, grid, mat):
+        b, c = super().warp((y[:, None, :4], y[:, 4:].long()), grid, mat)
+        return torch.cat([b[:, 0], c.float()], 1)
+    def c(self, ys): return len(self.classes) + 4
+    def loss(self): return BoxClassLoss(len(self.classes))
+    def decode(self, out, thresh=0.5):
+        n = len(self.classes); return out[n:n + 4].view(1, 4), [self.classes[int(out[:n].argmax())]]
+    def actual(self, y): return super().actual((y[None, :4], y[4:].long()))

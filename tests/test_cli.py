@@ -115,9 +115,12 @@ def test_data_block_run(lesson_run):
     rec = lesson_run('data_block_examples')
     assert 'error' not in rec, rec.get('error')
     m = rec['metrics']
-    assert set(m) == {'mnist', 'planet', 'camvid', 'biwi', 'imdb'} and m['mnist']['c'] == 2 and m['camvid']['c'] == 32
+    assert set(m) == {'mnist', 'planet', 'camvid', 'biwi', 'imdb', 'coco', 'largest_object', 'checks'}
+    assert m['mnist']['c'] == 2 and m['camvid']['c'] == 32 and m['coco']['c'] == 7 and m['coco']['train'] + m['coco']['valid'] == 200
     assert m['biwi']['valid'] > 0 and m['imdb']['classes'] == ['negative', 'positive']
-    assert len(rec['figures']) >= 5 and all((Path(rec['out'])/'figures'/f).exists() for f in rec['figures'])
+    lo = m['largest_object']                                  # the largest-object check beats the mean box clearly
+    assert lo['mean_iou'] > max(1.5*lo['baseline_mean_iou'], lo['baseline_mean_iou'] + 0.05) and all(m['checks'].values()), lo
+    assert len(rec['figures']) >= 7 and all((Path(rec['out'])/'figures'/f).exists() for f in rec['figures'])
 
 def test_imdb_run(lesson_run):
     from l3.learner_export import load_learner

@@ -433,3 +433,24 @@ def test_stand_in_from_an_older_generator_is_set_aside_and_rewritten(tmp_path, c
     assert 'older l3' in capsys.readouterr().err
     assert ds.get_dataset('mnist_tiny', dest=dest, offline=True) == dest   # current version: kept as it is
     assert (dest/'labels.csv').exists()
+
+
+def test_coco_tiny_downloads_from_a_tgz_of_the_stand_in(tmp_path, monkeypatch):
+    "coco_tiny (no published checksum): fetched, extracted under its top folder, checksum recorded, then read by get_annotations."
+    from l3.synth import synth_coco_tiny
+    from l3.vision_data import get_annotations
+    src = synth_coco_tiny(tmp_path/'src'/'coco_tiny', n=6)
+    (src/SYNTH_MARKER).unlink()                                  # as the real archive: no stand-in marker
+    arc = tmp_path/'coco_tiny.tgz'
+    with tarfile.open(arc, 'w:gz') as tf: tf.add(src, arcname='coco_tiny')
+    info = DATASETS['coco_tiny']
+    assert info.url == 'https://s3.amazonaws.com/fast-ai-coco/coco_tiny.tgz' and info.sha256 is None and info.synth == 'coco_tiny'
+    root = tmp_path/'data'
+    with local_http_server({'/coco_tiny.tgz': arc.read_bytes()}) as (base, log):
+        monkeypatch.setitem(DATASETS, 'coco_tiny', dataclasses.replace(info, url=f'{base}/coco_tiny.tgz'))
+        p = get_dataset('coco_tiny', root/'coco_tiny', offline=False)
+        assert dataset_status('coco_tiny', p) == 'real' and len(list((p/'train').glob('*.jpg'))) == 6
+        assert json.loads((root/'.checksums.json').read_text())[f'{base}/coco_tiny.tgz']['sha256'] == file_hash(arc)
+        assert get_dataset('coco_tiny', p, offline=False) == p and len(log) == 1
+    names, lbls = get_annotations(p/'train.json')
+    assert len(names) == 6 and all(len(b) == len(n) > 0 for b, n in lbls)

@@ -19,7 +19,7 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp('synth')
     return {n: synth(n, root/n) for n in SYNTH_NAMES}
 
-@pytest.mark.parametrize('name', ['mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose', 'imdb_sample', 'imdb'])
+@pytest.mark.parametrize('name', ['mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose', 'imdb_sample', 'imdb', 'coco_tiny'])
 def test_deterministic(made, tmp_path, name):
     again, other = synth(name, tmp_path/'again'), synth(name, tmp_path/'other', seed=1)
     assert digest(again) == digest(made[name]), f'{name}: the same seed gave different files'
@@ -167,3 +167,13 @@ def test_imdb_full_layout(made):
     assert all(int(f.stem.split('_')[1]) <= 4 for f in (p/'test'/'neg').glob('*.txt'))
     assert all(f.stem.endswith('_0') for f in (p/'unsup').glob('*.txt'))
     assert (p/'README').is_file() and len((p/'imdb.vocab').read_text().split()) > 100
+
+def test_coco_tiny(made):
+    "The real coco_tiny layout: train.json in COCO's format + train/*.jpg at 128x128, 200 images, 6 classes."
+    from PIL import Image
+    p = made['coco_tiny']; js = json.loads((p/'train.json').read_text())
+    assert {'categories', 'images', 'annotations'} <= set(js) and len(js['images']) == 200
+    assert {c['name'] for c in js['categories']} == {'chair', 'couch', 'tv', 'remote', 'book', 'vase'}
+    assert {Image.open(p/'train'/o['file_name']).size for o in js['images'][:20]} == {(128, 128)}
+    ids = {o['id'] for o in js['images']}
+    assert all(a['image_id'] in ids and len(a['bbox']) == 4 for a in js['annotations']) and len(js['annotations']) > 400
