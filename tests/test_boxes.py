@@ -226,7 +226,7 @@ def test_largest_box_label_and_loss(coco):
 
 def test_export_keeps_the_classes(coco, tmp_path):
     from l3.vision import cnn_learner
-    from l3.learner import load_learner
+    from l3.learner_export import load_learner
     data = boxes_data(coco, None, size=32, label_cls='largest_bbox', bs=4)
     learn = cnn_learner(data, 'resnet18', pretrained=False, path=tmp_path)
     learn.export()
