@@ -53,7 +53,7 @@ def make_learner(name, data, arch, seed):
     metric, _, seg = TASKS[name]
     set_seed(seed)
     if name == 'imdb':
-        from l3.text import AWD_LSTM, language_model_learner
+        from l3.text_models import AWD_LSTM, language_model_learner
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')   # no pretrained WikiText-103 weights offline: from scratch, on purpose
             return language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=LM_CONFIG,
@@ -94,7 +94,7 @@ def imdb_lm_data(bs=32, seed=0):
     "The imdb task's language-model data: every text of imdb_sample (or its stand-in), 10% held out."
     import pandas as pd
     from l3.datasets import get_dataset
-    from l3.text import TextList
+    from l3.text_data import TextList
     path = get_dataset('imdb_sample')
     df = pd.read_csv(path/'texts.csv')
     return TextList.from_df(df, path, cols='text').split_by_rand_pct(0.1, seed=seed).label_for_lm().databunch(bs=bs)

@@ -273,7 +273,7 @@ def label_class(spec) -> type:
     name = _LABEL_ALIASES.get(name, name)
     if name not in LABELS:
         raise ValueError(f"unknown label_cls {spec!r}; use a Label subclass or one of {sorted(LABELS)} "
-                         f"(masks and points come with l3.vision_data, language models with l3.text)")
+                         f"(masks and points come with l3.vision_data, language models with l3.text_data)")
     return LABELS[name]
 
 def label_from_desc(d: dict):
@@ -761,7 +761,7 @@ def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     "A new item (a path, image, text...) -> a model-ready batch of one, exactly as the described training data."
     name = desc.get('items') or desc.get('x_kind')
     if name not in ITEM_LISTS: raise ValueError(f"no item list {name!r} to prepare items with: import its module "
-                                                f"(l3.vision_data for images, l3.text for texts)")
+                                                f"(l3.vision_data for images, l3.text_data for texts)")
     return ITEM_LISTS[name].prepare(item, desc, default_device(device))
 
 for _m in (DataBunchUseMixin, DataBunchLookMixin): _add_methods(DataBunch, _m)

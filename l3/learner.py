@@ -830,7 +830,7 @@ def load_learner(path='.', fname='export.pth', device=None) -> Learner:
     meta = json.loads(state['meta'])
     kind = meta['model']['kind']
     if kind not in MODEL_BUILDERS:
-        for mod in ('l3.vision', 'l3.text'):
+        for mod in ('l3.vision', 'l3.text_models'):
             try: __import__(mod)
             except ImportError: pass
     if kind not in MODEL_BUILDERS:

@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from l3.data import DataError, prepare_item
 from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, open_image, open_mask
-from l3.text import TextList
+from l3.text_data import TextList
 
 
 def _img(fn, size=(8, 10), mode='RGB', value=100):

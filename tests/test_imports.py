@@ -1,6 +1,6 @@
 """The shape rule of DESIGN.md: a module imports only from modules of earlier notebooks, at the top of its file.
 
-The order is the notebooks' order in nbs/ (their number), each notebook's `#| default_exp` naming its module. The CLI
+The order is the notebooks' order in nbs/ (sorted file names: 10_text, 10a_text_data, 10b_text_models, 11_...), each notebook's `#| default_exp` naming its module. The CLI
 alone may import lazily (a fast `--help`). `KNOWN` lists the violations still being removed by the redesign; a new
 one fails, and so does a listed one that is gone (shrink the list when you fix one).
 """
@@ -14,7 +14,7 @@ KNOWN = set()
 def notebook_order() -> dict:
     "module name -> position of its notebook in nbs/ (numbered library notebooks only)."
     order = {}
-    for i, nb in enumerate(sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))):
+    for i, nb in enumerate(sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))):
         src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code')
         m = re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)
         if m: order[m.group(1)] = i

@@ -1,4 +1,4 @@
-"Properties of l3.text: tokenizer, vocab, loaders (hypothesis), plus bad input."
+"Properties of l3.text, l3.text_data and l3.text_models: tokenizer, vocab, loaders (hypothesis), plus bad input."
 import math
 from collections import Counter
 
@@ -159,7 +159,7 @@ def test_clas_loader():
     with pytest.raises(ValueError, match='6 documents but 5 labels'): clas_dataloader(docs, [0] * 5)
 
 # ---------------------------------------------------------------- models
-from l3.text import (get_language_model, get_text_classifier, load_pretrained, find_pretrained, _awd)
+from l3.text_models import (get_language_model, get_text_classifier, load_pretrained, find_pretrained, _awd)
 import pickle, subprocess, sys
 from pathlib import Path
 
@@ -206,10 +206,11 @@ def test_bench_smoke():
 
 # ---------------------------------------------------------------- distributed LM loader, memory, factories, bad input
 from torch.utils.data.distributed import DistributedSampler
-from l3.text import (TextDataBunch, TextLMDataBunch, TextClasDataBunch, lm_databunch_on_disk, iter_tokenized,
-                     get_text_classifier, TextClassifierLearner, text_classifier_learner, AWD_LSTM)
+from l3.text import iter_tokenized
+from l3.text_data import TextDataBunch, TextLMDataBunch, TextClasDataBunch, lm_databunch_on_disk
+from l3.text_models import get_text_classifier, TextClassifierLearner, text_classifier_learner, AWD_LSTM
 from l3.data import DataError
-from l3.text import TextList
+from l3.text_data import TextList
 import pandas as pd
 
 @FAST
@@ -238,7 +239,8 @@ def test_lm_loader_new_keeps_sampler():
 
 def test_databunch_ddp_new_passes_sampler(tmp_path):
     "The data block's text loader hands the DDP sampler to the stream loader (l3.learner calls .new(sampler=...))."
-    texts = [' '.join(['word'] * 40 + [f'w{i}']) for i in range(20)]
+    # 43 tokens a text, each text its own (one word repeated would collapse into `xxwrep n word`: too short a stream)
+    texts = [' '.join([f'word{j}' for j in range(40)] + [f'w{i}', f'w{i}']) for i in range(20)]
     data = (TextList.from_df(pd.DataFrame({'text': texts}), tmp_path, cols='text').split_by_idx([0, 1])
             .label_for_lm().databunch(bs=2, bptt=8, device='cpu'))
     s0, s1 = (DistributedSampler(data.train_ds, num_replicas=2, rank=r, shuffle=True, seed=0) for r in (0, 1))
@@ -251,9 +253,9 @@ import json, os, sys
 from pathlib import Path
 import torch, pandas as pd
 from l3.learner import rank, Callback
-from l3.text import TextList
+from l3.text_data import TextList
 from l3.synth import synth
-from l3.text import language_model_learner, AWD_LSTM
+from l3.text_models import language_model_learner, AWD_LSTM
 out = Path(sys.argv[1])
 path = synth('imdb_sample', out/'data')
 df = pd.read_csv(path/'texts.csv').iloc[:120]
@@ -403,7 +405,7 @@ def test_text_train_bench_smoke():
 
 def test_lm_mixed_precision_keeps_lstms_float32(tmp_path):
     "bf16 autocast (mixed_precision=True on CPU): bf16 scores, float32 LSTM states, finite losses, predict still works."
-    from l3.text import language_model_learner
+    from l3.text_models import language_model_learner
     df = pd.DataFrame({'text': [f'The film {i % 5} was great. I liked it a lot, really.' for i in range(60)]})
     data = TextList.from_df(df, tmp_path, cols='text').split_by_rand_pct(0.1, seed=0).label_for_lm().databunch(bs=4, bptt=8, device='cpu')
     learn = language_model_learner(data, AWD_LSTM, config=dict(emb_sz=8, n_hid=16, n_layers=2), pretrained=False,
