@@ -152,7 +152,8 @@ def test_gpu_ready_precision_choices(full_env, lesson, monkeypatch):
 def test_gpu_ready_text_precision(full_env):
     "IMDB's full mode: the AWD-LSTM learners take `to_fp16` as the vision ones do (fp16 + scaler on CUDA, bf16 on CPU)."
     import pandas as pd
-    from l3.text import TextList, language_model_learner, text_classifier_learner, AWD_LSTM
+    from l3.text_data import TextList
+    from l3.text_models import language_model_learner, text_classifier_learner, AWD_LSTM
     df = pd.DataFrame({'text': ['a good film , a great film'] * 6 + ['a bad film , a dull film'] * 6,
                        'label': ['pos'] * 6 + ['neg'] * 6, 'is_valid': [False, True] * 6})
     src = TextList.from_df(df, full_env, cols='text').split_from_df(col='is_valid')

@@ -95,7 +95,7 @@ WT_SMALL = dict(emb_sz=8, n_hid=12, n_layers=3)
 
 def _lm_data(tmp_path):
     import pandas as pd
-    from l3.text import TextList
+    from l3.text_data import TextList
     df = pd.DataFrame({'text': ['the movie was great , i loved this film'] * 4 + ['this imdb review : a zorkatik film'] * 4})
     return TextList.from_df(df, tmp_path, cols='text').split_by_rand_pct(0.25, seed=0).label_for_lm().databunch(bs=2, device='cpu')
 
@@ -103,7 +103,7 @@ def _lm_data(tmp_path):
 def test_wt103_loads_into_language_model_learner(tmp_path, monkeypatch, wrap):
     """`language_model_learner(pretrained=True)` finds wt103-fwd/ (L3_WT103), maps each embedding row of the data's vocab
     to the same token's row in itos_wt103.pkl (new tokens get the mean row), loads the LSTMs and starts frozen."""
-    from l3.text import language_model_learner, AWD_LSTM
+    from l3.text_models import language_model_learner, AWD_LSTM
     wt = write_wt103(tmp_path/'wt103-fwd', wrap=wrap, **WT_SMALL)
     monkeypatch.setenv('L3_WT103', str(wt))
     data = _lm_data(tmp_path)
@@ -125,17 +125,18 @@ def test_wt103_loads_into_language_model_learner(tmp_path, monkeypatch, wrap):
 
 def test_wt103_raw_weight_wins_over_the_dropped_copy(tmp_path):
     "fastai's file holds both `weight_hh_l0_raw` (the weights) and `module.weight_hh_l0` (a dropped copy): the raw one loads."
-    from l3.text import load_pretrained, get_language_model, Vocab
+    from l3.text import Vocab, SPECIAL_TOKENS
+    from l3.text_models import load_pretrained, get_language_model
     wt = write_wt103(tmp_path/'wt', **WT_SMALL)
     sd = torch.load(wt/'lstm_fwd.pth', weights_only=True)
     sd['0.rnns.0.module.weight_hh_l0'] = torch.zeros_like(sd['0.rnns.0.module.weight_hh_l0'])   # as if saved in training
     torch.save(sd, wt/'lstm_fwd.pth')
-    m = get_language_model(len(SPECIALS + WORDS), config=WT_SMALL)
-    load_pretrained(m, wt/'lstm_fwd.pth', Vocab(SPECIALS + WORDS), wt/'itos_wt103.pkl')
+    m = get_language_model(len(SPECIAL_TOKENS + WORDS), config=WT_SMALL)   # our specials (fastai's has xxeos too)
+    load_pretrained(m, wt/'lstm_fwd.pth', Vocab(SPECIAL_TOKENS + WORDS), wt/'itos_wt103.pkl')
     assert torch.equal(m[0].rnns[0].module.weight_hh_l0.detach(), sd['0.rnns.0.weight_hh_l0_raw'])
 
 def test_wt103_size_mismatch_is_clear(tmp_path, monkeypatch):
-    from l3.text import language_model_learner, AWD_LSTM
+    from l3.text_models import language_model_learner, AWD_LSTM
     monkeypatch.setenv('L3_WT103', str(write_wt103(tmp_path/'wt103-fwd', **WT_SMALL)))
     with pytest.raises(ValueError, match='lstm_fwd.pth') as e:
         language_model_learner(_lm_data(tmp_path), AWD_LSTM, config=dict(emb_sz=8, n_hid=16, n_layers=3), path=tmp_path)
@@ -143,7 +144,7 @@ def test_wt103_size_mismatch_is_clear(tmp_path, monkeypatch):
 
 def test_wt103_full_size_layout_loads(tmp_path, monkeypatch):
     "The published shape: emb_sz 400, 1152 hidden units, 3 layers (the lesson's full-mode model) loads from the layout."
-    from l3.text import language_model_learner, AWD_LSTM
+    from l3.text_models import language_model_learner, AWD_LSTM
     monkeypatch.setenv('L3_WT103', str(write_wt103(tmp_path/'wt103-fwd')))
     learn = language_model_learner(_lm_data(tmp_path), AWD_LSTM, path=tmp_path)
     assert learn.pretrained and learn.model[0].rnns[1].module.weight_hh_l0.shape == (4 * 1152, 1152)
@@ -155,7 +156,7 @@ class _Evil:
                                      (__import__('collections').OrderedDict(a=1), 'refusing to load')])
 def test_itos_pickle_holds_only_strings(tmp_path, obj, msg, capsys):
     "itos_wt103.pkl is read with an unpickler that builds no objects: anything but a list of strings is refused."
-    from l3.text import read_itos
+    from l3.text_models import read_itos
     f = tmp_path/'itos_wt103.pkl'
     with open(f, 'wb') as fh: pickle.dump(obj, fh)
     with pytest.raises(Exception, match=msg): read_itos(f)
