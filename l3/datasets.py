@@ -453,17 +453,18 @@ def download_dataset(name: str, dest=None, api=None, keep_archive: bool = False,
     return dest
 
 # %% ../nbs/02_datasets.ipynb #35c3f628
-def _write_synth(name: str, dest: Path, reason: str) -> Path:
+def _write_synth(name: str, dest: Path, reason: str, stand_in: str|None = None) -> Path:
     if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
         raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
                             f'it is incomplete: delete it and run again')
-    out = Path(synth(name, dest))
+    out = Path(synth(stand_in or name, dest))
     print(f'l3: {name}: {reason}; wrote a synthetic stand-in (not the real data) to {out}', file=sys.stderr)
     return out
 
 def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bool = False,
-                replace_synth: bool = False, api=None) -> Path:
+                replace_synth: bool = False, api=None, stand_in: str|None = None) -> Path:
     "Folder of dataset `name`: real data if present, else downloaded, else (offline / no network) a synthetic stand-in."
+    # stand_in: the l3.synth generator to write instead of `name`'s own (biwi_path's full-size one)
     info = dataset_info(name)
     dest = Path(dest) if dest else data_path()/name
     state = _state(dest, info)
@@ -476,21 +477,26 @@ def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bo
         state = 'absent'
     if force_synth:
         if state == 'real': raise ValueError(f'{dest} holds the real {name}; pass another dest= for the stand-in')
-        return dest if state == 'stand-in' else _write_synth(name, dest, 'force_synth=True')
+        return dest if state == 'stand-in' else _write_synth(name, dest, 'force_synth=True', stand_in)
     if state == 'real' or (state == 'stand-in' and not replace_synth): return dest
     offline = is_offline() if offline is None else offline
     if offline:
-        return dest if state == 'stand-in' else _write_synth(name, dest, 'offline (L3_OFFLINE=1)' if is_offline() else 'offline')
+        return dest if state == 'stand-in' else _write_synth(name, dest, 'offline (L3_OFFLINE=1)' if is_offline() else 'offline', stand_in)
     try: return download_dataset(name, dest, api=api)
     except NetworkError as e:
         if state == 'stand-in':
             print(f'l3: {name}: no network, keeping the synthetic stand-in in {dest}', file=sys.stderr); return dest
-        return _write_synth(name, dest, f'no network ({str(e).split(";")[0]})')
+        return _write_synth(name, dest, f'no network ({str(e).split(";")[0]})', stand_in)
 
 # %% ../nbs/02_datasets.ipynb #630574cd
 def biwi_path(full: bool = False) -> Path:
-    "The BIWI folder: the real dataset when `full`, else its synthetic stand-in (same layout, written if needed)."
-    if full: return get_dataset('biwi_head_pose')
+    "The BIWI folder: when `full` the real dataset (offline: a full-size stand-in, `biwi_head_pose_full`), else the small stand-in."
+    if full:   # the small stand-in may sit in data/biwi_head_pose: the full-size one gets a folder of its own
+        if dataset_status('biwi_head_pose') == 'real': return data_path()/'biwi_head_pose'
+        if not is_offline():
+            try: return download_dataset('biwi_head_pose')
+            except NetworkError as e: print(f'l3: biwi_head_pose: {str(e).split(";")[0]}', file=sys.stderr)
+        return get_dataset('biwi_head_pose', dest=data_path()/'biwi_head_pose_full', offline=True, stand_in='biwi_head_pose_full')
     dest = data_path()/'biwi_head_pose'
     if dataset_status('biwi_head_pose') == 'real': dest = data_path()/'biwi_head_pose_synth'
     return get_dataset('biwi_head_pose', dest=dest, force_synth=True)

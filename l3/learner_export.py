@@ -63,6 +63,7 @@ def plot_metrics(self: Recorder, return_fig: bool = False):
 @patch
 def plot(self: Recorder, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, return_fig: bool = False):
     "Smoothed loss against learning rate (log scale) from `lr_find`, with the suggested rates marked."
+    skip_start, skip_end = min(skip_start, len(self.lrs) // 4), min(skip_end, len(self.lrs) // 8)   # a short sweep: as lr_find
     end = len(self.lrs) - skip_end if skip_end else len(self.lrs)
     fig, ax = _plt().subplots(figsize=(6, 4))
     ax.plot(self.lrs[skip_start:end], self.smooth_losses[skip_start:end])

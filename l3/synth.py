@@ -13,13 +13,14 @@ from PIL import Image, ImageDraw, ImageFilter
 __all__ = ['SYNTH_MARKER', 'SYNTH_VERSION', 'SYNTH_NAMES', 'PLANET_TAGS', 'PLANET_WEATHER', 'CAMVID_CODES', 'COCO_CATS',
            'synth_version', 'draw_digit', 'synth_mnist_tiny', 'planet_tags', 'planet_tile', 'synth_planet_tiny',
            'synth_planet', 'camvid_scene', 'synth_camvid_tiny', 'synth_camvid', 'biwi_cal_text', 'convert_biwi',
-           'biwi_frame', 'synth_biwi_head_pose', 'imdb_review', 'imdb_long_review', 'synth_imdb_sample', 'synth_imdb',
-           'synth_coco_tiny', 'synth']
+           'biwi_frame', 'synth_biwi_head_pose', 'synth_biwi_head_pose_full', 'imdb_review', 'imdb_long_review',
+           'synth_imdb_sample', 'synth_imdb', 'synth_coco_tiny', 'synth']
 
 # %% ../nbs/01_synth.ipynb #97459b42
 SYNTH_MARKER = '.l3_synthetic'  # the JSON file that marks a folder as a generated stand-in
 SYNTH_VERSION = 3   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
-SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'imdb_sample', 'imdb', 'coco_tiny']
+SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'biwi_head_pose_full',
+               'imdb_sample', 'imdb', 'coco_tiny']
 
 def _rng(seed: int, name: str) -> np.random.Generator:
     "A numpy Generator for dataset `name` and `seed`: independent streams per dataset, identical for the same pair."
@@ -232,14 +233,29 @@ def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Pat
     _write_marker(dest, 'planet_tiny', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags', count=n)
     return dest
 
-def synth_planet(dest, seed: int = 0, n: int = 600, n_test: int = 100, size: int = 128) -> Path:
-    "Planet (Kaggle) stand-in: `train-jpg/train_N.jpg`, `train_v2.csv` (image_name,tags), `test-jpg/test_N.jpg`. Real tiles are 256x256."
-    dest = Path(dest); rng = _rng(seed, 'planet')
-    rows = _planet_rows(rng, n, size, dest/'train-jpg', 'train', list(range(n)))
+def _every_tag(rng, n) -> list[list[str]]:
+    "Tags of `n` tiles (the real rules) in which each of the 17 tags occurs at least twice (`n`: a few dozen or more)."
+    tags = [planet_tags(rng) for _ in range(n)]
+    count = lambda t: sum(t in ts for ts in tags)
+    for t in PLANET_TAGS:
+        while count(t) < 2:   # a tile whose own tags all occur more than twice gets tag t (and keeps the rules)
+            k = next(k for k, ts in enumerate(tags) if t not in ts and all(count(u) > 2 for u in ts))
+            tags[k] = ['cloudy'] if t == 'cloudy' else sorted({t, 'primary'} | (set() if t in PLANET_WEATHER else {'clear'}))
+    return tags
+
+def synth_planet(dest, seed: int = 0, n: int = 48, n_test: int = 6, n_additional: int = 4, size: int = 256) -> Path:
+    """Planet as Kaggle's files extract: `train-jpg/train_N.jpg`, `train_v2.csv` (image_name,tags), `test-jpg/test_N.jpg`,
+    `test-jpg-additional/file_N.jpg`; 256x256 tiles as the real ones, every tag at least twice (a few dozen tiles)."""
+    dest = Path(dest); rng = _rng(seed, 'planet'); rows = []
+    for folder, prefix, k, labelled in (('train-jpg', 'train', n, True), ('test-jpg', 'test', n_test, False),
+                                        ('test-jpg-additional', 'file', n_additional, False)):
+        (dest/folder).mkdir(parents=True, exist_ok=True)
+        for i, tags in enumerate(_every_tag(rng, k) if labelled else [planet_tags(rng) for _ in range(k)]):
+            planet_tile(tags, rng, size).save(dest/folder/f'{prefix}_{i}.jpg', quality=90)
+            if labelled: rows.append(f"{prefix}_{i},{' '.join(tags)}")
     (dest/'train_v2.csv').write_text('image_name,tags\n' + '\n'.join(rows) + '\n')
-    _planet_rows(rng, n_test, size, dest/'test-jpg', 'test', list(range(n_test)))
-    _write_marker(dest, 'planet', seed, f'satellite-like {size}x{size} tiles (real: 256x256) with the 17 Planet tags',
-                  count=n, test_count=n_test)
+    _write_marker(dest, 'planet', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags, in the Kaggle layout',
+                  count=n, test_count=n_test, additional_count=n_additional)
     return dest
 
 # %% ../nbs/01_synth.ipynb #240f1a76
@@ -362,10 +378,10 @@ def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) 
                   count=4 * n_per_seq, sequences=[s[0] for s in _CAMVID_SEQS])
     return dest
 
-def synth_camvid(dest, seed: int = 0, n_per_seq: int = 40, size=(120, 160)) -> Path:
-    "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence). Real images are 720x960."
+def synth_camvid(dest, seed: int = 0, n_per_seq: int = 2, size=(720, 960)) -> Path:
+    "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a handful of frames at the real 720x960."
     dest = _synth_camvid(dest, 'camvid', seed, n_per_seq, size, valid_txt=True)
-    _write_marker(dest, 'camvid', seed, f'street scenes {size[0]}x{size[1]} (real: 720x960) with CamVid label masks',
+    _write_marker(dest, 'camvid', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
                   count=4 * n_per_seq, valid_sequence='Seq05VD')
     return dest
 
@@ -442,6 +458,28 @@ def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int
             frame += int(rng.integers(1, 12))
     _write_marker(dest, 'biwi_head_pose', seed, f'cartoon heads at varying places {size[0]}x{size[1]} (real: 480x640)',
                   persons=n_persons, frames_per_person=n_frames)
+    return dest
+
+# %% ../nbs/01_synth.ipynb #c061e6f3
+def synth_biwi_head_pose_full(dest, seed: int = 0, persons=(1, 2, 9, 13), n_frames: int = 4, size=(480, 640)) -> Path:
+    "BIWI at the real size 480x640: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for `persons` (13 needed)."
+    if 13 not in persons: raise ValueError(f'persons={persons}: the lesson validates on person 13, so it must be one of them')
+    dest = Path(dest); rng = _rng(seed, 'biwi_head_pose_full')
+    room = rng.integers(40, 220, 3)
+    furniture = [(np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)) for _ in range(3)]
+    for p in persons:
+        folder = dest/f'{p:02d}'; folder.mkdir(parents=True, exist_ok=True)
+        (folder/'rgb.cal').write_text(biwi_cal_text(size))
+        person = dict(skin=tuple(int(c) for c in rng.choice([(235, 195, 165), (175, 120, 85), (120, 80, 55)])),
+                      hair=tuple(int(c) for c in rng.integers(10, 120, 3)), shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
+                      room=np.clip(room + rng.integers(-20, 21, 3), 0, 255), furniture=furniture)
+        frame = int(rng.integers(3, 10))
+        for _ in range(n_frames):
+            im, pose, _ = biwi_frame(person, rng, size)
+            im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90); (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
+            frame += int(rng.integers(1, 12))
+    _write_marker(dest, 'biwi_head_pose_full', seed, f'cartoon heads at the real size {size[0]}x{size[1]}',
+                  persons=[f'{p:02d}' for p in persons], frames_per_person=n_frames)
     return dest
 
 # %% ../nbs/01_synth.ipynb #e5794742
@@ -569,7 +607,7 @@ def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, lo
                   count=n, valid=n_valid)
     return dest
 
-def synth_imdb(dest, seed: int = 0, n_per_folder: int = 40) -> Path:
+def synth_imdb(dest, seed: int = 0, n_per_folder: int = 12) -> Path:
     "Full-IMDB stand-in: `train/{pos,neg}`, `test/{pos,neg}` (`ID_RATING.txt`), `unsup/` (`ID_0.txt`), `README`, `imdb.vocab`."
     import collections, re
     dest = Path(dest); rng = _rng(seed, 'imdb'); words = collections.Counter()
@@ -665,6 +703,7 @@ def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
 # %% ../nbs/01_synth.ipynb #655b0544
 _GENERATORS = dict(mnist_tiny=synth_mnist_tiny, planet_tiny=synth_planet_tiny, planet=synth_planet,
                    camvid_tiny=synth_camvid_tiny, camvid=synth_camvid, biwi_head_pose=synth_biwi_head_pose,
+                   biwi_head_pose_full=synth_biwi_head_pose_full,
                    imdb_sample=synth_imdb_sample, imdb=synth_imdb, coco_tiny=synth_coco_tiny)
 
 def synth(name: str, dest, seed: int = 0) -> Path:

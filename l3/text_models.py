@@ -261,12 +261,9 @@ def find_pretrained(fnames=None) -> tuple[Path, Path|None]|None:
 
 # %% ../nbs/10b_text_models.ipynb #e8110c5b
 def _from_fastai(sd: dict) -> dict:
-    "Rename fastai's weight-dropped LSTM keys (`rnns.0.weight_hh_l0_raw`) to ours (`rnns.0.module.weight_hh_l0`)."
-    out = {}
-    for k, v in sd.items():
-        if k.endswith('weight_hh_l0_raw'): k = k.replace('weight_hh_l0_raw', 'module.weight_hh_l0')
-        out[k] = v
-    return out
+    "fastai's keys to ours: the raw weight of a weight-dropped LSTM (`rnns.0.weight_hh_l0_raw`) is our `rnns.0.module.weight_hh_l0`."
+    raw = {k.replace('weight_hh_l0_raw', 'module.weight_hh_l0'): v for k, v in sd.items() if k.endswith('weight_hh_l0_raw')}
+    return {**{k: v for k, v in sd.items() if not k.endswith('weight_hh_l0_raw')}, **raw}   # over fastai's dropped copy
 
 def load_pretrained(model: SequentialRNN, weights, vocab: Vocab, old_vocab=None) -> None:
     "Load language-model weights into `model`, mapping the embedding rows of `old_vocab`'s tokens onto `vocab`."
@@ -293,6 +290,10 @@ def load_pretrained(model: SequentialRNN, weights, vocab: Vocab, old_vocab=None)
     sd = {k: v for k, v in sd.items() if k in own}
     missing = [k for k in own if k not in sd]
     if missing: raise ValueError(f'{weights} lacks {missing[:5]}: not an AWD-LSTM language model of this shape')
+    bad = [(k, tuple(sd[k].shape), tuple(v.shape)) for k, v in own.items() if sd[k].shape != v.shape]
+    if bad: raise ValueError(f'{weights} does not fit this model: {bad[0][0]} is {bad[0][1]} in the file but {bad[0][2]} '
+                             f'in the model; build it with the sizes of the weights (config emb_sz, n_hid, n_layers: '
+                             f"WikiText-103's are 400, 1152, 3)")
     model.load_state_dict(sd)
 
 # %% ../nbs/10b_text_models.ipynb #334db2e9
@@ -345,7 +346,7 @@ class TextClassifierLearner(TextLearner):
         return lbl.decode(probs, self.pred_thresh if thresh is None else thresh), probs.cpu()
 
 # %% ../nbs/10b_text_models.ipynb #499e2ee1
-def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrained: bool = True,
+def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrained: bool|str = True,
                            pretrained_fnames=None, config: dict|None = None, alpha: float = 2., beta: float = 1.,
                            mixed_precision='auto', **learn_kwargs) -> LMLearner:
     "A Learner for an AWD-LSTM language model of `data` (an LM DataBunch with a `vocab`), from WikiText-103 weights if found."
@@ -356,14 +357,14 @@ def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrain
     learn = LMLearner(data, model, loss_func=learn_kwargs.pop('loss_func', CrossEntropyFlat(axis=-1)),
                       layer_groups=lm_layer_groups(model), callbacks=cbs, **learn_kwargs)
     learn.model_desc = {'kind': 'awd_lstm_lm', 'kwargs': dict(vocab_sz=len(vocab), drop_mult=drop_mult, config=config)}
-    if pretrained:
-        found = find_pretrained(pretrained_fnames)
-        if found is None:
-            print('no pretrained WikiText-103 weights found locally (set L3_WT103 or put them in '
-                  f'{Path("<data>")/"models"/"wt103-fwd"}): training the language model from scratch')
-        else:
-            load_pretrained(model, found[0], vocab, found[1])
-            learn.freeze()
+    found = find_pretrained(pretrained_fnames) if pretrained else None   # pretrained='require': no weights is an error
+    if pretrained and found is None:
+        where = (f'no pretrained WikiText-103 weights found locally: put fastai\'s wt103-fwd files (lstm_fwd.pth and '
+                 f'itos_wt103.pkl) in {data_path()/"models"/"wt103-fwd"} or set L3_WT103 to their folder')
+        if pretrained == 'require': raise FileNotFoundError(where)
+        print(f'{where}; training the language model from scratch')
+    if found is not None: load_pretrained(model, found[0], vocab, found[1]); learn.freeze()
+    learn.pretrained = found is not None
     return speed_up(learn, mixed_precision, channels_last=False)   # bf16 where the CPU has it natively (08_fast)
 
 # %% ../nbs/10b_text_models.ipynb #71b66847

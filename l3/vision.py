@@ -39,13 +39,22 @@ def weights_file(arch) -> Path:
     w = torchvision.models.get_model_weights(arch_name(arch)).IMAGENET1K_V1
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(urlparse(w.url).path)
 
+def _read_weights(f: Path, name: str, url: str) -> dict:
+    "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (never a fallback)."
+    try: sd = torch.load(f, map_location='cpu', weights_only=True)
+    except Exception as e: sd, why = None, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    else: why = f'it holds a {type(sd).__name__}, not a state dict'
+    if isinstance(sd, dict) and sd and all(torch.is_tensor(v) for v in sd.values()): return sd
+    raise RuntimeError(f'the weights file {f} for {name} is broken ({why}); delete it so that it is downloaded '
+                       f'again, or put a good copy of {url} there')
+
 def pretrained_state_dict(arch, pretrained=True) -> dict|None:
     "ImageNet weights of `arch`: from torch's cache, else downloaded; None (and one warning) when they can't be had."
     if not pretrained: return None
     name, f = arch_name(arch), weights_file(arch)
     w = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+    if f.is_file(): return _read_weights(f, name, w.url)
     try:
-        if f.is_file(): return torch.load(f, map_location='cpu', weights_only=True)
         if is_offline(): raise RuntimeError('offline (L3_OFFLINE=1), no download tried')
         quiet = os.environ.get('L3_QUIET', '').strip().lower() in ('1', 'true', 'yes')
         return w.get_state_dict(progress=not quiet, check_hash=True)

@@ -19,7 +19,8 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp('synth')
     return {n: synth(n, root/n) for n in SYNTH_NAMES}
 
-@pytest.mark.parametrize('name', ['mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose', 'imdb_sample', 'imdb', 'coco_tiny'])
+@pytest.mark.parametrize('name', ['mnist_tiny', 'planet_tiny', 'camvid_tiny', 'biwi_head_pose', 'biwi_head_pose_full', 'imdb_sample',
+                                  'imdb', 'coco_tiny'])
 def test_deterministic(made, tmp_path, name):
     again, other = synth(name, tmp_path/'again'), synth(name, tmp_path/'other', seed=1)
     assert digest(again) == digest(made[name]), f'{name}: the same seed gave different files'
@@ -75,10 +76,12 @@ def test_planet_kaggle_layout(made):
     p = made['planet']; df = pd.read_csv(p/'train_v2.csv')
     assert list(df.columns) == ['image_name', 'tags']
     assert all((p/'train-jpg'/f'{n}.jpg').is_file() for n in df.image_name)
-    assert len(list((p/'test-jpg').glob('test_*.jpg'))) > 0
+    assert len(list((p/'test-jpg').glob('test_*.jpg'))) > 0 and len(list((p/'test-jpg-additional').glob('file_*.jpg'))) > 0
     _check_planet_tags(df.tags.str.split(' '))
+    assert all(sum(t in ts for ts in df.tags.str.split(' ')) >= 2 for t in PLANET_TAGS)   # full mode sees all 17 classes
+    assert Image.open(p/'train-jpg'/f'{df.image_name[0]}.jpg').size == (256, 256)      # the real tile size
 
-@pytest.mark.parametrize('name,size,n_valid', [('camvid_tiny', (96, 128), None), ('camvid', (120, 160), 40)])
+@pytest.mark.parametrize('name,size,n_valid', [('camvid_tiny', (96, 128), None), ('camvid', (720, 960), 2)])
 def test_camvid(made, name, size, n_valid):
     p = made[name]
     codes = (p/'codes.txt').read_text().splitlines()
@@ -177,3 +180,15 @@ def test_coco_tiny(made):
     assert {Image.open(p/'train'/o['file_name']).size for o in js['images'][:20]} == {(128, 128)}
     ids = {o['id'] for o in js['images']}
     assert all(a['image_id'] in ids and len(a['bbox']) == 4 for a in js['annotations']) and len(js['annotations']) > 400
+
+def test_biwi_full_size(made):
+    "The full-mode BIWI stand-in: the real 480x640 frames, the real focal length, persons 09 and 13 among a few."
+    p = made['biwi_head_pose_full']
+    persons = sorted(d.name for d in p.iterdir() if d.is_dir())
+    assert {'09', '13'} <= set(persons) and 3 <= len(persons) < 13
+    cal = np.genfromtxt(p/'13'/'rgb.cal', skip_footer=6); assert abs(cal[0, 0] - 517.679) < 1e-3 and cal[0, 2] == 320
+    for f in sorted(p.glob('*/frame_*_pose.txt')):
+        im = Image.open(f.parent/f.name.replace('_pose.txt', '_rgb.jpg')); assert im.size == (640, 480)
+        row, col = convert_biwi(np.genfromtxt(f, skip_header=3), cal)
+        assert 0 <= row < 480 and 0 <= col < 640
+        a = np.asarray(im, np.float32); assert a[int(row), int(col), 0] > a[int(row), int(col), 2] + 20   # on the face

@@ -88,7 +88,7 @@ def test_require_errors(torch_home):
 def test_broken_weights_file(torch_home):
     f = weights_file('resnet18'); f.parent.mkdir(parents=True); f.write_bytes(b'not a checkpoint')
     with pytest.raises(RuntimeError, match=str(f.name)): resnet_body('resnet18', pretrained='require')
-    with pytest.warns(PretrainedWeightsWarning): assert not resnet_body('resnet18').l3_pretrained
+    with pytest.raises(RuntimeError, match='broken'): resnet_body('resnet18')   # a file there is meant to be used: no fallback
 
 def test_wrong_weights_file_names_it(torch_home):
     f = weights_file('resnet18'); f.parent.mkdir(parents=True)
