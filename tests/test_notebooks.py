@@ -1,6 +1,6 @@
 """Runs every notebook under nbs/, one pytest test per notebook.
 
-Library notebooks run the way `nbdev_test` does: the `tst_flags` of settings.ini (notest slow cuda) are honoured,
+Library notebooks run the way `nbdev_test` does, each in its own process: the `tst_flags` of settings.ini (notest slow cuda) are honoured,
 cells marked with a flag are skipped unless that flag is turned on (`cuda` automatically when a GPU is present;
 `L3_TEST_FLAGS="slow"` turns on others). Lessons (nbs/lessons/) run through the runner of `l3 lesson`, once per test
 session (the `lesson_run` fixture of conftest.py, which the lesson tests share). Executed copies are kept in
@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from nbexec import run_nb, notebooks, tst_flags, is_lesson, NBS
+from nbexec import run_nb_isolated, notebooks, tst_flags, is_lesson, NBS
 
 @pytest.mark.parametrize('nb', notebooks(), ids=lambda p: str(p.relative_to(NBS)))
 def test_notebook(nb, monkeypatch, lesson_run):
@@ -25,6 +25,6 @@ def test_notebook(nb, monkeypatch, lesson_run):
     force = set(os.environ.get('L3_TEST_FLAGS', '').split())
     if torch.cuda.is_available(): force.add('cuda')
     monkeypatch.chdir(nb.parent)
-    ok, secs, err = run_nb(nb, skip_flags=tst_flags(), force_flags=force)
+    ok, secs, err = run_nb_isolated(nb, skip_flags=tst_flags(), force_flags=force)   # a process per notebook
     print(f'{nb.relative_to(NBS)}: {secs:.1f}s')
     assert ok, f'notebook {nb.relative_to(ROOT)} failed:\n{err}'

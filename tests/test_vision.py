@@ -2,6 +2,7 @@
 
 Never reaches the network: torch's cache (TORCH_HOME) points at a temporary folder and L3_OFFLINE=1.
 """
+import re
 import os, warnings
 import pytest
 import torch, torch.nn as nn, torchvision
@@ -200,7 +201,9 @@ def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     assert not set(n for n, _ in learn.model.named_parameters()) - _trainable(learn.model)
     learn.fit(1, 1e-3)
     s = learn.summary(print_out=False)
-    assert 'Layer (type)' in s and 'middle.2.0 (Conv2d)' in s and '[1, 4, 40, 56]' in s and 'Total params' in s
+    # after a fit in float32 on CPU, l3.fast computes the convolutions on tiny maps as one matmul (SmallMapConv2d)
+    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \((SmallMap)?Conv2d\)', s)
+    assert '[1, 4, 40, 56]' in s and 'Total params' in s
 
 def test_model_summary_counts():
     m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4*8*8, 2))

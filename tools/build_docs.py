@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from nbexec import run_nb, run_lesson_nb, keep_for_docs, is_lesson, notebooks, tst_flags, NBS, EXECUTED
+from nbexec import run_nb_isolated, run_lesson_nb, keep_for_docs, is_lesson, notebooks, tst_flags, NBS, EXECUTED
 
 BUILD = ROOT/'_build'/'site'
 
@@ -43,7 +43,7 @@ def executed_notebooks(run_missing=True) -> list[Path]:
             if is_lesson(nb):
                 rec = run_lesson_nb(nb)
                 ok, err = 'error' not in rec, rec.get('error')
-            else: ok, _, err = run_nb(nb, skip_flags=tst_flags())
+            else: ok, _, err = run_nb_isolated(nb, skip_flags=tst_flags())
             if not ok: raise SystemExit(f'{nb.relative_to(ROOT)} failed while building the docs:\n{err}')
         out.append(dest if dest.exists() else nb)
     return out

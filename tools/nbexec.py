@@ -82,3 +82,21 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
             if c['cell_type'] == 'code': c['outputs'] = _clean(list(ran.get('outputs', [])))
         _write(orig, EXECUTED/fn.relative_to(NBS))
     return err is None, time.perf_counter() - t0, err
+
+def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 1800):
+    """`run_nb` in a fresh Python process: a notebook that defines a class again (an item list, a label class, a
+    callback) then cannot change the registries and classes the next notebook or test sees in this process."""
+    import subprocess
+    cmd = [sys.executable, __file__, str(Path(fn).resolve()), ','.join(skip_flags), ','.join(force_flags)]
+    t0 = time.perf_counter()
+    try: p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired: return False, time.perf_counter() - t0, f'{fn}: still running after {timeout:.0f}s'
+    lines = p.stdout.strip().splitlines()
+    if p.returncode or not lines: return False, time.perf_counter() - t0, f'{fn}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}'
+    ok, secs, err = json.loads(lines[-1])
+    return ok, secs, err
+
+if __name__ == '__main__':   # python tools/nbexec.py NB SKIP,FLAGS FORCE,FLAGS  -> last line: JSON [ok, seconds, error]
+    _fn, _skip, _force = sys.argv[1], sys.argv[2], sys.argv[3]
+    _res = run_nb(Path(_fn), skip_flags=[f for f in _skip.split(',') if f], force_flags=[f for f in _force.split(',') if f])
+    print('\n' + json.dumps(list(_res)))
