@@ -513,6 +513,15 @@ def _stretch(word: str, rng) -> str:
     if not idx: return word
     i = int(rng.choice(idx)); return word[:i] + word[i] * int(rng.integers(3, 7)) + word[i + 1:]
 
+def _paragraphs(sents: list[str], rng, p: float) -> str:
+    "Sentences joined into paragraphs (IMDB's `<br /><br />`), a break after each with probability `p`."
+    paras, out = [], []
+    for s in sents:
+        out.append(s)
+        if rng.random() < p: paras.append(' '.join(out)); out = []
+    paras.append(' '.join(out))
+    return '<br /><br />'.join(t for t in paras if t)
+
 def imdb_review(label: str, rng) -> str:
     "A templated movie review whose sentiment words match `label` ('pos'/'neg'), with IMDB's artefacts."
     other = 'neg' if label == 'pos' else 'pos'
@@ -528,12 +537,7 @@ def imdb_review(label: str, rng) -> str:
         elif r < 0.36: sents.append(fill(rng.choice(_SENT), other))  # a little mixed feeling, as real reviews have
         else: sents.append(fill(rng.choice(_SENT), label))
     sents.append(fill(rng.choice(_SENT[:3] + _SENT[6:8]), label))  # the verdict at the end
-    paras, out = [], []
-    for s in sents:
-        out.append(s)
-        if rng.random() < 0.25: paras.append(' '.join(out)); out = []
-    paras.append(' '.join(out))
-    return '<br /><br />'.join(p for p in paras if p)
+    return _paragraphs(sents, rng, 0.25)
 
 def _artefact(word: str, rng) -> str:
     "Sometimes SHOUT a word, stretch it (sooo) or repeat it (very very)."
@@ -587,12 +591,7 @@ def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) ->
         parts.append(s); n += len(s.split())
     parts.append(_template_sentence(label, rng, _SENT[8:9]))                      # one plain sentiment word for sure
     parts.append(_template_sentence(label, rng, _SENT[:3] + _SENT[6:8]))          # the verdict at the end
-    paras, out = [], []
-    for s in parts:
-        out.append(s)
-        if rng.random() < 0.12: paras.append(' '.join(out)); out = []
-    paras.append(' '.join(out))
-    return '<br /><br />'.join(p for p in paras if p)
+    return _paragraphs(parts, rng, 0.12)
 
 # %% ../nbs/01_synth.ipynb #7ea96795
 def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, long_reviews: bool = False) -> Path:
