@@ -5,16 +5,19 @@
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
 import contextlib, ctypes, ctypes.util, os, platform, warnings
+from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
 from .data import LabelList, DeviceDataLoader
 from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 
 # %% auto #0
-__all__ = ['SMALL_MAP', 'CACHE_MB', 'tune_cpu_allocator', 'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul',
-           'SmallMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded',
-           'DecodeCache', 'speed_up']
+__all__ = ['SMALL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator', 'cpu_has_bf16', 'CpuFusedAdamW',
+           'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d',
+           'channels_last_', 'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded', 'DecodeCache',
+           'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 _ALLOCATOR_TUNED = None
@@ -122,17 +125,57 @@ class SmallMapConv2d(nn.Conv2d):
             return conv_as_matmul(x, weight, bias, self.stride, self.padding)
         return super()._conv_forward(x, weight, bias)
 
+
+# %% ../nbs/08_fast.ipynb #d47e2467
+BIG_MAP, BIG_MAP_CHANNELS = 8192, 64   # output pixels (e.g. 96x128) and input channels from which the weight gradient goes contiguous
+
+class _WeightGradContiguous(torch.autograd.Function):
+    "`F.conv2d` as it is; in backward, the input gradient in the input's layout and the weight gradient on contiguous copies."
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, weight); ctx.conf = (stride, padding, dilation, groups)
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy):
+        (x, w), (s, p, d, g) = ctx.saved_tensors, ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        conv_bw = partial(torch.ops.aten.convolution_backward, bias_sizes=None, stride=s, padding=p, dilation=d,
+                          transposed=False, output_padding=(0, 0), groups=g)
+        gx = conv_bw(gy, x, w, output_mask=(True, False, False))[0] if need_x else None
+        gw = conv_bw(gy.contiguous(), x.contiguous(), w.contiguous(), output_mask=(False, True, False))[1] if need_w else None
+        if gw is not None and w.is_contiguous(memory_format=torch.channels_last): gw = gw.contiguous(memory_format=torch.channels_last)
+        gb = gy.sum((0, 2, 3)) if need_b else None     # on its own: asked with gx, oneDNN would run the weight kernel too
+        return gx, gw, gb, None, None, None, None
+
+def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies (see above)."
+    return _WeightGradContiguous.apply(x, weight, bias, stride, padding, dilation, groups)
+
+class BigMapConv2d(nn.Conv2d):
+    "A `Conv2d` whose float32 CPU weight gradient is computed contiguous (what `channels_last_` makes of large-map ones)."
+    def _conv_forward(self, x, weight, bias):
+        if (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
+                and self.padding_mode == 'zeros' and not isinstance(self.padding, str) and not torch.is_autocast_enabled('cpu')
+                and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+            return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return super()._conv_forward(x, weight, bias)
+
+# %% ../nbs/08_fast.ipynb #fca84992
 def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
 def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a CPU convolution whose first output map has at most `SMALL_MAP` pixels runs as a matmul."
+    "Forward pre-hook: a CPU convolution over a first output map of at most `SMALL_MAP` pixels runs as a matmul, over a large one as `BigMapConv2d`."
     x = args[0] if args else None
     if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu') or isinstance(conv.padding, str): return None
-    small = getattr(conv, 'l3_small_map', None)
-    if small is None: small = conv.l3_small_map = _out_pixels(conv, x) <= SMALL_MAP
-    if not small: return None
+    if getattr(conv, 'l3_small_map', None) is None:
+        px = _out_pixels(conv, x)
+        conv.l3_small_map, conv.l3_big_map = px <= SMALL_MAP, px >= BIG_MAP and conv.in_channels >= BIG_MAP_CHANNELS
+    if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" below
+    if not conv.l3_small_map: return None
     if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
         if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
         return (x.contiguous(), *args[1:])
