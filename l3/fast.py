@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib, ctypes, ctypes.util, os, platform, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
-from .data import LabelList, DeviceDataLoader
+from .databunch import DeviceDataLoader
+from .data import LabelList
 from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 

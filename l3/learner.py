@@ -11,7 +11,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from .core import default_device, listify, progress, IGNORE_ID
 from .metrics import as_metric, metric_name, accuracy, Metric
-from .data import CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, label_class, results_table
+from .labels import CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, label_class
+from .data import results_table
 
 # %% auto #0
 __all__ = ['EVENTS', 'TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch',

@@ -11,7 +11,8 @@ import torch, torch.nn as nn
 from fastcore.basics import patch
 import torch.distributed as dist
 from .core import default_device, atomic_write
-from .data import ITEM_LISTS, label_class, label_from_desc, prepare_item
+from .labels import label_class, label_from_desc
+from .data import ITEM_LISTS, prepare_item
 from .learner import (Learner, Callback, CancelFit, Recorder, patch_learner, suggest_lrs, is_main_process, world_size,
                         _quiet)
 
