@@ -20,7 +20,7 @@ __all__ = ['ITEM_LISTS', 'get_files', 'ItemList', 'ItemListFromMixin', 'ItemList
            'ItemListSplitByNameMixin', 'ItemListSplitByColMixin', 'ItemLists', 'LabelList', 'ItemListsLabelMixin',
            'ItemListsLabelFromMixin', 'ItemListsLabelDfMixin', 'ResizeMethod', 'DatasetType', 'LabelLists',
            'LabelListsTestMixin', 'LabelListsTransformMixin', 'ItemListBatchMixin', 'results_table',
-           'ItemListLookMixin', 'prepare_item', 'DataError']
+           'ItemListLookMixin', 'item_list_from_desc', 'prepare_item', 'DataError']
 
 # %% ../nbs/03_data_block.ipynb #6801bbd9
 def get_files(path, extensions=None, recurse=True, include=None) -> list[Path]:
@@ -362,7 +362,7 @@ class LabelListsTransformMixin:
             if not isinstance(size, (int, tuple, list)): size = tuple(int(v) for v in hw)  # e.g. a numpy pair: src_size//2
         tfms = ([], []) if tfms is None else (list(tfms[0] or []), list(tfms[1] or []))
         if not tfm_y and self.label.geometric and tfms[0]:
-            warnings.warn(f"the targets are {self.y_kind}s but tfm_y=False: they won't move with the augmented "
+            warnings.warn(f"the targets are {self.label.name}s but tfm_y=False: they won't move with the augmented "
                           f"images; pass tfm_y=True")
         new = copy.copy(self)
         new.tfms, new.tfm_y, new.size, new.resize_method = tfms, tfm_y, size, resize_method
@@ -423,9 +423,13 @@ class ItemListLookMixin:
 for _m in (ItemListBatchMixin, ItemListLookMixin): _add_methods(ItemList, _m)
 
 # %% ../nbs/03_data_block.ipynb #64337d0e
+def item_list_from_desc(d: dict, strict: bool = True):
+    "The item list class `describe()`'s dict names (`items`; `x_kind` in older exports), through `ITEM_LISTS`; None if unknown and not `strict`."
+    name = d.get('items') or d.get('x_kind')
+    if name in ITEM_LISTS or not strict: return ITEM_LISTS.get(name)
+    raise ValueError(f"no item list {name!r} to prepare items with: import its module "
+                     f"(l3.vision_data for images, l3.text_data for texts)")
+
 def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     "A new item (a path, image, text...) -> a model-ready batch of one, exactly as the described training data."
-    name = desc.get('items') or desc.get('x_kind')
-    if name not in ITEM_LISTS: raise ValueError(f"no item list {name!r} to prepare items with: import its module "
-                                                f"(l3.vision_data for images, l3.text_data for texts)")
-    return ITEM_LISTS[name].prepare(item, desc, default_device(device))
+    return item_list_from_desc(desc).prepare(item, desc, default_device(device))

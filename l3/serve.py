@@ -20,9 +20,9 @@ import uvicorn
 from .core import set_seed
 from .labels import Label, CategoryLabel, label_from_desc
 from .databunch import DataBunch
-from .data import ItemList, ITEM_LISTS, LabelList
+from .data import ItemList, LabelList, item_list_from_desc
 from .learner_export import load_learner
-from .serve_io import ServeError, LIMITS, _write
+from .serve_io import ServeError, LIMITS
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATIC', 'HEADERS', 'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel',
@@ -115,8 +115,8 @@ class ServedModel:
         f = model_versions(self.folder)[-1]
         learn = load_learner(self.folder, f.name, device=self.device)
         desc = learn.data.describe()
-        items = ITEM_LISTS.get(desc.get('items') or desc.get('x_kind'), ItemList)
-        if items.serve_input is None: raise ValueError(f'{f}: models of {items.__name__} items cannot be served')
+        items = item_list_from_desc(desc, strict=False) or ItemList
+        if items.serve_input() is None: raise ValueError(f'{f}: models of {items.__name__} items cannot be served')
         with self.lock: self.learn, self.desc, self.items, self.label, self.version = learn, desc, items, learn.data.label, version_of(f)
         return self.version
     def predict(self, item, meta: dict) -> tuple[dict, str]:
@@ -125,7 +125,7 @@ class ServedModel:
             _, probs = self.learn.predict(item)
             return self.label.serve_result(probs, self.learn, meta), self.version
     def info(self) -> dict:
-        return {'name': self.name, 'version': self.version, 'input': self.items.serve_input, 'label': type(self.label).__name__,
+        return {'name': self.name, 'version': self.version, 'input': self.items.serve_input(), 'label': type(self.label).__name__,
                 'classes': [str(c) for c in self.label.classes] if self.label.classes else None,
                 'size': self.desc.get('size'), 'pred_thresh': self.learn.pred_thresh}
 
@@ -185,7 +185,7 @@ def predict_input(state, m: ServedModel, data) -> dict:
     item, stored, meta = m.items.serve_read(data, state.limits, m.desc)
     sha = hashlib.sha256(stored).hexdigest()
     result, version = m.predict(item, meta)
-    pid = state.store.add_prediction(m.name, version, m.items.__name__, m.label.describe(), sha, m.items.serve_input,
+    pid = state.store.add_prediction(m.name, version, m.items.__name__, m.label.describe(), sha, m.items.serve_input(),
                                      stored, meta, result)
     return {'prediction_id': pid, 'model': m.name, 'model_version': version, 'input_sha256': sha, 'result': result}
 
@@ -296,10 +296,10 @@ def export_feedback(db, out, model: str|None = None) -> dict:
 
 # %% ../nbs/12_serve.ipynb #d7707c09
 def corrections_from_db(db, model: str, dest) -> list[tuple]:
-    "The corrected items of `model` in `db` as (input, raw label): images written to `dest/<sha256>.png`, texts as str."
+    "The corrected items of `model` in `db` as (input, raw label), as their item list reads them back (`stored_item`: images to `dest/`)."
     out, dest = [], Path(dest)
     for r in FeedbackStore(db).feedback_rows(model):
-        item = r['data'].decode() if r['kind'] == 'text' else dest/f"{_write(dest/(r['input_sha256'] + '.png'), r['data'])}"
+        item = item_list_from_desc(r).stored_item(r['data'], r['input_sha256'], dest)
         out.append((item, label_from_desc({'label': r['label']}).train_target(r['target'])))
     return out
 
@@ -371,7 +371,7 @@ def finetune_from_db(folder, db, data_path, name: str|None = None, bs: int = 32,
     folder = model_folder(folder); name = name or folder.name
     learn = load_learner(folder, model_versions(folder)[-1].name)
     desc, lbl = learn.data.describe(), learn.data.label
-    items = ITEM_LISTS[desc.get('items') or desc.get('x_kind')]
+    items = item_list_from_desc(desc)
     lls = lbl.read_layout(items, data_path, desc).transform(size=desc.get('size'), resize_method=desc.get('resize_method', 'crop'))
     data = lls.databunch(bs=bs, device='cpu')
     if desc.get('stats'): data.normalize(desc['stats'])

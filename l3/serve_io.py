@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from fastcore.basics import patch
 from .core import IGNORE_ID
 from .labels import Label, CategoryLabel, MultiCategoryLabel, FloatLabel
-from .data import ItemList
+from .data import ItemList, item_list_from_desc
 from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
 from .text_data import TextList
 
@@ -31,12 +31,19 @@ LIMITS = dict(max_bytes=8 * 2**20,       # a request body (an upload) at most 8 
               max_note=2_000)            # a feedback note at most 2,000 characters
 
 # %% ../nbs/11b_serve_io.ipynb #45f66f1b
-ItemList.serve_input = None          # what the page asks for: 'image', 'text' (None: this item list cannot be served)
-ImageList.serve_input, TextList.serve_input = 'image', 'text'
+@patch(cls_method=True)
+def serve_input(cls: ItemList):
+    "What the page asks a user for ('image', 'text'); None: models of these items cannot be served yet."
+    return None
 
 @patch(cls_method=True)
 def serve_read(cls: ItemList, data, limits: dict, desc: dict):
     raise ServeError(415, f'models trained on {cls.__name__} items cannot be served yet')
+
+@patch(cls_method=True)
+def stored_item(cls: ItemList, data: bytes, sha: str, dest: Path):
+    "A stored input (the bytes `serve_read` kept) as an item again, for training; images are written to `dest/<sha>.png`."
+    raise ValueError(f'{cls.__name__} inputs cannot be read back from the feedback store')
 
 def _open_upload(data: bytes, limits: dict) -> Image.Image:
     try: im = Image.open(io.BytesIO(data))
@@ -48,6 +55,14 @@ def _open_upload(data: bytes, limits: dict) -> Image.Image:
     return im
 
 # %% ../nbs/11b_serve_io.ipynb #eab36c88
+def _write(f: Path, data: bytes) -> str:
+    f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(data); return f.name
+
+@patch(cls_method=True)
+def serve_input(cls: ImageList): return 'image'
+@patch(cls_method=True)
+def stored_item(cls: ImageList, data: bytes, sha: str, dest: Path): return dest/_write(Path(dest)/f'{sha}.png', data)
+
 @patch(cls_method=True)
 def serve_read(cls: ImageList, data, limits: dict, desc: dict):
     "Upload bytes -> (PIL image to predict on, PNG bytes to store, {'width', 'height'}); decoded before it is trusted."
@@ -57,6 +72,11 @@ def serve_read(cls: ImageList, data, limits: dict, desc: dict):
     except Exception as e: raise ServeError(422, f'the image could not be decoded ({type(e).__name__}): it is truncated or corrupt') from None
     buf = io.BytesIO(); im.save(buf, 'PNG')
     return im, buf.getvalue(), {'width': im.width, 'height': im.height}
+
+@patch(cls_method=True)
+def serve_input(cls: TextList): return 'text'
+@patch(cls_method=True)
+def stored_item(cls: TextList, data: bytes, sha: str, dest: Path): return data.decode('utf-8')
 
 @patch(cls_method=True)
 def serve_read(cls: TextList, data, limits: dict, desc: dict):
@@ -194,9 +214,6 @@ def check_feedback(self: MaskLabel, fb: dict, result: dict):
     return {'wrong_classes': cls}
 
 # %% ../nbs/11b_serve_io.ipynb #71856a0c
-def _write(f: Path, data: bytes) -> str:
-    f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(data); return f.name
-
 def _csv(f: Path, header: list, rows: list):
     f.parent.mkdir(parents=True, exist_ok=True)
     with open(f, 'w', newline='', encoding='utf-8') as fh: w = csv.writer(fh); w.writerow(header); w.writerows(rows)
@@ -205,13 +222,20 @@ def _csv(f: Path, header: list, rows: list):
 def export_items(self: Label, rows, out: Path) -> dict:
     raise ValueError(f'{type(self).__name__}: feedback export is not available for this kind of target')
 
+@patch(cls_method=True)
+def export_classified(cls: ItemList, rows, out: Path):
+    raise ValueError(f'{cls.__name__} inputs with their class cannot be exported yet')
+@patch(cls_method=True)
+def export_classified(cls: ImageList, rows, out: Path):     # train/<class>/<sha256>.png: label_from_folder reads it
+    for r in rows: _write(out/'train'/r['target']/f"{r['input_sha256']}.png", r['data'])
+@patch(cls_method=True)
+def export_classified(cls: TextList, rows, out: Path):      # texts.csv (label,text,is_valid): the IMDB sample's layout
+    _csv(out/'texts.csv', ['label', 'text', 'is_valid'], [[r['target'], r['data'].decode(), False] for r in rows])
+
 @patch
 def export_items(self: CategoryLabel, rows, out: Path) -> dict:
-    "train/<class>/<sha256>.png; texts: texts.csv (label,text,is_valid)."
-    if rows and rows[0]['kind'] == 'text':
-        _csv(out/'texts.csv', ['label', 'text', 'is_valid'], [[r['target'], r['data'].decode(), False] for r in rows])
-    else:
-        for r in rows: _write(out/'train'/r['target']/f"{r['input_sha256']}.png", r['data'])
+    "A class per input, in the layout of the inputs' item list (`export_classified`: images in class folders, texts in a CSV)."
+    if rows: item_list_from_desc(rows[0]).export_classified(rows, out)
     return {c: sum(r['target'] == c for r in rows) for c in sorted({r['target'] for r in rows})}
 
 # %% ../nbs/11b_serve_io.ipynb #57cb454e
