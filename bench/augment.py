@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's l3, whatever is installed
 import torch
-from l3.augment import get_transforms, augment_batch
+from l3.augment import get_transforms, augment_batch, mask_target
 
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
@@ -31,7 +31,7 @@ def make_batch(bs, h, w, device, seed=0):
 
 def l3_runner(x, m):
     tfms = get_transforms()[0]
-    return lambda: augment_batch(tfms, x, m, 'mask')
+    return lambda: augment_batch(tfms, x, m, mask_target())
 
 def fastai_runner(x, m):
     "fastai's batch transforms as its DataLoader applies them to a training batch, or None when fastai is absent."

@@ -268,7 +268,7 @@ def main(argv=None):
             print(f'{w:>11} {l3r[w]:10.0f} {fa} {ratio}')
         if far: print(f'best setting: l3 {max(l3r.values()):.0f} img/s vs fastai {max(far.values()):.0f} img/s = '
                       f'{max(l3r.values())/max(far.values()):.2f}x (target >= 1.0x)')
-        from l3.data import default_num_workers
+        from l3.databunch import default_num_workers
         dw = default_num_workers(n)
         for w in sorted({0, dw}):
             frac, per = wait_fraction(path, bs, a.size, w, steps)

@@ -11,12 +11,13 @@ import torch, torch.nn.functional as F
 from torchvision import tv_tensors as tvt
 from torchvision.transforms.v2 import functional as TF
 from .core import IGNORE_ID
+from .labels import label_class
 
 # %% auto #0
-__all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'STILL', 'TARGETS', 'demo_item', 'show_images', 'resize_item', 'Flip',
-           'Dihedral', 'Rotate', 'Zoom', 'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict',
-           'get_transforms', 'dihedral_mat', 'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params',
-           'perspective_grid', 'move_points', 'warp_mask', 'Target', 'as_target', 'box_corners', 'enclosing_boxes',
+__all__ = ['RESIZE_METHODS', 'TFMS', 'DIHEDRAL', 'STILL', 'demo_item', 'show_images', 'resize_item', 'Flip', 'Dihedral', 'Rotate',
+           'Zoom', 'Warp', 'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms', 'dihedral_mat',
+           'rotate_mat', 'zoom_mat', 'homography', 'warp_mat', 'draw_params', 'perspective_grid', 'move_points',
+           'warp_mask', 'Target', 'mask_target', 'points_target', 'as_target', 'box_corners', 'enclosing_boxes',
            'move_boxes', 'warp_batch', 'light_batch', 'apply_params', 'augment_batch', 'show_augmented']
 
 # %% ../nbs/04_augment.ipynb #91147862
@@ -378,13 +379,22 @@ class Target:
     check_batch: callable = lambda x, y: None
 
 STILL = Target(lambda y, grid, mat: y)
-TARGETS = {'mask': lambda ignore_id: Target(partial(warp_mask, ignore_id=ignore_id), _check_mask_batch),   # name -> Target(ignore_id)
-           'points': lambda ignore_id: Target(lambda y, grid, mat: move_points(y, mat), _check_points_batch)}
 
-def as_target(t, ignore_id=IGNORE_ID):
-    "`t` as an object with `warp` and `check_batch`: a label object, a `Target`, or a name (`TARGETS`; others stay still)."
-    if not isinstance(t, str): return t
-    return TARGETS[t](ignore_id) if t in TARGETS else STILL    # any other name (a category, floats): the target does not move
+def mask_target(ignore_id=IGNORE_ID) -> Target:
+    "Masks of class ids (BxHxW) moved pixel by pixel; what comes from outside the image is `ignore_id`."
+    return Target(partial(warp_mask, ignore_id=ignore_id), _check_mask_batch)
+
+def points_target() -> Target:
+    "Points (BxPx2, (row, col) in [-1, 1]) moved by the batch's matrices."
+    return Target(lambda y, grid, mat: move_points(y, mat), _check_points_batch)
+
+def as_target(t):
+    "`t` as an object with `warp` and `check_batch`: a label object or `Target` as it is; a label class or its name, made once."
+    if isinstance(t, (str, type)): t = label_class(t)()
+    if not (callable(getattr(t, 'warp', None)) and callable(getattr(t, 'check_batch', None))):
+        raise TypeError(f"target {t!r} does not say how it moves with the pixels: pass the data's label object (data.label), "
+                        f"a Target (mask_target(), points_target()) or a label class name such as 'points'")
+    return t
 
 
 # %% ../nbs/04_augment.ipynb #cd3f4927
@@ -407,12 +417,12 @@ def move_boxes(boxes, mat, size, min_px=1.):
     return enclosing_boxes(c, size, min_px)
 
 # %% ../nbs/04_augment.ipynb #954585be
-def warp_batch(x, mat, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID):
+def warp_batch(x, mat, y=None, target=None, pad_mode='reflection'):
     "Sample images `x` (n x c x h x w float) through out->in matrices `mat` in one grid; `target` moves `y` along."
     n, _, h, w = x.shape
     grid = perspective_grid(mat.to(x.device, torch.float32), h, w)
     out = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode=pad_mode, align_corners=False)
-    if target is not None: y = as_target(target, ignore_id).warp(y, grid, mat)
+    if target is not None: y = as_target(target).warp(y, grid, mat)
     return out, y
 
 def light_batch(x, scale, shift):
@@ -433,25 +443,25 @@ def _check_batch(x, y, target):
                         f'{tuple(getattr(x, "shape", ()))} {getattr(x, "dtype", "")}')
     if target is not None: target.check_batch(x, y)
 
-def apply_params(params, x, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID, funcs=()):
+def apply_params(params, x, y=None, target=None, pad_mode='reflection', funcs=()):
     "Apply drawn `params` (see `draw_params`) to a batch: one grid_sample (moving `y` by `target`), lighting, functions."
     mat = params['mat']
     if not torch.equal(mat, torch.eye(3, dtype=mat.dtype).expand_as(mat)):    # some image moves
-        x, y = warp_batch(x, mat, y, target, pad_mode, ignore_id)
+        x, y = warp_batch(x, mat, y, target, pad_mode)
     x = light_batch(x, params['scale'], params['shift'])
     for f in funcs: x = f(x)
     return x, y
 
-def augment_batch(tfms, x, y=None, target=None, pad_mode='reflection', ignore_id=IGNORE_ID, generator=None):
-    "Randomly transform a float batch `x` (BxCxHxW in [0, 1], any device); `target` ('mask', 'points', a label) moves `y` alike."
-    target = None if target is None else as_target(target, ignore_id)
+def augment_batch(tfms, x, y=None, target=None, pad_mode='reflection', generator=None):
+    "Randomly transform a float batch `x` (BxCxHxW in [0, 1], any device); `target` (a label object, a `Target`, a label class name) moves `y` alike."
+    target = None if target is None else as_target(target)
     _check_batch(x, y, target)
     tfms = [t for t in (tfms or [])]
     if not tfms: return x, y
     n, _, h, w = x.shape
     params = draw_params(tfms, n, h, w, generator)
     funcs = [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]
-    return apply_params(params, x, y, target, pad_mode, ignore_id, funcs)
+    return apply_params(params, x, y, target, pad_mode, funcs)
 
 
 # %% ../nbs/04_augment.ipynb #fa152968
@@ -463,8 +473,8 @@ def show_augmented(img, tfms, n=8, mask=None, points=None, ncols=4, figsize=None
     params = draw_params(tfms, n, *x.shape[-2:], generator=g)
     funcs = [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]
     xm, ym = apply_params(params, xb, None if mask is None else mask[None].expand(n, -1, -1),
-                          None if mask is None else 'mask', pad_mode, funcs=funcs)
+                          None if mask is None else mask_target(), pad_mode, funcs=funcs)
     _, yp = apply_params(params, xb, None if points is None else points[None].expand(n, -1, -1).contiguous(),
-                         'points' if points is not None else None)
+                         points_target() if points is not None else None)
     return show_images(xm, ym if mask is not None else None, yp if points is not None else None,
                        ncols=ncols, figsize=figsize)

@@ -4,24 +4,23 @@
 
 # %% ../nbs/03_data_block.ipynb #768b5c1e
 from __future__ import annotations
-import os, re, copy, types, warnings
+import os, re, copy, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import torch, torch.nn as nn, torch.nn.functional as F
-from torch.utils.data import Dataset, DataLoader as TorchDataLoader
-from .core import default_device, listify, DataError
+import torch
+from torch.utils.data import Dataset
+from .core import default_device, listify, DataError, _add_methods
+from .labels import Label, EmptyLabel, label_class, infer_label, _stack, _split_tags
+from .databunch import DataBunch, DeviceDataLoader, default_num_workers
 _all_ = ['DataError']   # defined in l3.core (the BIWI readers of l3.datasets raise it too); `from l3.data import *` still gives it
 
 # %% auto #0
-__all__ = ['ITEM_LISTS', 'LABELS', 'get_files', 'ItemList', 'ItemListFromMixin', 'ItemListFilterMixin', 'ItemListSplitMixin',
-           'ItemListSplitByNameMixin', 'ItemListSplitByColMixin', 'ItemLists', 'CrossEntropyFlat', 'BCEWithLogitsFlat',
-           'MSELossFlat', 'label_class', 'label_from_desc', 'Label', 'LabelModelMixin', 'CategoryLabel',
-           'CategoryLabelUse', 'MultiCategoryLabel', 'MultiCategoryLabelUse', 'FloatLabel', 'EmptyLabel', 'infer_label',
-           'LabelList', 'ItemListsLabelMixin', 'ItemListsLabelFromMixin', 'ItemListsLabelDfMixin', 'ResizeMethod',
-           'DatasetType', 'LabelLists', 'LabelListsTestMixin', 'LabelListsTransformMixin', 'default_num_workers',
-           'ItemListBatchMixin', 'results_table', 'ItemListLookMixin', 'DeviceDataLoader', 'DataBunch',
-           'DataBunchUseMixin', 'DataBunchLookMixin', 'show_batch', 'prepare_item', 'DataError']
+__all__ = ['ITEM_LISTS', 'get_files', 'ItemList', 'ItemListFromMixin', 'ItemListFilterMixin', 'ItemListSplitMixin',
+           'ItemListSplitByNameMixin', 'ItemListSplitByColMixin', 'ItemLists', 'LabelList', 'ItemListsLabelMixin',
+           'ItemListsLabelFromMixin', 'ItemListsLabelDfMixin', 'ResizeMethod', 'DatasetType', 'LabelLists',
+           'LabelListsTestMixin', 'LabelListsTransformMixin', 'ItemListBatchMixin', 'results_table',
+           'ItemListLookMixin', 'item_list_from_desc', 'prepare_item', 'DataError']
 
 # %% ../nbs/03_data_block.ipynb #6801bbd9
 def get_files(path, extensions=None, recurse=True, include=None) -> list[Path]:
@@ -132,12 +131,6 @@ class ItemListFilterMixin:
         df = None if self.inner_df is None else self.inner_df.iloc[list(idxs)].reset_index(drop=True)
         return self.new([self.items[i] for i in idxs], df)
 
-def _add_methods(cls, src):
-    "Give `cls` the functions defined in class `src` (lets one class be explained over several cells)."
-    for k, v in vars(src).items():
-        if not k.startswith('__'): setattr(cls, k, v)
-    return cls
-
 for _m in (ItemListFromMixin, ItemListFilterMixin): _add_methods(ItemList, _m)
 
 # %% ../nbs/03_data_block.ipynb #bfbb9e00
@@ -225,206 +218,6 @@ def _must_split(name):
 for _n in ('label_from_folder', 'label_from_df', 'label_from_func', 'label_from_re', 'label_for_lm', 'label_empty',
            'transform', 'databunch'):
     setattr(ItemList, _n, _must_split(_n))
-
-# %% ../nbs/03_data_block.ipynb #6f81d608
-def _shape_error(name, inp, targ, want):
-    return ValueError(f'{name}: targets of shape {tuple(targ.shape)} do not fit predictions of shape {tuple(inp.shape)}; {want}')
-
-class CrossEntropyFlat(nn.Module):
-    "Cross-entropy with the class scores on axis `axis`; predictions and targets are flattened to `N x C` and `N`."
-    def __init__(self, axis: int = 1, ignore_index: int = -100, weight=None, reduction: str = 'mean'):
-        super().__init__(); self.axis, self.ignore_index, self.weight, self.reduction = axis, ignore_index, weight, reduction
-    def forward(self, inp, targ):
-        if targ.dim() == inp.dim() and targ.shape[self.axis] == 1: targ = targ.squeeze(self.axis)   # B x 1 x H x W masks
-        n_cls = inp.shape[self.axis]
-        inp = inp.movedim(self.axis, -1).reshape(-1, n_cls)
-        if targ.numel() != len(inp): raise _shape_error('CrossEntropyFlat', inp, targ, 'expected one class id per prediction')
-        return F.cross_entropy(inp.float(), targ.reshape(-1).long(), weight=self.weight,
-                               ignore_index=self.ignore_index, reduction=self.reduction)
-    def activation(self, x): return F.softmax(x.float(), dim=self.axis)
-
-# %% ../nbs/03_data_block.ipynb #7b5db761
-class BCEWithLogitsFlat(nn.Module):
-    "Binary cross-entropy on logits, one sigmoid per label (multi-label targets of 0/1 floats)."
-    def __init__(self, pos_weight=None, reduction: str = 'mean'):
-        super().__init__(); self.pos_weight, self.reduction = pos_weight, reduction
-    def forward(self, inp, targ):
-        if inp.shape != targ.shape: raise _shape_error('BCEWithLogitsFlat', inp, targ, 'expected one 0/1 target per output')
-        return F.binary_cross_entropy_with_logits(inp.float(), targ.float(), pos_weight=self.pos_weight, reduction=self.reduction)
-    def activation(self, x): return torch.sigmoid(x.float())
-
-class MSELossFlat(nn.Module):
-    "Mean squared error with each sample flattened (`B x 2P` outputs against `B x P x 2` points)."
-    def __init__(self, reduction: str = 'mean'): super().__init__(); self.reduction = reduction
-    def forward(self, inp, targ):
-        if inp.shape[0] != targ.shape[0] or inp[0].numel() != targ[0].numel():
-            raise _shape_error('MSELossFlat', inp, targ, 'expected as many numbers per sample in both')
-        return F.mse_loss(inp.reshape(len(inp), -1).float(), targ.reshape(len(targ), -1).float(), reduction=self.reduction)
-    def activation(self, x): return x.float()
-
-# %% ../nbs/03_data_block.ipynb #601cc88f
-LABELS = {}
-_LABEL_ALIASES = {'PointsItemList': 'points', 'SegmentationLabelList': 'mask'}
-
-def label_class(spec) -> type:
-    "The label class for `spec`: a Label subclass, or a name (`'category'`, `'MaskLabel'`, ...) from `LABELS`."
-    if isinstance(spec, type) and issubclass(spec, Label): return spec
-    name = spec if isinstance(spec, str) else getattr(spec, '__name__', repr(spec))
-    name = _LABEL_ALIASES.get(name, name)
-    if name not in LABELS:
-        raise ValueError(f"unknown label_cls {spec!r}; use a Label subclass or one of {sorted(LABELS)} "
-                         f"(masks and points come with l3.vision_data, language models with l3.text_data)")
-    return LABELS[name]
-
-def label_from_desc(d: dict):
-    "Rebuild a label object from `describe()`'s dict (by class name, through `LABELS`)."
-    if 'label' in d: return label_class(d['label']['name']).from_desc(d['label'])
-    return label_class(d.get('y_kind') or 'empty')(d.get('classes'))
-
-# %% ../nbs/03_data_block.ipynb #803dc3c1
-def _stack(ts):
-    "Stack same-shape tensors into a fresh contiguous batch by copying each in (fast for any memory layout)."
-    out = torch.empty((len(ts), *ts[0].shape), dtype=ts[0].dtype)
-    for i, t in enumerate(ts): out[i].copy_(t)
-    return out
-
-class Label:
-    "One kind of target: how its raw labels are encoded, batched, moved, decoded, lost and drawn (see the table above)."
-    name, geometric, result_cols, column = 'label', False, 1, 'target'
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        LABELS[cls.__name__] = LABELS[cls.name] = cls
-    def __init__(self, classes=None): self.classes = None if classes is None else list(classes)
-    @classmethod
-    def create(cls, raws, classes=None, ils=None): return cls(classes)
-    @staticmethod
-    def prep(r): return r
-    def encode(self, raw, il): return list(raw)
-    def get(self, y, x=None, item=None): return torch.tensor(0)
-    def resize(self, fn, x, y, **kw): return fn(x, **kw)[0], y
-    def collate(self, ys): return _stack(ys)
-    def on_device(self, yb): return yb
-    def warp(self, y, grid, mat): return y
-    def check_batch(self, x, y): pass
-    def loader(self, ds, bs, train, device, lls, **kw): return ds.x.loader(ds, bs, train, device, lls, **kw)
-
-# %% ../nbs/03_data_block.ipynb #657e5222
-class LabelModelMixin:
-    def c(self, ys): return len(self.classes) if self.classes is not None else None
-    def loss(self): return None
-    def decode(self, out, thresh=0.5): return out
-    def actual(self, y): return self.decode(y.float(), 0.5)
-    def str(self, y): return str(y)
-    def title(self, y): return None
-    def show(self, ax, y, size=None, **kw):
-        t = self.title(y)
-        if t: ax.set_title(t, fontsize=9)
-    def show_result(self, axs, actual, pred, size=None): axs[0].set_title(f'{actual} / {pred}', fontsize=8)
-    def describe(self) -> dict: return {'name': type(self).__name__, 'classes': self.classes}
-    @classmethod
-    def from_desc(cls, d: dict): return cls(d.get('classes'))
-    def __repr__(self): return f"{type(self).__name__}({len(self.classes) if self.classes else 0} classes)"
-
-_add_methods(Label, LabelModelMixin)
-
-# %% ../nbs/03_data_block.ipynb #cd5782ff
-def _warn_valid_only(raws, tags, ils, what):
-    "Warn when labels of the validation set never appear in training."
-    if ils is None or not len(raws[0]): return
-    seen = {t for r in raws[0] for t in tags(r)}
-    only = sorted({t for r in raws[1] for t in tags(r)} - seen, key=str)
-    if only:
-        i = next(i for i, r in enumerate(raws[1]) if only[0] in tags(r))
-        warnings.warn(f"{what} {only[:10]} appear only in the validation set (e.g. {only[0]!r} of "
-                      f"{ils.valid._short(ils.valid.items[i])}), never in training: the model cannot learn them; "
-                      f"split differently (another seed) or drop those items")
-
-class CategoryLabel(Label):
-    "One class per item: stored as its index, batched as long `B`; cross-entropy; decoded to the class name."
-    name = 'category'
-    @classmethod
-    def create(cls, raws, classes=None, ils=None):
-        if classes is None: _warn_valid_only(raws, lambda r: [r], ils, 'labels')
-        return cls(classes if classes is not None else sorted(set(r for raw in raws for r in raw), key=str))
-    def encode(self, raw, il):
-        idx = {c: j for j, c in enumerate(self.classes)}
-        bad = [(i, r) for i, r in enumerate(raw) if r not in idx]
-        if bad:
-            raise DataError(f"{len(bad)} labels are not in classes, e.g. {bad[0][1]!r} for {il.items[bad[0][0]]}; "
-                            f"classes are {list(self.classes)[:20]}: add the label to classes or remove the item")
-        return [idx[r] for r in raw]
-
-# %% ../nbs/03_data_block.ipynb #7ffe3b3d
-class CategoryLabelUse:
-    def get(self, y, x=None, item=None): return torch.tensor(y, dtype=torch.long)
-    def loss(self): return CrossEntropyFlat()
-    def decode(self, out, thresh=0.5):
-        i = int(out.argmax()); return self.classes[i] if self.classes else i
-    def actual(self, y): return self.classes[int(y)] if self.classes else y
-    def str(self, y): return str(self.classes[y])
-    def title(self, y): return str(self.classes[int(y)])
-
-_add_methods(CategoryLabel, CategoryLabelUse)
-
-# %% ../nbs/03_data_block.ipynb #d9f787b6
-def _split_tags(r, delim):
-    return [t for t in str(r).split(delim) if t] if delim is not None else (list(r) if isinstance(r, (list, tuple, set)) else r)
-
-class MultiCategoryLabel(Label):
-    "Several tags per item: stored as tag indices, batched as multi-hot float `BxC`; one sigmoid per tag."
-    name = 'multi_category'
-    @classmethod
-    def create(cls, raws, classes=None, ils=None):
-        if classes is None: _warn_valid_only(raws, lambda r: r, ils, 'tags')
-        return cls(classes if classes is not None else sorted(set(t for raw in raws for r in raw for t in r), key=str))
-    @staticmethod
-    def prep(r): return _split_tags(r, None) if not isinstance(r, str) else [r]
-    def encode(self, raw, il):
-        idx, out = {c: j for j, c in enumerate(self.classes)}, []
-        for i, r in enumerate(raw):
-            unknown = [t for t in r if t not in idx]
-            if unknown: raise DataError(f"tag {unknown[0]!r} of {il.items[i]} is not in classes {list(self.classes)[:20]}; "
-                                        f"add it to classes or fix the label")
-            out.append([idx[t] for t in r])
-        return out
-
-# %% ../nbs/03_data_block.ipynb #7b5e6660
-class MultiCategoryLabelUse:
-    def get(self, y, x=None, item=None):
-        t = torch.zeros(len(self.classes)); t[list(y)] = 1.; return t
-    def loss(self): return BCEWithLogitsFlat()
-    def decode(self, out, thresh=0.5):
-        idx = torch.nonzero(out > thresh).flatten().tolist()
-        return [self.classes[i] for i in idx] if self.classes else idx
-    def str(self, y): return ';'.join(self.classes[j] for j in y)
-    def title(self, y): return ';'.join(self.classes[j] for j in torch.nonzero(y > 0.5).flatten().tolist())
-
-_add_methods(MultiCategoryLabel, MultiCategoryLabelUse)
-
-# %% ../nbs/03_data_block.ipynb #000c6dd2
-class FloatLabel(Label):
-    "One or more numbers per item (regression): float `Bxk`, mean squared error."
-    name = 'float'
-    def encode(self, raw, il): return [np.asarray(r, dtype=np.float32).reshape(-1) for r in raw]
-    def get(self, y, x=None, item=None): return torch.as_tensor(y, dtype=torch.float32).view(-1)
-    def c(self, ys): return int(torch.as_tensor(ys[0]).numel()) if len(ys) else None
-    def loss(self): return MSELossFlat()
-    def title(self, y): return ', '.join(f'{v:.2f}' for v in y.flatten().tolist()[:4])
-
-class EmptyLabel(Label):
-    "No label (unlabelled items, test sets): a zero per item, no loss."
-    name = 'empty'
-    def c(self, ys): return None
-    def actual(self, y): return y
-
-def infer_label(raw, label_delim=None) -> type:
-    "The label class for raw labels no one named: `label_delim` or lists of strings -> multi-category, floats -> float, else category."
-    first = next((r for r in raw if r is not None), None)
-    if label_delim is not None or (isinstance(first, (list, tuple, set)) and all(isinstance(o, str) for o in first)):
-        return MultiCategoryLabel
-    if isinstance(first, (float, np.floating)) or (isinstance(first, (list, tuple, np.ndarray, torch.Tensor))
-                                                     and np.asarray(first).dtype.kind == 'f'): return FloatLabel
-    return CategoryLabel
 
 # %% ../nbs/03_data_block.ipynb #4ba4c7ed
 class LabelList(Dataset):
@@ -569,7 +362,7 @@ class LabelListsTransformMixin:
             if not isinstance(size, (int, tuple, list)): size = tuple(int(v) for v in hw)  # e.g. a numpy pair: src_size//2
         tfms = ([], []) if tfms is None else (list(tfms[0] or []), list(tfms[1] or []))
         if not tfm_y and self.label.geometric and tfms[0]:
-            warnings.warn(f"the targets are {self.y_kind}s but tfm_y=False: they won't move with the augmented "
+            warnings.warn(f"the targets are {self.label.name}s but tfm_y=False: they won't move with the augmented "
                           f"images; pass tfm_y=True")
         new = copy.copy(self)
         new.tfms, new.tfm_y, new.size, new.resize_method = tfms, tfm_y, size, resize_method
@@ -586,12 +379,6 @@ class LabelListsTransformMixin:
 for _m in (LabelListsTestMixin, LabelListsTransformMixin): _add_methods(LabelLists, _m)
 
 # %% ../nbs/03_data_block.ipynb #48de1d62
-def default_num_workers(n_items: int) -> int:
-    "Workers for a dataset of `n_items` images: none for small data (start-up costs more), else up to 4 (the bench's choice)."
-    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    if n_items < 1000 or n_cpu < 2: return 0
-    return min(4, n_cpu)
-
 class ItemListBatchMixin:
     def get(self, i, ds): return torch.as_tensor(self.items[i], dtype=torch.float32)
     def fit(self, x, y, ds): return x, y
@@ -635,134 +422,14 @@ class ItemListLookMixin:
 
 for _m in (ItemListBatchMixin, ItemListLookMixin): _add_methods(ItemList, _m)
 
-# %% ../nbs/03_data_block.ipynb #d918d4ce
-def _to(b, device, non_blocking=False):
-    "A tensor, or a tuple/list of them (e.g. boxes and their classes), on `device`."
-    if isinstance(b, (tuple, list)): return type(b)(_to(o, device, non_blocking) for o in b)
-    return b.to(device, non_blocking=non_blocking)
-
-class DeviceDataLoader:
-    "Iterable of (xb, yb) on `device`: batches of a torch DataLoader, processed per batch by the item list."
-    def __init__(self, dataset, device=None, tfms=None, tfm_y=False, stats=None, **dl_kwargs):
-        self.dataset, self.device = dataset, default_device(device)
-        self.tfms, self.tfm_y, self.stats = list(tfms or []), tfm_y, stats
-        self.dl_kwargs = dl_kwargs
-        self.dl = TorchDataLoader(dataset, **dl_kwargs)
-    @property
-    def bs(self): return self.dl.batch_size
-    def __len__(self): return len(self.dl)
-    def new(self, **kw):
-        "A copy with torch DataLoader arguments changed (e.g. `sampler=...`, `shuffle=False`, `batch_size=...`)."
-        args = {**self.dl_kwargs, **kw}
-        if kw.get('sampler') is not None: args.pop('shuffle', None)
-        if kw.get('batch_sampler') is not None:
-            for k in ('shuffle', 'batch_size', 'drop_last', 'sampler'): args.pop(k, None)
-        if 'bs' in args: args['batch_size'] = args.pop('bs')
-        return DeviceDataLoader(self.dataset, self.device, self.tfms, self.tfm_y, self.stats, **args)
-    def proc_batch(self, xb, yb):
-        "A batch from the workers -> on the device, then the item list's per-batch work (float, augment, normalise)."
-        nb = self.device.type == 'cuda'
-        return self.dataset.x.proc_batch(_to(xb, self.device, nb), _to(yb, self.device, nb), self)
-    def __iter__(self):
-        for xb, yb in self.dl: yield self.proc_batch(xb, yb)
-
-# %% ../nbs/03_data_block.ipynb #73e1f152
-def _tfm_desc(t):
-    "A JSON-able dict for transform `t`: its record's simple fields (a plain function by its name)."
-    if isinstance(t, types.FunctionType): return {'name': t.__name__, 'callable': True}
-    d = {'name': getattr(t, 'name', type(t).__name__)}
-    for k, v in (t if isinstance(t, dict) else getattr(t, '__dict__', {})).items():
-        if isinstance(v, (int, float, str, bool, type(None))) or (isinstance(v, (list, tuple)) and
-                                                                 all(isinstance(o, (int, float, str, bool)) for o in v)):
-            d[k] = list(v) if isinstance(v, tuple) else v
-    return d
-
-def _first_item_check(ds):
-    "Read the first training item now, so a systematic problem (wrong paths, bad masks) shows before any worker starts."
-    if len(ds) == 0: raise DataError(f"the training set is empty; check the split (items under {ds.path})")
-    ds[0]
-
-# %% ../nbs/03_data_block.ipynb #ad3d0400
-class DataBunch:
-    "Train/valid/test DataLoaders on a device, with what the learner needs to know about the data."
-    def __init__(self, train_dl, valid_dl, test_dl=None, path='.', device=None, size=None, resize_method='crop',
-                 tfms=([], []), tfm_y=False, vocab=None):
-        self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
-        self.path, self.device, self.size, self.resize_method = Path(path), default_device(device), size, resize_method
-        self.tfms, self.tfm_y, self.vocab, self.stats = tfms, tfm_y, vocab, None
-
-    @classmethod
-    def create(cls, lls: LabelLists, bs=64, val_bs=None, device=None, **kw):
-        "Build the loaders of `lls` (each set's own, from its item list): shuffled train, ordered valid/test."
-        device, val_bs = default_device(device), val_bs or bs
-        _first_item_check(lls.train)
-        mk = lambda ds, b, train: None if ds is None else ds.label.loader(ds, b, train, device, lls, **kw)
-        return cls(mk(lls.train, bs, True), mk(lls.valid, val_bs, False), mk(lls.test, val_bs, False), path=lls.path,
-                   device=device, size=lls.size, resize_method=lls.resize_method, tfms=lls.tfms, tfm_y=lls.tfm_y, vocab=lls.vocab)
-
-    train_ds = property(lambda self: self.train_dl.dataset)
-    valid_ds = property(lambda self: self.valid_dl.dataset)
-    test_ds = property(lambda self: self.test_dl.dataset if self.test_dl is not None else None)
-    label = property(lambda self: self.train_ds.label)
-    x_kind = property(lambda self: self.train_ds.x_kind)
-    y_kind = property(lambda self: self.label.name)
-    classes = property(lambda self: self.label.classes)
-    c = property(lambda self: self.train_ds.c)
-    bs = property(lambda self: self.train_dl.bs)
-    loss_func = None
-
-# %% ../nbs/03_data_block.ipynb #7911c2eb
-class DataBunchUseMixin:
-    def dls(self): return [d for d in (self.train_dl, self.valid_dl, self.test_dl) if d is not None]
-    def dl(self, ds_type='train'):
-        "The loader for `ds_type` ('train', 'valid', 'test')."
-        d = {'train': self.train_dl, 'valid': self.valid_dl, 'test': self.test_dl}.get(str(ds_type).lower().split('.')[-1])
-        if d is None: raise ValueError(f"no {ds_type!r} DataLoader in this DataBunch (train, valid{', test' if self.test_dl else ''})")
-        return d
-    def __repr__(self):
-        return (f"DataBunch;\n\nTrain: {self.train_ds!r}\n\nValid: {self.valid_ds!r}\n\nTest: {self.test_ds!r}\n"
-                f"bs={self.bs} size={self.size} device={self.device} stats={self.stats}")
-    def normalize(self, stats=...):
-        "Normalise batches with `stats` (mean, std) per channel (default: the items' usual ones, e.g. ImageNet's; None: measured); returns self."
-        stats = self.train_ds.x.norm_stats(self, stats)
-        if stats is None: return self
-        self.stats = (list(map(float, stats[0])), list(map(float, stats[1])))
-        for d in self.dls(): d.stats = self.stats
-        return self
-    def denorm(self, x):
-        "Undo the normalisation of a batch."
-        return self.train_ds.x.denorm(x, self.stats) if self.stats is not None else x
-    def one_batch(self, ds_type='train', denorm=False):
-        "The first batch (xb, yb) of a loader, on the device (denormalised when `denorm`)."
-        for xb, yb in self.dl(ds_type): return (self.denorm(xb) if denorm else xb), yb
-        raise ValueError(f"the {ds_type} loader is empty (fewer items than a batch with drop_last?)")
-
 # %% ../nbs/03_data_block.ipynb #64337d0e
-class DataBunchLookMixin:
-    def describe(self) -> dict:
-        "A JSON-able description of the data: item list, label class (with classes), size, resize, stats and transforms."
-        d = dict(items=type(self.train_ds.x).__name__, label=self.label.describe(), x_kind=self.x_kind, y_kind=self.y_kind,
-                 classes=list(map(str, self.classes)) if self.classes else None, c=self.c,
-                 size=list(self.size) if isinstance(self.size, (tuple, list)) else self.size,
-                 resize_method=self.resize_method, stats=[list(s) for s in self.stats] if self.stats else None,
-                 tfm_y=self.tfm_y, tfms={'train': [_tfm_desc(t) for t in self.tfms[0]], 'valid': [_tfm_desc(t) for t in self.tfms[1]]},
-                 **self.train_ds.x.describe())
-        if self.vocab is not None: d['vocab'] = list(self.vocab.itos)
-        return d
-    def show_results(self, xb, actuals, preds, figsize=None):
-        "Draw (or tabulate) items `xb` with their targets and predictions, as the item list shows them."
-        return self.train_ds.x.show_results(self, xb, actuals, preds, figsize)
-
-def show_batch(data, rows=3, figsize=None, ds_type='train', **kw):
-    "Show a batch: `rows` x `rows` images with their labels, a table for texts: as the item list shows them."
-    return data.train_ds.x.show_batch(data, rows, figsize, ds_type, **kw)
+def item_list_from_desc(d: dict, strict: bool = True):
+    "The item list class `describe()`'s dict names (`items`; `x_kind` in older exports), through `ITEM_LISTS`; None if unknown and not `strict`."
+    name = d.get('items') or d.get('x_kind')
+    if name in ITEM_LISTS or not strict: return ITEM_LISTS.get(name)
+    raise ValueError(f"no item list {name!r} to prepare items with: import its module "
+                     f"(l3.vision_data for images, l3.text_data for texts)")
 
 def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     "A new item (a path, image, text...) -> a model-ready batch of one, exactly as the described training data."
-    name = desc.get('items') or desc.get('x_kind')
-    if name not in ITEM_LISTS: raise ValueError(f"no item list {name!r} to prepare items with: import its module "
-                                                f"(l3.vision_data for images, l3.text_data for texts)")
-    return ITEM_LISTS[name].prepare(item, desc, default_device(device))
-
-for _m in (DataBunchUseMixin, DataBunchLookMixin): _add_methods(DataBunch, _m)
-DataBunch.show_batch = show_batch
+    return item_list_from_desc(desc).prepare(item, desc, default_device(device))

@@ -9,7 +9,8 @@ from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
-from .data import LabelList, DeviceDataLoader
+from .databunch import DeviceDataLoader
+from .data import LabelList
 from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 

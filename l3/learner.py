@@ -11,7 +11,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from .core import default_device, listify, progress, IGNORE_ID
 from .metrics import as_metric, metric_name, accuracy, Metric
-from .data import CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, label_class, results_table
+from .labels import CrossEntropyFlat, BCEWithLogitsFlat, MSELossFlat, Label, LABELS, label_class
+from .data import results_table
 
 # %% auto #0
 __all__ = ['EVENTS', 'TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'CancelBatch', 'CancelValidate', 'CancelEpoch',
@@ -38,10 +39,11 @@ class TensorLoader:
 
 # %% ../nbs/07_learner.ipynb #e89359e3
 class TensorData:
-    "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (the label class of `y_kind`), `device`, `describe()`."
+    "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (an object of `label_cls`), `device`, `describe()`."
     x_kind, test_dl, stats = 'tensor', None, None
-    def __init__(self, train_dl, valid_dl, c, classes=None, y_kind='category', path='.'):
-        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_class(y_kind)(classes)
+    def __init__(self, train_dl, valid_dl, c, classes=None, label_cls='category', path='.', y_kind=None):
+        label_cls = label_class(y_kind if y_kind is not None else label_cls)    # a label class, or its name (y_kind: the old keyword)
+        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_cls(classes)
         self.device, self.path = train_dl.device, Path(path)
     classes = property(lambda self: self.label.classes)
     y_kind = property(lambda self: self.label.name)
@@ -50,26 +52,26 @@ class TensorData:
     def describe(self) -> dict:
         return {'x_kind': self.x_kind, 'label': self.label.describe(), 'y_kind': self.y_kind, 'classes': self.classes, 'c': self.c}
 
-def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, y_kind: str = 'category', classes=None,
-                device=None, path='.') -> TensorData:
-    "A `TensorData` from train and valid tensors; `c` is worked out from the targets (class ids, multi-hot rows, numbers)."
-    c = label_class(y_kind)(classes).c(classes or []) if classes else None
+def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, label_cls='category', classes=None,
+                device=None, path='.', y_kind=None) -> TensorData:
+    "A `TensorData` from train and valid tensors (targets of `label_cls`, a label class or its name); `c` from the targets."
+    label_cls = label_class(y_kind if y_kind is not None else label_cls)
+    c = label_cls(classes).c(classes or []) if classes else None
     if c is None: c = int(max(y_train.max(), y_valid.max())) + 1 if not y_train.is_floating_point() and y_train.dim() == 1 else y_train[0].numel()
     tds = lambda x, y: torch.utils.data.TensorDataset(x, y)
     return TensorData(TensorLoader(tds(x_train, y_train), bs, shuffle=True, device=device, drop_last=len(x_train) > bs),
-                      TensorLoader(tds(x_valid, y_valid), bs * 2, device=device), c, classes, y_kind, path)
+                      TensorLoader(tds(x_valid, y_valid), bs * 2, device=device), c, classes, label_cls, path)
 
 
 # %% ../nbs/07_learner.ipynb #4b6e0873
 def loss_for(target) -> nn.Module:
-    "The default loss of a target, its label class's `loss()`: of `data.label`, a label object, or a name ('category', 'mask'...)."
-    label = target if isinstance(target, (str, Label)) else getattr(target, 'label', None)
-    if isinstance(label, str): label = label_class(label)() if label in LABELS else None
-    loss = label.loss() if label is not None else None
+    "The default loss of a target, its label class's `loss()`: of `data.label`, a label object, a label class or its name ('mask'...)."
+    label = getattr(target, 'label', target)                    # a DataBunch's label object, or the target itself
+    if isinstance(label, (str, type)) and (label in LABELS or label in LABELS.values()): label = label_class(label)()
+    loss = label.loss() if isinstance(label, Label) else None
     if loss is None:
-        kind = target if isinstance(target, str) else getattr(target, 'y_kind', None)
-        raise ValueError(f'no default loss for targets of kind {kind!r}: pass loss_func=... '
-                         f'(each label class gives its own: category, multi_category, float, mask, points, lm)')
+        names = sorted({c.name for c in LABELS.values()})
+        raise ValueError(f'no default loss for targets {label!r}: pass loss_func=... (each label class gives its own: {", ".join(names)})')
     return loss
 
 

@@ -11,7 +11,8 @@ import torch, torch.nn as nn
 from fastcore.basics import patch
 import torch.distributed as dist
 from .core import default_device, atomic_write
-from .data import ITEM_LISTS, label_class, label_from_desc, prepare_item
+from .labels import label_class, label_from_desc
+from .data import item_list_from_desc, prepare_item
 from .learner import (Learner, Callback, CancelFit, Recorder, patch_learner, suggest_lrs, is_main_process, world_size,
                         _quiet)
 
@@ -220,7 +221,7 @@ def get_preds(self: Learner, ds_type: str = 'valid', with_loss: bool = False, ac
 @patch_learner
 def _prepare_item(self: Learner, item) -> torch.Tensor:
     desc = self.data.describe()
-    if torch.is_tensor(item) and (desc.get('items') or desc.get('x_kind')) not in ITEM_LISTS:   # no item list: model-ready
+    if torch.is_tensor(item) and item_list_from_desc(desc, strict=False) is None:   # no item list: model-ready
         return item[None].to(self.device)
     return prepare_item(item, desc, self.device)
 

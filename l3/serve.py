@@ -4,12 +4,10 @@
 
 # %% ../nbs/12_serve.ipynb #a4e7e739
 from __future__ import annotations
-import hashlib, io, json, os, re, socket, sqlite3, tempfile, threading, time, uuid, base64
+import hashlib, json, os, re, socket, sqlite3, tempfile, threading, time, uuid
 from contextlib import closing
 from pathlib import Path
 import numpy as np
-import torch
-from PIL import Image, UnidentifiedImageError
 from fastcore.basics import patch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -19,191 +17,17 @@ from starlette.responses import JSONResponse, FileResponse
 from starlette.routing import Route, Mount
 from starlette.staticfiles import StaticFiles
 import uvicorn
-from .core import IGNORE_ID, set_seed
-from .data import Label, CategoryLabel, MultiCategoryLabel, FloatLabel, ItemList, ITEM_LISTS, LabelList, DataBunch, label_from_desc
-from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
+from .core import set_seed
+from .labels import Label, CategoryLabel, label_from_desc
+from .databunch import DataBunch
+from .data import ItemList, LabelList, item_list_from_desc
 from .learner_export import load_learner
-from .text_data import TextList
+from .serve_io import ServeError, LIMITS
 
 # %% auto #0
-__all__ = ['LIMITS', 'SCHEMA', 'STATIC', 'HEADERS', 'ServeError', 'input_frame', 'to_source_points', 'to_source_mask',
-           'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel', 'predict_input',
-           'record_feedback', 'create_app', 'free_port', 'serve', 'app_from_env', 'BackgroundServer', 'export_feedback',
-           'corrections_from_db', 'finetune', 'finetune_from_db']
-
-# %% ../nbs/12_serve.ipynb #5b769842
-class ServeError(Exception):
-    "A bad request: the HTTP `status` (400, 404, 413, 415, 422) and a `message` saying what to send instead."
-    def __init__(self, status: int, message: str):
-        super().__init__(message); self.status, self.message = status, message
-
-LIMITS = dict(max_bytes=8 * 2**20,       # a request body (an upload) at most 8 MiB
-              max_pixels=25_000_000,     # an image at most 25 megapixels once decoded (a "decompression bomb" is refused)
-              max_text=20_000,           # a text at most 20,000 characters
-              max_note=2_000)            # a feedback note at most 2,000 characters
-
-# %% ../nbs/12_serve.ipynb #7c92689a
-ItemList.serve_input = None          # what the page asks for: 'image', 'text' (None: this item list cannot be served)
-ImageList.serve_input, TextList.serve_input = 'image', 'text'
-
-@patch(cls_method=True)
-def serve_read(cls: ItemList, data, limits: dict, desc: dict):
-    raise ServeError(415, f'models trained on {cls.__name__} items cannot be served yet')
-
-def _open_upload(data: bytes, limits: dict) -> Image.Image:
-    try: im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e: raise ServeError(413, f'the image is too large to decode ({e})') from None
-    except (UnidentifiedImageError, OSError, ValueError): raise ServeError(415, 'the upload is not an image Pillow can read: send a PNG, JPEG, WebP, GIF or BMP') from None
-    w, h = im.size
-    if w * h > limits['max_pixels']:
-        raise ServeError(413, f"the image is {w}x{h} pixels, more than {limits['max_pixels']:,}: send a smaller one")
-    return im
-
-# %% ../nbs/12_serve.ipynb #1df94205
-@patch(cls_method=True)
-def serve_read(cls: ImageList, data, limits: dict, desc: dict):
-    "Upload bytes -> (PIL image to predict on, PNG bytes to store, {'width', 'height'}); decoded before it is trusted."
-    if not isinstance(data, (bytes, bytearray)): raise ServeError(415, 'this model takes an image: send it as the multipart form field "file"')
-    im = _open_upload(bytes(data), limits)
-    try: im = im.convert(desc.get('convert_mode') or 'RGB')
-    except Exception as e: raise ServeError(422, f'the image could not be decoded ({type(e).__name__}): it is truncated or corrupt') from None
-    buf = io.BytesIO(); im.save(buf, 'PNG')
-    return im, buf.getvalue(), {'width': im.width, 'height': im.height}
-
-@patch(cls_method=True)
-def serve_read(cls: TextList, data, limits: dict, desc: dict):
-    "JSON text -> (the text, its UTF-8 bytes to store, {'chars'}); an empty or too long text is refused."
-    if not isinstance(data, str): raise ServeError(415, 'this model takes text: send JSON {"text": "..."}')
-    if not data.strip(): raise ServeError(400, 'the text is empty: send JSON {"text": "a review to classify"}')
-    if len(data) > limits['max_text']: raise ServeError(413, f"the text has {len(data):,} characters, more than {limits['max_text']:,}")
-    return data, data.encode('utf-8'), {'chars': len(data)}
-
-# %% ../nbs/12_serve.ipynb #650a2d0c
-def input_frame(src_hw, size, method='crop'):
-    "((scale_y, scale_x), (off_y, off_x)) mapping a source pixel to the model's input pixel, as `resize_item` (valid) does."
-    (H, W) = src_hw
-    if size is None: return (1., 1.), (0., 0.)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if method == 'squish': return (h / H, w / W), (0., 0.)
-    s = (max if method == 'crop' else min)(h / H, w / W)
-    new = (h, w) if round(H * s) == h and round(W * s) == w else (max(1, round(H * s)), max(1, round(W * s)))
-    sc = (new[0] / H, new[1] / W)
-    if method == 'crop': return sc, (-float((new[0] - h) // 2), -float((new[1] - w) // 2))
-    return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))
-
-def to_source_points(pts_model, src_hw, size, method='crop') -> list:
-    "Points (row, col) in model-input pixels -> pixels of the source image."
-    (sy, sx), (oy, ox) = input_frame(src_hw, size, method)
-    return [[(float(r) - oy) / sy, (float(c) - ox) / sx] for r, c in torch.as_tensor(pts_model).view(-1, 2).tolist()]
-
-def to_source_mask(mask, src_hw, size, method='crop') -> torch.Tensor:
-    "A mask in model-input pixels -> one over the source image (nearest pixel; what the model never saw: `IGNORE_ID`)."
-    (H, W), (h, w) = src_hw, mask.shape[-2:]
-    (sy, sx), (oy, ox) = input_frame(src_hw, size, method)
-    rows = torch.floor((torch.arange(H) + .5) * sy + oy).long(); cols = torch.floor((torch.arange(W) + .5) * sx + ox).long()
-    out = torch.full((H, W), IGNORE_ID, dtype=torch.uint8)
-    ry, cx = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
-    out[ry.nonzero()[:, 0][:, None], cx.nonzero()[:, 0][None]] = mask[rows[ry]][:, cols[cx]].to(torch.uint8)
-    return out
-
-# %% ../nbs/12_serve.ipynb #88974b85
-@patch
-def serve_result(self: Label, probs, learn, meta: dict) -> dict:
-    raise ServeError(415, f'{type(self).__name__} predictions cannot be served yet')
-
-@patch
-def serve_result(self: CategoryLabel, probs, learn, meta: dict) -> dict:
-    "Bars: each class's probability; the answer is the top class."
-    p = probs.float().flatten().tolist(); i = int(np.argmax(p)); classes = [str(c) for c in self.classes]
-    return {'view': 'bars', 'classes': classes, 'probs': p, 'label': classes[i], 'probability': p[i], 'answer': classes[i]}
-
-@patch
-def serve_result(self: MultiCategoryLabel, probs, learn, meta: dict) -> dict:
-    "Tags: each tag's probability and threshold; the answer is the tags over their thresholds."
-    p, classes = probs.float().flatten().tolist(), [str(c) for c in self.classes]
-    th = learn.data.describe().get('thresholds') or [float(learn.pred_thresh)] * len(p)
-    tags = [c for c, pi, t in zip(classes, p, th) if pi > t]
-    return {'view': 'tags', 'classes': classes, 'probs': p, 'thresholds': th, 'labels': tags, 'answer': tags}
-
-@patch
-def serve_result(self: FloatLabel, probs, learn, meta: dict) -> dict:
-    v = probs.float().flatten().tolist(); return {'view': 'numbers', 'values': v, 'answer': v}
-
-# %% ../nbs/12_serve.ipynb #234ba7ee
-def _png_b64(mask: torch.Tensor) -> str:
-    buf = io.BytesIO(); Image.fromarray(mask.numpy().astype(np.uint8), mode='L').save(buf, 'PNG')
-    return base64.b64encode(buf.getvalue()).decode()
-
-@patch
-def serve_result(self: MaskLabel, probs, learn, meta: dict) -> dict:
-    "A mask of class ids over the uploaded image (PNG, base64) and each class's share of the predicted pixels."
-    desc, mask = learn.data.describe(), probs.argmax(0).cpu()
-    counts = torch.bincount(mask.flatten(), minlength=len(self.classes)).tolist()
-    shares = {str(c): n / mask.numel() for c, n in zip(self.classes, counts) if n}
-    src = to_source_mask(mask, (meta['height'], meta['width']), desc.get('size'), desc.get('resize_method', 'crop'))
-    return {'view': 'mask', 'classes': [str(c) for c in self.classes], 'mask_png': _png_b64(src),
-            'shares': dict(sorted(shares.items(), key=lambda kv: -kv[1])), 'ignore_id': IGNORE_ID,
-            'width': meta['width'], 'height': meta['height'], 'answer': {'wrong_classes': []}}
-
-@patch
-def serve_result(self: PointsLabel, probs, learn, meta: dict) -> dict:
-    "Each point (row, col) in pixels of the uploaded image."
-    desc = learn.data.describe(); size = desc.get('size')
-    hw = (size, size) if isinstance(size, int) else tuple(size or (meta['height'], meta['width']))
-    pts = to_source_points(scale_points_back(self.decode(probs.float()), hw), (meta['height'], meta['width']), size,
-                           desc.get('resize_method', 'crop'))
-    return {'view': 'points', 'points': pts, 'width': meta['width'], 'height': meta['height'], 'answer': pts}
-
-# %% ../nbs/12_serve.ipynb #d1038aa9
-def _need(fb: dict, key: str, what: str):
-    if key not in fb: raise ServeError(400, f'"correct": false needs "{key}": {what}')
-    return fb[key]
-
-@patch
-def check_feedback(self: Label, fb: dict, result: dict):
-    raise ServeError(422, f'{type(self).__name__} predictions take no corrections yet (send "correct": true, or a "note")')
-
-@patch
-def check_feedback(self: CategoryLabel, fb: dict, result: dict):
-    "The right class, one of the model's."
-    lab = _need(fb, 'label', f'the right class, one of {result["classes"]}')
-    if not isinstance(lab, str) or lab not in result['classes']:
-        raise ServeError(422, f'label {lab!r} is not one of the model\'s classes {result["classes"]}')
-    return lab
-
-@patch
-def check_feedback(self: MultiCategoryLabel, fb: dict, result: dict):
-    "The right tags (a list, possibly empty), each one of the model's."
-    tags = _need(fb, 'labels', 'the list of the right tags')
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags): raise ServeError(400, '"labels" must be a list of tags')
-    bad = [t for t in tags if t not in result['classes']]
-    if bad: raise ServeError(422, f'tag {bad[0]!r} is not one of the model\'s tags {result["classes"]}')
-    return sorted(set(tags), key=result['classes'].index)
-
-# %% ../nbs/12_serve.ipynb #1f15bb00
-def _number(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-
-@patch
-def check_feedback(self: PointsLabel, fb: dict, result: dict):
-    "The right point(s), (row, col) in pixels of the uploaded image, inside it."
-    pt = _need(fb, 'point', 'the right point [row, col] in pixels of the image')
-    pts = pt if pt and isinstance(pt[0], list) else [pt]
-    if not all(isinstance(p, list) and len(p) == 2 and all(map(_number, p)) for p in pts):
-        raise ServeError(400, '"point" must be [row, col] (numbers, pixels of the uploaded image)')
-    H, W = result['height'], result['width']
-    off = [p for p in pts if not (0 <= p[0] <= H and 0 <= p[1] <= W)]
-    if off: raise ServeError(422, f'point {off[0]} (row, col) lies outside the {H}x{W} image')
-    if len(pts) != len(result['points']): raise ServeError(422, f'send {len(result["points"])} point(s), got {len(pts)}')
-    return [[float(r), float(c)] for r, c in pts]
-
-@patch
-def check_feedback(self: MaskLabel, fb: dict, result: dict):
-    "The classes that are wrong in the mask (drawing the right mask is a job for a labelling tool)."
-    cls = _need(fb, 'classes', 'the list of classes that are wrong in the mask')
-    if not isinstance(cls, list) or not cls or not all(isinstance(c, str) for c in cls): raise ServeError(400, '"classes" must be a non-empty list of class names')
-    bad = [c for c in cls if c not in result['classes']]
-    if bad: raise ServeError(422, f'class {bad[0]!r} is not one of the model\'s classes')
-    return {'wrong_classes': cls}
+__all__ = ['SCHEMA', 'STATIC', 'HEADERS', 'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel',
+           'predict_input', 'record_feedback', 'create_app', 'free_port', 'serve', 'app_from_env', 'BackgroundServer',
+           'export_feedback', 'corrections_from_db', 'finetune', 'finetune_from_db']
 
 # %% ../nbs/12_serve.ipynb #944de5ce
 SCHEMA = """
@@ -291,8 +115,8 @@ class ServedModel:
         f = model_versions(self.folder)[-1]
         learn = load_learner(self.folder, f.name, device=self.device)
         desc = learn.data.describe()
-        items = ITEM_LISTS.get(desc.get('items') or desc.get('x_kind'), ItemList)
-        if items.serve_input is None: raise ValueError(f'{f}: models of {items.__name__} items cannot be served')
+        items = item_list_from_desc(desc, strict=False) or ItemList
+        if items.serve_input() is None: raise ValueError(f'{f}: models of {items.__name__} items cannot be served')
         with self.lock: self.learn, self.desc, self.items, self.label, self.version = learn, desc, items, learn.data.label, version_of(f)
         return self.version
     def predict(self, item, meta: dict) -> tuple[dict, str]:
@@ -301,7 +125,7 @@ class ServedModel:
             _, probs = self.learn.predict(item)
             return self.label.serve_result(probs, self.learn, meta), self.version
     def info(self) -> dict:
-        return {'name': self.name, 'version': self.version, 'input': self.items.serve_input, 'label': type(self.label).__name__,
+        return {'name': self.name, 'version': self.version, 'input': self.items.serve_input(), 'label': type(self.label).__name__,
                 'classes': [str(c) for c in self.label.classes] if self.label.classes else None,
                 'size': self.desc.get('size'), 'pred_thresh': self.learn.pred_thresh}
 
@@ -361,7 +185,7 @@ def predict_input(state, m: ServedModel, data) -> dict:
     item, stored, meta = m.items.serve_read(data, state.limits, m.desc)
     sha = hashlib.sha256(stored).hexdigest()
     result, version = m.predict(item, meta)
-    pid = state.store.add_prediction(m.name, version, m.items.__name__, m.label.describe(), sha, m.items.serve_input,
+    pid = state.store.add_prediction(m.name, version, m.items.__name__, m.label.describe(), sha, m.items.serve_input(),
                                      stored, meta, result)
     return {'prediction_id': pid, 'model': m.name, 'model_version': version, 'input_sha256': sha, 'result': result}
 
@@ -461,53 +285,6 @@ class BackgroundServer:
     def __enter__(self): return self.start()
     def __exit__(self, *a): self.stop()
 
-# %% ../nbs/12_serve.ipynb #bb930517
-def _write(f: Path, data: bytes) -> str:
-    f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(data); return f.name
-
-def _csv(f: Path, header: list, rows: list):
-    import csv
-    f.parent.mkdir(parents=True, exist_ok=True)
-    with open(f, 'w', newline='', encoding='utf-8') as fh: w = csv.writer(fh); w.writerow(header); w.writerows(rows)
-
-@patch
-def export_items(self: Label, rows, out: Path) -> dict:
-    raise ValueError(f'{type(self).__name__}: feedback export is not available for this kind of target')
-
-@patch
-def export_items(self: CategoryLabel, rows, out: Path) -> dict:
-    "train/<class>/<sha256>.png; texts: texts.csv (label,text,is_valid)."
-    if rows and rows[0]['kind'] == 'text':
-        _csv(out/'texts.csv', ['label', 'text', 'is_valid'], [[r['target'], r['data'].decode(), False] for r in rows])
-    else:
-        for r in rows: _write(out/'train'/r['target']/f"{r['input_sha256']}.png", r['data'])
-    return {c: sum(r['target'] == c for r in rows) for c in sorted({r['target'] for r in rows})}
-
-# %% ../nbs/12_serve.ipynb #dfec8762
-@patch
-def export_items(self: MultiCategoryLabel, rows, out: Path) -> dict:
-    "train/<sha256>.png + labels.csv (image_name,tags)."
-    _csv(out/'labels.csv', ['image_name', 'tags'],
-         [[_write(out/'train'/f"{r['input_sha256']}.png", r['data'])[:-4], ' '.join(r['target'])] for r in rows])
-    return {c: sum(c in r['target'] for r in rows) for c in sorted({t for r in rows for t in r['target']})}
-
-@patch
-def export_items(self: MaskLabel, rows, out: Path) -> dict:
-    "images/ + predicted/<sha256>_P.png + codes.txt + wrong.csv: the masks a person should redraw."
-    (out/'codes.txt').parent.mkdir(parents=True, exist_ok=True); (out/'codes.txt').write_text('\n'.join(map(str, self.classes)) + '\n')
-    for r in rows:
-        _write(out/'images'/f"{r['input_sha256']}.png", r['data'])
-        _write(out/'predicted'/f"{r['input_sha256']}_P.png", base64.b64decode(r['result']['mask_png']))
-    _csv(out/'wrong.csv', ['image_name', 'wrong_classes'], [[r['input_sha256'], ' '.join(r['target']['wrong_classes'])] for r in rows])
-    return {c: sum(c in r['target']['wrong_classes'] for r in rows) for c in sorted({c for r in rows for c in r['target']['wrong_classes']})}
-
-@patch
-def export_items(self: PointsLabel, rows, out: Path) -> dict:
-    "images/<sha256>.png + points.csv (image_name,row,col in pixels)."
-    _csv(out/'points.csv', ['image_name', 'row', 'col'],
-         [[_write(out/'images'/f"{r['input_sha256']}.png", r['data']), *p] for r in rows for p in r['target']])
-    return {'points': len(rows)}
-
 # %% ../nbs/12_serve.ipynb #d952554f
 def export_feedback(db, out, model: str|None = None) -> dict:
     "Write the corrected items of each model (or of `model`) in `db` to `out/MODEL/`, in the task's layout -> {model: {class: n}}."
@@ -517,43 +294,12 @@ def export_feedback(db, out, model: str|None = None) -> dict:
         res[name] = label_from_desc({'label': mine[-1]['label']}).export_items(mine, out/name)
     return res
 
-# %% ../nbs/12_serve.ipynb #750b8e0c
-@patch
-def score(self: Label, probs, targs, thresh=0.5): raise ValueError(f'{type(self).__name__}: no score to prove a fine-tune with')
-
-@patch
-def score(self: CategoryLabel, probs, targs, thresh=0.5):
-    "('accuracy', share right, higher is better)."
-    return 'accuracy', float((probs.argmax(1) == targs).float().mean()), True
-
-@patch
-def score(self: MultiCategoryLabel, probs, targs, thresh=0.5):
-    "('accuracy_thresh', share of (item, tag) pairs right, higher is better)."
-    return 'accuracy_thresh', float(((probs > thresh).float() == targs).float().mean()), True
-
-@patch
-def score(self: PointsLabel, probs, targs, thresh=0.5):
-    "('mse', mean squared error in [-1, 1] units, lower is better)."
-    return 'mse', float(((probs.reshape(len(probs), -1) - targs.reshape(len(targs), -1).float()) ** 2).mean()), False
-
 # %% ../nbs/12_serve.ipynb #d7707c09
-@patch
-def train_target(self: Label, target):
-    raise ValueError(f'{type(self).__name__}: the feedback holds no target to train on (a mask correction only names the wrong '
-                     f'classes): export it with `l3 feedback export`, redraw the masks, and train on them')
-
-@patch
-def train_target(self: CategoryLabel, target): return target
-@patch
-def train_target(self: MultiCategoryLabel, target): return list(target)
-@patch
-def train_target(self: PointsLabel, target): return np.asarray(target, dtype=np.float32)
-
 def corrections_from_db(db, model: str, dest) -> list[tuple]:
-    "The corrected items of `model` in `db` as (input, raw label): images written to `dest/<sha256>.png`, texts as str."
+    "The corrected items of `model` in `db` as (input, raw label), as their item list reads them back (`stored_item`: images to `dest/`)."
     out, dest = [], Path(dest)
     for r in FeedbackStore(db).feedback_rows(model):
-        item = r['data'].decode() if r['kind'] == 'text' else dest/f"{_write(dest/(r['input_sha256'] + '.png'), r['data'])}"
+        item = item_list_from_desc(r).stored_item(r['data'], r['input_sha256'], dest)
         out.append((item, label_from_desc({'label': r['label']}).train_target(r['target'])))
     return out
 
@@ -625,7 +371,7 @@ def finetune_from_db(folder, db, data_path, name: str|None = None, bs: int = 32,
     folder = model_folder(folder); name = name or folder.name
     learn = load_learner(folder, model_versions(folder)[-1].name)
     desc, lbl = learn.data.describe(), learn.data.label
-    items = ITEM_LISTS[desc.get('items') or desc.get('x_kind')]
+    items = item_list_from_desc(desc)
     lls = lbl.read_layout(items, data_path, desc).transform(size=desc.get('size'), resize_method=desc.get('resize_method', 'crop'))
     data = lls.databunch(bs=bs, device='cpu')
     if desc.get('stats'): data.normalize(desc['stats'])

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import default_device
-from .data import ItemList, Label, DataBunch, LabelList, DataError, CrossEntropyFlat
+from .labels import Label, CrossEntropyFlat
+from .databunch import DataBunch
+from .data import ItemList, LabelList, DataError
 from .text import (Vocab, tokenize, iter_tokenized, tokenize_to_disk, load_ids, LMDataLoader, SortSampler,
                      SortishSampler, pad_collate)
 

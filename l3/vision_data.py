@@ -10,7 +10,8 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from .core import IGNORE_ID
-from .data import (DataError, ItemList, Label, CrossEntropyFlat, MSELossFlat, results_table, _stack)
+from .labels import Label, CrossEntropyFlat, MSELossFlat, _stack
+from .data import DataError, ItemList, results_table
 from .augment import (resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch,
                         box_corners, enclosing_boxes, move_boxes)
 

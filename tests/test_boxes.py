@@ -11,7 +11,7 @@ from l3.core import DataError
 from l3.synth import synth_coco_tiny
 from l3.augment import (DIHEDRAL, Dihedral, Rotate, Zoom, Warp, draw_params, apply_params, move_boxes, move_points,
                         box_corners, get_transforms)
-from l3.data import label_from_desc
+from l3.labels import label_from_desc
 from l3.vision_data import (ObjectItemList, BBoxLabel, LargestBBoxLabel, BoxClassLoss, get_annotations, bb_pad_collate,
                             box_iou, scale_points)
 

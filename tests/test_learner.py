@@ -6,7 +6,7 @@ import torch, torch.nn as nn
 import l3.learner as L
 from l3.learner import Learner, Callback, tensor_data, lr_range, GradientClipping, CancelFit
 from l3.learner_export import load_learner, register_model, SaveModelCallback, EarlyStoppingCallback
-from l3.data import BCEWithLogitsFlat, CrossEntropyFlat
+from l3.labels import BCEWithLogitsFlat, CrossEntropyFlat
 from l3.metrics import AvgMetric, accuracy, accuracy_thresh, fbeta, mse, rmse, masked_accuracy, MeanIoU, best_thresholds
 
 

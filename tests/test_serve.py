@@ -9,7 +9,8 @@ import io, json, shutil, socket, threading, time, urllib.request, urllib.error
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
-from l3.serve import (create_app, BackgroundServer, FeedbackStore, export_feedback, model_versions, LIMITS)
+from l3.serve import create_app, BackgroundServer, FeedbackStore, export_feedback, model_versions
+from l3.serve_io import LIMITS
 from l3.cli import main
 from _serve_models import build_models, sample_inputs
 
