@@ -151,17 +151,17 @@ def _check_imdb_sample(df):
     score = df.text.str.lower().str.count('|'.join(_POS)) - df.text.str.lower().str.count('|'.join(_NEG))
     assert ((score > 0) == (df.label == 'positive')).mean() > 0.9
 
-def test_imdb_sample(made): _check_imdb_sample(pd.read_csv(made['imdb_sample']/'texts.csv'))
-
-def test_imdb_sample_short(tmp_path):
-    "long_reviews=False: the short templated reviews (about 58 words) keep every property above."
-    from l3.synth_text import synth_imdb_sample
-    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=False)/'texts.csv'); _check_imdb_sample(df)
+def test_imdb_sample(made):
+    "The default: the short templated reviews (about 58 words)."
+    df = pd.read_csv(made['imdb_sample']/'texts.csv'); _check_imdb_sample(df)
     assert df.text.str.split().str.len().mean() < 100
 
-def test_imdb_sample_long(made):
-    "The default (long_reviews=True): as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary."
-    df = pd.read_csv(made['imdb_sample']/'texts.csv'); txt = ' '.join(df.text)
+
+def test_imdb_sample_long(tmp_path):
+    "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary; the same properties."
+    from l3.synth_text import synth_imdb_sample
+    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv'); txt = ' '.join(df.text)
+    _check_imdb_sample(df)
     assert len(df) == 1000 and df.is_valid.sum() == 200
     n_words = df.text.str.replace('<br />', ' ').str.split().str.len()
     assert 215 < n_words.mean() < 285 and 160 < n_words.median() < 215, (n_words.mean(), n_words.median())
