@@ -223,7 +223,7 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-def synth_planet_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:   # as the real one: 200 tiles
+def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see the note above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles + `labels.csv` (image_name without extension, tags space-separated)."
     dest = Path(dest); rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
