@@ -56,8 +56,8 @@ def generated_reviews(n, seed=0):
     return out
 
 def synth_reviews(n):
-    "The IMDB-sample stand-in of l3.synth (when that module exists)."
-    try: from l3.synth import imdb_review
+    "The short templated reviews of l3.synth_text (when that module exists)."
+    try: from l3.synth_text import imdb_review
     except ImportError: return []
     import numpy as np
     rng = np.random.default_rng(0)

@@ -157,7 +157,7 @@ def _data(args) -> int:
             print(f"{d['name']:16} {d['status']:9} {size:>9}  {d['source']}")
     elif args.action == 'get': print(datasets.get_dataset(args.name, dest=args.dest))
     elif args.action == 'synth':
-        from l3.synth import synth
+        from l3.synth_text import synth
         from l3.core import data_path
         print(synth(args.name, args.dest or data_path()/args.name, seed=args.seed))
     else: _parser().parse_args(['data', '--help'])

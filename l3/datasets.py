@@ -14,7 +14,8 @@ import numpy as np, torch
 from PIL import Image
 from .core import data_path, is_offline, save_json, DataError
 from . import core
-from .synth import SYNTH_MARKER, SYNTH_VERSION, synth_version, synth, convert_biwi
+from .synth import SYNTH_MARKER, SYNTH_VERSION, synth_version, convert_biwi
+from .synth_text import synth
 
 # %% auto #0
 __all__ = ['S3', 'PLANET_COMPETITION', 'DATASETS', 'MARKER', 'CAMVID_VALID_SEQ', 'DatasetInfo', 'DownloadError', 'NetworkError',

@@ -13,12 +13,11 @@ from PIL import Image, ImageDraw, ImageFilter
 __all__ = ['SYNTH_MARKER', 'SYNTH_VERSION', 'SYNTH_NAMES', 'PLANET_TAGS', 'PLANET_WEATHER', 'CAMVID_CODES', 'COCO_CATS',
            'synth_version', 'draw_digit', 'synth_mnist_tiny', 'planet_tags', 'planet_tile', 'synth_planet_tiny',
            'synth_planet', 'camvid_scene', 'synth_camvid_tiny', 'synth_camvid', 'biwi_cal_text', 'convert_biwi',
-           'biwi_frame', 'synth_biwi_head_pose', 'synth_biwi_head_pose_full', 'imdb_review', 'imdb_long_review',
-           'synth_imdb_sample', 'synth_imdb', 'synth_coco_tiny', 'synth']
+           'biwi_frame', 'synth_biwi_head_pose', 'synth_biwi_head_pose_full', 'synth_coco_tiny']
 
 # %% ../nbs/01_synth.ipynb #97459b42
 SYNTH_MARKER = '.l3_synthetic'  # the JSON file that marks a folder as a generated stand-in
-SYNTH_VERSION = 3   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
+SYNTH_VERSION = 4   # bumped whenever a generator here changes its output: older stand-ins are then rewritten
 SYNTH_NAMES = ['mnist_tiny', 'planet_tiny', 'planet', 'camvid_tiny', 'camvid', 'biwi_head_pose', 'biwi_head_pose_full',
                'imdb_sample', 'imdb', 'coco_tiny']
 
@@ -224,7 +223,7 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200
+def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see the note above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles + `labels.csv` (image_name without extension, tags space-separated)."
     dest = Path(dest); rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
@@ -482,152 +481,6 @@ def synth_biwi_head_pose_full(dest, seed: int = 0, persons=(1, 2, 9, 13), n_fram
                   persons=[f'{p:02d}' for p in persons], frames_per_person=n_frames)
     return dest
 
-# %% ../nbs/01_synth.ipynb #e5794742
-_POS = ['great', 'excellent', 'wonderful', 'brilliant', 'amazing', 'beautiful', 'superb', 'fantastic', 'perfect',
-        'enjoyable', 'touching', 'charming', 'delightful', 'stunning', 'moving', 'hilarious']
-_NEG = ['terrible', 'awful', 'boring', 'horrible', 'dull', 'stupid', 'pointless', 'ridiculous', 'lame', 'dreadful',
-        'painful', 'annoying', 'disappointing', 'bland', 'mediocre', 'unwatchable']
-_VERB = dict(pos=['loved', 'adored', 'enjoyed', 'treasured'], neg=['hated', 'regretted', 'despised', 'endured'])
-_END = dict(pos=['a true masterpiece', 'one of the best films of the year', 'worth every minute', 'a must see'],
-            neg=['a complete waste of time', 'one of the worst films ever made', 'a total mess', 'not worth a penny'])
-_NOUNS = ['acting', 'plot', 'script', 'music', 'ending', 'direction', 'cast', 'dialogue', 'photography', 'story']
-_KIND = ['movie', 'film', 'picture', 'flick', 'sequel', 'thriller', 'comedy', 'drama', 'western', 'musical']
-_SENT = [  # {a}: a sentiment adjective, {v}: a sentiment verb, {e}: a verdict, {n}: a noun, {k}: a kind of film, {p}: a name
-    'The {n} was {a}.', 'I {v} this {k}.', "It's {e}.", "Honestly, {p} was {a} as the lead.", "I didn't expect the {n} to be so {a}.",
-    "You're going to find the {n} {a}.", 'This {k} is {e}, trust me.', 'What a {a} {k}!', "{p}'s {n} was {a} and the {n2} was {a2}.",
-    "I've seen it twice and it's still {a}.", "Don't listen to the critics, it's {e}.", 'My wife {v} it and so did I.',
-]
-_NEUTRAL = ['I saw this {k} last weekend with my brother.', 'It was directed by {p} in 1987.', 'The {k} runs about two hours.',
-            'It is set in a small town near the coast.', "{p} plays a detective who's looking for a lost dog.",
-            'I rented it on a rainy Sunday.', 'The story follows {p} and {p2} across the country.', "It's based on a novel."]
-_SYLL = ['zor', 'ka', 'vla', 'dim', 'bru', 'nes', 'tik', 'oph', 'qua', 'mel', 'gri', 'sto', 'yan', 'ber', 'lux', 'ipp']
-
-def _name(rng) -> str:
-    "A rare made-up name like 'Vladimqua Zorkatik' (most appear once or twice in the corpus)."
-    w = lambda: ''.join(rng.choice(_SYLL, int(rng.integers(2, 4)))).capitalize()
-    return f'{w()} {w()}'
-
-def _stretch(word: str, rng) -> str:
-    "sooooo: repeat one vowel of `word` 3-6 times."
-    idx = [i for i, c in enumerate(word) if c in 'aeiou']
-    if not idx: return word
-    i = int(rng.choice(idx)); return word[:i] + word[i] * int(rng.integers(3, 7)) + word[i + 1:]
-
-def _paragraphs(sents: list[str], rng, p: float) -> str:
-    "Sentences joined into paragraphs (IMDB's `<br /><br />`), a break after each with probability `p`."
-    paras, out = [], []
-    for s in sents:
-        out.append(s)
-        if rng.random() < p: paras.append(' '.join(out)); out = []
-    paras.append(' '.join(out))
-    return '<br /><br />'.join(t for t in paras if t)
-
-def imdb_review(label: str, rng) -> str:
-    "A templated movie review whose sentiment words match `label` ('pos'/'neg'), with IMDB's artefacts."
-    other = 'neg' if label == 'pos' else 'pos'
-    adj = dict(pos=_POS, neg=_NEG)
-    def fill(t, lab):
-        return t.format(a=_artefact(rng.choice(adj[lab]), rng), a2=rng.choice(adj[lab]), v=rng.choice(_VERB[lab]),
-                        e=rng.choice(_END[lab]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS), k=rng.choice(_KIND),
-                        p=_name(rng), p2=_name(rng))
-    sents = []
-    for _ in range(int(rng.integers(5, 9))):
-        r = rng.random()
-        if r < 0.3: sents.append(fill(rng.choice(_NEUTRAL), label))
-        elif r < 0.36: sents.append(fill(rng.choice(_SENT), other))  # a little mixed feeling, as real reviews have
-        else: sents.append(fill(rng.choice(_SENT), label))
-    sents.append(fill(rng.choice(_SENT[:3] + _SENT[6:8]), label))  # the verdict at the end
-    return _paragraphs(sents, rng, 0.25)
-
-def _artefact(word: str, rng) -> str:
-    "Sometimes SHOUT a word, stretch it (sooo) or repeat it (very very)."
-    r = rng.random()
-    if r < 0.12: return word.upper()
-    if r < 0.22: return _stretch(word, rng)
-    if r < 0.3: return ('so ' * int(rng.integers(2, 4))) + word
-    if r < 0.38: return 'really ' + word
-    return word
-
-# %% ../nbs/01_synth.ipynb #81cc8e80
-_FUNCTION = ['the', 'a', 'of', 'and', 'to', 'in', 'his', 'her', 'with', 'who', 'is', 'on', 'for', 'at', 'that', 'from',
-             'by', 'their', 'but', 'when', 'after', 'an', 'as', 'into']
-_LEXICON = []
-
-def _lexicon(n: int = 20000) -> list[str]:
-    "`n` distinct made-up words of 2-4 syllables, in a fixed order (their Zipf rank)."
-    if not _LEXICON:
-        rng, seen = np.random.default_rng(20251), set()
-        while len(_LEXICON) < n:
-            w = ''.join(rng.choice(_SYLL, int(rng.integers(2, 5))))
-            if w not in seen: seen.add(w); _LEXICON.append(w)
-    return _LEXICON[:n]
-
-def _plot_sentence(rng) -> str:
-    "8-20 words: function words and lexicon words drawn by Zipf's law, like a line of plot summary."
-    lex = _lexicon(); cdf = np.cumsum(1 / (np.arange(len(lex)) + 10.)); cdf /= cdf[-1]
-    n = int(rng.integers(8, 21))
-    ranks = np.minimum(np.searchsorted(cdf, rng.random(n)), len(lex) - 1)
-    words = [rng.choice(_FUNCTION) if u < 0.45 else lex[r] for u, r in zip(rng.random(n), ranks)]
-    return ' '.join(words).capitalize() + '.'
-
-def _template_sentence(label: str, rng, templates) -> str:
-    "One of `templates` filled in for `label` (as `imdb_review` fills them)."
-    adj = dict(pos=_POS, neg=_NEG)
-    return str(rng.choice(templates)).format(a=_artefact(rng.choice(adj[label]), rng), a2=rng.choice(adj[label]),
-        v=rng.choice(_VERB[label]), e=rng.choice(_END[label]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS),
-        k=rng.choice(_KIND), p=_name(rng), p2=_name(rng))
-
-def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) -> str:
-    "A review as long as real IMDB ones (log-normal length with this `median` and `mean`, in words): templates + plot."
-    sigma = np.sqrt(2 * np.log(mean / median))
-    target = int(np.clip(rng.lognormal(np.log(median), sigma), 20, 2000))
-    other = 'neg' if label == 'pos' else 'pos'
-    parts, n = [], 0
-    while n < target - 8:
-        r = rng.random()
-        if r < 0.45: s = _plot_sentence(rng)
-        elif r < 0.65: s = _template_sentence(label, rng, _NEUTRAL)
-        else: s = _template_sentence(label if r < 0.95 else other, rng, _SENT)   # a little mixed feeling, as real reviews
-        parts.append(s); n += len(s.split())
-    parts.append(_template_sentence(label, rng, _SENT[8:9]))                      # one plain sentiment word for sure
-    parts.append(_template_sentence(label, rng, _SENT[:3] + _SENT[6:8]))          # the verdict at the end
-    return _paragraphs(parts, rng, 0.12)
-
-# %% ../nbs/01_synth.ipynb #7ea96795
-def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, long_reviews: bool = False) -> Path:
-    "IMDB-sample stand-in: `texts.csv` with columns label ('negative'/'positive'), text, is_valid (the last `n_valid` rows)."
-    import pandas as pd
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); rng = _rng(seed, 'imdb_sample')
-    labels = rng.choice(['negative', 'positive'], n)
-    texts = [(imdb_long_review if long_reviews else imdb_review)(l[:3], rng) for l in labels]   # long: as real ones
-    df = pd.DataFrame(dict(label=labels, text=texts, is_valid=np.arange(n) >= n - n_valid))
-    df.to_csv(dest/'texts.csv', index=False)
-    _write_marker(dest, 'imdb_sample', seed, 'templated movie reviews with strong sentiment words, as long as real ones',
-                  count=n, valid=n_valid)
-    return dest
-
-def synth_imdb(dest, seed: int = 0, n_per_folder: int = 12) -> Path:
-    "Full-IMDB stand-in: `train/{pos,neg}`, `test/{pos,neg}` (`ID_RATING.txt`), `unsup/` (`ID_0.txt`), `README`, `imdb.vocab`."
-    import collections, re
-    dest = Path(dest); rng = _rng(seed, 'imdb'); words = collections.Counter()
-    for split in ('train', 'test'):
-        for lab, ratings in (('pos', (7, 8, 9, 10)), ('neg', (1, 2, 3, 4))):
-            (dest/split/lab).mkdir(parents=True, exist_ok=True)
-            for i in range(n_per_folder):
-                t = imdb_review(lab, rng); words.update(re.findall(r"[a-z']+", t.lower()))
-                (dest/split/lab/f'{i}_{int(rng.choice(ratings))}.txt').write_text(t)
-    (dest/'unsup').mkdir(parents=True, exist_ok=True)
-    for i in range(n_per_folder):
-        t = imdb_review(str(rng.choice(['pos', 'neg'])), rng); words.update(re.findall(r"[a-z']+", t.lower()))
-        (dest/'unsup'/f'{i}_0.txt').write_text(t)
-    (dest/'imdb.vocab').write_text('\n'.join(w for w, _ in sorted(words.items(), key=lambda o: (-o[1], o[0]))) + '\n')
-    (dest/'README').write_text('Large Movie Review Dataset stand-in (synthetic, generated by l3.synth).\n\n'
-        'Same layout as the real aclImdb v1.0 (Maas et al., ACL 2011) as packaged by fast.ai: train/{pos,neg} and test/{pos,neg}\n'
-        'hold reviews named [id]_[rating].txt (pos: rating >= 7, neg: rating <= 4); unsup/ holds unlabelled reviews [id]_0.txt;\n'
-        'imdb.vocab lists the words of the corpus. The real data has 25,000 reviews per split and 50,000 unlabelled ones.\n')
-    _write_marker(dest, 'imdb', seed, 'templated movie reviews in the full IMDB folder layout', per_folder=n_per_folder)
-    return dest
-
 # %% ../nbs/01_synth.ipynb #17ab2a85
 COCO_CATS = {62: 'chair', 63: 'couch', 72: 'tv', 75: 'remote', 84: 'book', 86: 'vase'}   # the real COCO ids
 _COCO_SIZE = {'couch': (50, 100, 24, 44), 'chair': (20, 36, 30, 52), 'tv': (28, 56, 20, 36),   # w range, h range (px)
@@ -698,16 +551,3 @@ def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
     (dest/'train.json').write_text(json.dumps(js))
     _write_marker(dest, 'coco_tiny', seed, f'rooms with 1-6 drawn indoor objects and their boxes, {size}x{size}', count=n)
     return dest
-
-# %% ../nbs/01_synth.ipynb #655b0544
-_GENERATORS = dict(mnist_tiny=synth_mnist_tiny, planet_tiny=synth_planet_tiny, planet=synth_planet,
-                   camvid_tiny=synth_camvid_tiny, camvid=synth_camvid, biwi_head_pose=synth_biwi_head_pose,
-                   biwi_head_pose_full=synth_biwi_head_pose_full,
-                   imdb_sample=synth_imdb_sample, imdb=synth_imdb, coco_tiny=synth_coco_tiny)
-
-def synth(name: str, dest, seed: int = 0) -> Path:
-    "Write the stand-in of dataset `name` into folder `dest` (real layout, deterministic for `seed`); returns `dest`."
-    if name not in _GENERATORS:
-        raise ValueError(f'no synthetic stand-in for dataset {name!r}; known: {", ".join(SYNTH_NAMES)}')
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    return _GENERATORS[name](dest, seed=seed)

@@ -48,7 +48,7 @@ def fake_synth(name, dest, seed=0):
 
 @pytest.fixture
 def fake_synth_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, 'l3.synth', types.SimpleNamespace(synth=fake_synth))
+    monkeypatch.setitem(sys.modules, 'l3.synth_text', types.SimpleNamespace(synth=fake_synth))
 
 
 @pytest.fixture
@@ -293,8 +293,8 @@ def test_incomplete_folder_is_not_overwritten_by_stand_in(tmp_path, fake_synth_m
 
 
 def test_real_synth_module_if_present(tmp_path):
-    synth = pytest.importorskip('l3.synth')
-    if not hasattr(synth, 'synth'): pytest.skip('l3.synth not written yet')
+    synth = pytest.importorskip('l3.synth_text')
+    if not hasattr(synth, 'synth'): pytest.skip('l3.synth_text not written yet')
     p = get_dataset('imdb_sample', tmp_path/'imdb_sample', offline=True)
     assert (p/'texts.csv').exists() and dataset_status('imdb_sample', p) == 'stand-in'
 

@@ -3,8 +3,8 @@ import hashlib, json, re
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
-from l3.synth import (synth, SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER, CAMVID_CODES, convert_biwi,
-                      synth_camvid, synth_imdb, synth_planet)
+from l3.synth import SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER, CAMVID_CODES, convert_biwi, synth_camvid, synth_planet
+from l3.synth_text import synth, synth_imdb
 
 def digest(p: Path) -> str:
     "One hash of every file's relative path and bytes under `p`."
@@ -137,8 +137,7 @@ def test_biwi(made):
             n += 1
     assert n >= 13 * 10
 
-def test_imdb_sample(made):
-    df = pd.read_csv(made['imdb_sample']/'texts.csv')
+def _check_imdb_sample(df):
     assert list(df.columns) == ['label', 'text', 'is_valid'] and len(df) == 1000
     assert df.is_valid.dtype == bool and df.is_valid.sum() == 200 and set(df.label) == {'negative', 'positive'}
     assert df.text.notna().all() and (df.text.str.len() > 50).all()
@@ -148,14 +147,21 @@ def test_imdb_sample(made):
     assert re.search(r'([a-z])\1\1\1', txt), 'no stretched word like sooooo'
     assert re.search(r'\b(\w+) \1 \1\b', txt), 'no repeated word'
     # the label is learnable: a word-count rule already gets most reviews right
-    from l3.synth import _POS, _NEG
+    from l3.synth_text import _POS, _NEG
     score = df.text.str.lower().str.count('|'.join(_POS)) - df.text.str.lower().str.count('|'.join(_NEG))
     assert ((score > 0) == (df.label == 'positive')).mean() > 0.9
 
+def test_imdb_sample(made):
+    "The default: the short templated reviews (about 58 words)."
+    df = pd.read_csv(made['imdb_sample']/'texts.csv'); _check_imdb_sample(df)
+    assert df.text.str.split().str.len().mean() < 100
+
+
 def test_imdb_sample_long(tmp_path):
-    "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary."
-    from l3.synth import synth_imdb_sample
+    "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary; the same properties."
+    from l3.synth_text import synth_imdb_sample
     df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv'); txt = ' '.join(df.text)
+    _check_imdb_sample(df)
     assert len(df) == 1000 and df.is_valid.sum() == 200
     n_words = df.text.str.replace('<br />', ' ').str.split().str.len()
     assert 215 < n_words.mean() < 285 and 160 < n_words.median() < 215, (n_words.mean(), n_words.median())

@@ -254,7 +254,7 @@ from pathlib import Path
 import torch, pandas as pd
 from l3.learner import rank, Callback
 from l3.text_data import TextList
-from l3.synth import synth
+from l3.synth_text import synth
 from l3.text_models import language_model_learner, AWD_LSTM
 out = Path(sys.argv[1])
 path = synth('imdb_sample', out/'data')
