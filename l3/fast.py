@@ -117,12 +117,15 @@ def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch
     out = torch.addmm(bias, cols, wm.t()) if bias is not None else cols @ wm.t()
     return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
 
+def _cpu_float32(conv, x, weight) -> bool:
+    "True when `conv` runs in plain float32 on the CPU (no autocast, zero padding given in numbers): where l3's own convolutions apply."
+    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32 and conv.padding_mode == 'zeros'
+            and not isinstance(conv.padding, str) and not torch.is_autocast_enabled('cpu'))
+
 class SmallMapConv2d(nn.Conv2d):
     "A `Conv2d` computed by `conv_as_matmul` in float32 on the CPU (what `channels_last_` makes of small-map ones)."
     def _conv_forward(self, x, weight, bias):
-        if (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32 and self.groups == 1
-                and self.dilation == (1, 1) and self.padding_mode == 'zeros' and not isinstance(self.padding, str)
-                and not torch.is_autocast_enabled('cpu')):
+        if _cpu_float32(self, x, weight) and self.groups == 1 and self.dilation == (1, 1):
             return conv_as_matmul(x, weight, bias, self.stride, self.padding)
         return super()._conv_forward(x, weight, bias)
 
@@ -157,9 +160,7 @@ def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0,
 class BigMapConv2d(nn.Conv2d):
     "A `Conv2d` whose float32 CPU weight gradient is computed contiguous (what `channels_last_` makes of large-map ones)."
     def _conv_forward(self, x, weight, bias):
-        if (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
-                and self.padding_mode == 'zeros' and not isinstance(self.padding, str) and not torch.is_autocast_enabled('cpu')
-                and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        if _cpu_float32(self, x, weight) and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
             return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         return super()._conv_forward(x, weight, bias)
 
@@ -175,7 +176,7 @@ def _layout_by_map_size(conv: nn.Module, args):
     if getattr(conv, 'l3_small_map', None) is None:
         px = _out_pixels(conv, x)
         conv.l3_small_map, conv.l3_big_map = px <= SMALL_MAP, px >= BIG_MAP and conv.in_channels >= BIG_MAP_CHANNELS
-    if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" below
+    if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" above
     if not conv.l3_small_map: return None
     if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
         if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
