@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib, json, os, re, socket, sqlite3, tempfile, threading, time, uuid
 from contextlib import closing
 from pathlib import Path
-import numpy as np
+import numpy as np, torch
+from torch import nn
 from fastcore.basics import patch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +28,7 @@ from .serve_io import ServeError, LIMITS
 # %% auto #0
 __all__ = ['SCHEMA', 'STATIC', 'HEADERS', 'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel',
            'predict_input', 'record_feedback', 'create_app', 'free_port', 'serve', 'app_from_env', 'BackgroundServer',
-           'export_feedback', 'corrections_from_db', 'finetune', 'finetune_from_db']
+           'export_feedback', 'corrections_from_db', 'recompute_bn_stats', 'finetune', 'finetune_from_db']
 
 # %% ../nbs/12_serve.ipynb #944de5ce
 SCHEMA = """
@@ -303,6 +304,23 @@ def corrections_from_db(db, model: str, dest) -> list[tuple]:
         out.append((item, label_from_desc({'label': r['label']}).train_target(r['target'])))
     return out
 
+# %% ../nbs/12_serve.ipynb #5bac01c5
+def recompute_bn_stats(model: nn.Module, dl) -> nn.Module:
+    "Set each BatchNorm's running mean and variance to their exact averages over the batches of `dl` (in place)."
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns: return model
+    momenta, was_training = [m.momentum for m in bns], model.training
+    for m in bns: m.reset_running_stats(); m.momentum = None    # None: a cumulative average, not a moving one
+    model.train()
+    try:
+        with torch.no_grad():
+            for xb, _ in dl: model(xb)
+    finally:
+        for m, mom in zip(bns, momenta): m.momentum = mom
+        model.train(was_training)
+    return model
+
+
 # %% ../nbs/12_serve.ipynb #3d5dd11d
 def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     new = LabelList(ds.x.new(list(items)), list(ys), ds.label, train=train)
@@ -336,6 +354,7 @@ def finetune(folder, corrections, data: DataBunch, epochs: int = 3, lr: float = 
     before = {'corrected': _scores(learn, data, corr, bs), 'valid': _scores(learn, data, data.valid_ds, bs)}
     learn.data = DataBunch(_loader(data, mixed, bs, True), _loader(data, data.valid_ds, bs, False), path=data.path, device=data.device)
     learn.unfreeze(); learn.fit_one_cycle(epochs, lr)
+    recompute_bn_stats(learn.model, learn.data.train_dl)          # see "BatchNorm after a short fine-tune"
     after = {'corrected': _scores(learn, data, corr, bs), 'valid': _scores(learn, data, data.valid_ds, bs)}
     return _decide(learn, data, folder, old, before, after, tolerance, len(corrections), len(idx))
 
