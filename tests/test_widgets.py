@@ -389,12 +389,12 @@ def test_fit_relu_net_2d_and_other_activations():
     assert isinstance(m[1], nn.Sigmoid) and losses[-1] < losses[0]
 
 def test_fit_relu_net_restores_the_thread_count():
-    seen = []
+    seen, before = [], torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         fit_relu_net(torch.sin, 3, steps=2, on_step=lambda i, m, l: seen.append(torch.get_num_threads()))
         assert torch.get_num_threads() == 2 and seen == [1]
-    finally: torch.set_num_threads(1)
+    finally: torch.set_num_threads(before)
 
 def test_fit_relu_net_bad_target():
     with pytest.raises(ValueError, match='not finite at x='): fit_relu_net(parse_expression('log(x)'), 4, steps=5)
