@@ -5,6 +5,8 @@
 # %% ../nbs/02_datasets.ipynb #1078b42d
 from __future__ import annotations
 import os, sys, io, json, shutil, hashlib, tarfile, zipfile, tempfile, socket, threading, contextlib
+try: import fcntl
+except ImportError: fcntl = None   # Windows: no lock, the rename below still keeps a folder whole
 import urllib.request, urllib.error, http.client
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -454,13 +456,29 @@ def download_dataset(name: str, dest=None, api=None, keep_archive: bool = False,
     return dest
 
 # %% ../nbs/02_datasets.ipynb #35c3f628
+@contextlib.contextmanager
+def _dataset_lock(dest: Path):
+    "Hold an exclusive lock on `dest` (a file `.<name>.lock` beside it) while a stand-in is written there."
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(f'.{dest.name}.lock'), 'a') as f:
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+
 def _write_synth(name: str, dest: Path, reason: str, stand_in: str|None = None) -> Path:
-    if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
-        raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
-                            f'it is incomplete: delete it and run again')
-    out = Path(synth(stand_in or name, dest))
-    print(f'l3: {name}: {reason}; wrote a synthetic stand-in (not the real data) to {out}', file=sys.stderr)
-    return out
+    with _dataset_lock(dest):            # two notebooks (or test workers) asking at once: one writes, the other waits
+        if (dest/SYNTH_MARKER).exists() and synth_version(dest) == SYNTH_VERSION: return dest   # written meanwhile
+        if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
+            raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
+                                f'it is incomplete: delete it and run again')
+        tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.partial')     # written beside it, then moved in whole
+        if tmp.exists(): shutil.rmtree(tmp)
+        synth(stand_in or name, tmp)
+        if dest.exists(): shutil.rmtree(dest)                           # empty, or an older generator's stand-in
+        os.replace(tmp, dest)
+    print(f'l3: {name}: {reason}; wrote a synthetic stand-in (not the real data) to {dest}', file=sys.stderr)
+    return dest
 
 def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bool = False,
                 replace_synth: bool = False, api=None, stand_in: str|None = None) -> Path:
