@@ -28,12 +28,9 @@ run: $(VENV)/.runtime
 
 # The committed tree is exported and clean (checked in a temporary checkout: your saved notebooks are not touched),
 # then every test, the notebooks run as they are in your working copy.
-# The tests run on every core (pytest-xdist; TEST_WORKERS=1 runs them in one process); tests/conftest.py keeps each
-# lesson's tests on one worker and gives each worker its share of the threads.
-TEST_WORKERS ?= auto
 test: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check_sync.sh
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests
 
 # One lesson, as `make test` runs it: make test-lesson NAME=planet
 LESSONS := $(basename $(notdir $(wildcard nbs/lessons/*.ipynb)))

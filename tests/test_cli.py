@@ -111,7 +111,6 @@ def test_lesson_under_torchrun_only_rank0_prints_and_writes(tmp_path, monkeypatc
 
 # --- what the real lessons wrote (each runs once per session, see conftest.lesson_run) ------------------------------
 
-@pytest.mark.lesson('data_block_examples')
 def test_data_block_run(lesson_run):
     rec = lesson_run('data_block_examples')
     assert 'error' not in rec, rec.get('error')
@@ -123,7 +122,6 @@ def test_data_block_run(lesson_run):
     assert lo['mean_iou'] > max(1.5*lo['baseline_mean_iou'], lo['baseline_mean_iou'] + 0.05) and all(m['checks'].values()), lo
     assert len(rec['figures']) >= 7 and all((Path(rec['out'])/'figures'/f).exists() for f in rec['figures'])
 
-@pytest.mark.lesson('imdb')
 def test_imdb_run(lesson_run):
     from l3.learner_export import load_learner
     rec = lesson_run('imdb')
@@ -133,7 +131,6 @@ def test_imdb_run(lesson_run):
     assert m['generated'].startswith('I liked this movie because') and rec['figures']
     assert load_learner(rec['out']).predict('I loved this film. The acting was brilliant.')[0] in ('positive', 'negative')
 
-@pytest.mark.lesson('universal_approximation')
 def test_universal_approximation_run(lesson_run):
     rec = lesson_run('universal_approximation')
     assert 'error' not in rec, rec.get('error')

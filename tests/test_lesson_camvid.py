@@ -45,7 +45,6 @@ def test_numpy_size_pair(tiny):
     xb, yb = data.one_batch()
     assert xb.shape == (2, 3, 48, 64) and yb.shape == (2, 48, 64)
 
-@pytest.mark.lesson('camvid')
 def test_camvid_run(lesson_run):
     "The lesson's own run: its learning checks in metrics.json, per-class IoU, its figures, the go-big model loadable."
     from l3.learner_export import load_learner

@@ -113,7 +113,6 @@ def test_pixel_errors():
     assert torch.allclose(pixel_errors(torch.zeros(1, 2), torch.ones(1, 2), (480, 640)), torch.tensor([diagonal((480, 640)) / 2]))
 
 
-@pytest.mark.lesson('head_pose')
 def test_head_pose_run(lesson_run):
     "The lesson's own run: its learning checks in metrics.json, its figures, the exported model predicting a point."
     from l3.learner_export import load_learner

@@ -75,7 +75,6 @@ def test_missing_test_folder(tmp_path):
     with pytest.raises(DataError, match=r'test-jpg does not exist'): lls.add_test_folder('test-jpg')
 
 
-@pytest.mark.lesson('planet')
 def test_planet_run(lesson_run):
     "The lesson's own run: its learning check and thresholds in metrics.json, its figures, a loadable model, the submission."
     from l3.learner_export import load_learner
