@@ -458,25 +458,23 @@ def download_dataset(name: str, dest=None, api=None, keep_archive: bool = False,
 # %% ../nbs/02_datasets.ipynb #35c3f628
 @contextlib.contextmanager
 def _dataset_lock(dest: Path):
-    "Hold an exclusive lock on `dest` (a file `.<name>.lock` beside it) while a stand-in is written there."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest.with_name(f'.{dest.name}.lock'), 'a') as f:
+    "Hold an exclusive lock on folder `dest` while it is looked at, downloaded or written (the lock file is in the temp folder)."
+    key = hashlib.sha1(str(dest.resolve()).encode()).hexdigest()[:16]    # not in data/: nothing there but the datasets
+    with open(Path(tempfile.gettempdir())/f'l3-dataset-{key}.lock', 'a') as f:
         if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
         try: yield
         finally:
             if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
 
 def _write_synth(name: str, dest: Path, reason: str, stand_in: str|None = None) -> Path:
-    with _dataset_lock(dest):            # two notebooks (or test workers) asking at once: one writes, the other waits
-        if (dest/SYNTH_MARKER).exists() and synth_version(dest) == SYNTH_VERSION: return dest   # written meanwhile
-        if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
-            raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
-                                f'it is incomplete: delete it and run again')
-        tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.partial')     # written beside it, then moved in whole
-        if tmp.exists(): shutil.rmtree(tmp)
-        synth(stand_in or name, tmp)
-        if dest.exists(): shutil.rmtree(dest)                           # empty, or an older generator's stand-in
-        os.replace(tmp, dest)
+    if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
+        raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
+                            f'it is incomplete: delete it and run again')
+    tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.partial')         # written beside it, then moved in whole
+    if tmp.exists(): shutil.rmtree(tmp)
+    synth(stand_in or name, tmp)
+    if dest.exists(): shutil.rmtree(dest)                               # an empty folder
+    os.replace(tmp, dest)
     print(f'l3: {name}: {reason}; wrote a synthetic stand-in (not the real data) to {dest}', file=sys.stderr)
     return dest
 
@@ -486,6 +484,10 @@ def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bo
     # stand_in: the l3.synth generator to write instead of `name`'s own (biwi_path's full-size one)
     info = dataset_info(name)
     dest = Path(dest) if dest else data_path()/name
+    with _dataset_lock(dest):    # two processes asking at once take turns: the second finds what the first one made
+        return _find_or_make(name, info, dest, offline, force_synth, replace_synth, api, stand_in)
+
+def _find_or_make(name, info, dest: Path, offline, force_synth, replace_synth, api, stand_in) -> Path:
     state = _state(dest, info)
     if state == 'stand-in' and (version := synth_version(dest)) != SYNTH_VERSION:   # an older generator's: set aside, rewrite
         old = dest.with_name(f'.{dest.name}.old-stand-in')
