@@ -27,7 +27,7 @@ def is_lesson(fn) -> bool: return Path(fn).resolve().parent == LESSONS
 
 def _write(nb: dict, dest: Path):
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(f'.{os.getpid()}.tmp')      # one per process: two test workers may write the same copy
+    tmp = dest.with_suffix(f'.{os.getpid()}.tmp')      # one per process: `make docs` and `make test` may write the same copy at once
     tmp.write_text(json.dumps(nb, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
 
 def keep_for_docs(executed: Path, lesson: Path):
