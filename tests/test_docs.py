@@ -44,40 +44,49 @@ def test_pages_cover_every_notebook(site):
     assert len(pages) == len(nbs), f'{len(nbs)} notebooks but {len(pages)} pages: {pages}'
     assert not [p for p in (ROOT/'nbs'/'lessons').glob('*.ipynb') if not (out/'lessons'/f'{p.stem}.html').exists()]
 
-def test_every_page_loads_without_console_errors(site, browser):
+@pytest.fixture(scope='module')
+def walk(site, browser):
+    "Every page visited once: its status, console errors, sidebar links, links in the text and images' natural sizes."
     out, pages, url = site
     page = browser.new_page()
-    errors = []
+    errors, seen = [], {}
     page.on('console', lambda m: errors.append((page.url, m.text)) if m.type == 'error' else None)
     page.on('pageerror', lambda e: errors.append((page.url, str(e))))
     for p in pages:
         r = page.goto(url + p)
-        assert r.status == 200, p
-        assert page.locator('nav.sidebar a').count() >= len(pages), f'{p}: the sidebar is missing links'
+        links = lambda sel: page.eval_on_selector_all(sel, 'els => els.map(e => e.href)')
+        seen[p] = dict(status=r.status, sidebar=links('nav.sidebar a'), text_links=links('main a[href]'),
+                       images=page.eval_on_selector_all('main img', 'els => els.map(e => [e.naturalWidth, e.naturalHeight])'))
+    page.close()
+    return seen, errors
+
+def test_every_page_loads_without_console_errors(site, walk):
+    out, pages, url = site
+    seen, errors = walk
+    assert [p for p in pages if seen[p]['status'] != 200] == []
+    assert not [p for p in pages if len(seen[p]['sidebar']) < len(pages)], 'pages whose sidebar is missing links'
     assert not errors, errors
-    page.close()
 
-def test_sidebar_links_resolve(site, browser):
+def test_sidebar_links_resolve(site, walk, browser):
     out, pages, url = site
-    page = browser.new_page()
+    links = {}   # each distinct link once (every page has the same sidebar), with the first page that shows it
     for p in pages:
-        page.goto(url + p)
-        for href in page.eval_on_selector_all('nav.sidebar a', 'els => els.map(e => e.href)'):
-            assert browser.new_context().request.get(href).status == 200, f'{p}: sidebar link {href} is broken'
-    page.close()
+        for href in walk[0][p]['sidebar']: links.setdefault(href, p)
+    ctx = browser.new_context()
+    broken = [(p, href) for href, p in links.items() if ctx.request.get(href).status != 200]
+    ctx.close()
+    assert len(links) >= len(pages), f'{len(links)} distinct sidebar links for {len(pages)} pages'
+    assert not broken, f'broken sidebar links (page, link): {broken}'
 
-def test_internal_links_resolve(site, browser):
+def test_internal_links_resolve(site, walk):
     out, pages, url = site
-    page = browser.new_page()
     bad = []
     for p in pages:
-        page.goto(url + p)
-        for href in page.eval_on_selector_all('main a[href]', 'els => els.map(e => e.href)'):
+        for href in walk[0][p]['text_links']:
             if not href.startswith(url): continue
             target = href[len(url):].split('#')[0]
             if target and not (out/target).exists(): bad.append((p, href))
     assert not bad, f'links to pages that do not exist: {bad[:10]}'
-    page.close()
 
 @pytest.mark.parametrize('mod,name', API)
 def test_api_entry_present(site, browser, mod, name):
@@ -93,14 +102,11 @@ def test_api_entry_present(site, browser, mod, name):
     assert page.locator(f'h3[id="{name}"]').is_visible()
     page.close()
 
-def test_a_plot_renders_and_index_screenshot(site, browser):
+def test_a_plot_renders_and_index_screenshot(site, walk, browser):
     out, pages, url = site
-    page = browser.new_page(viewport={'width': 1280, 'height': 900})
-    sizes = []
-    for p in pages:
-        page.goto(url + p)
-        sizes += page.eval_on_selector_all('main img', 'els => els.map(e => [e.naturalWidth, e.naturalHeight])')
+    sizes = [wh for p in pages for wh in walk[0][p]['images']]
     assert any(w > 0 and h > 0 for w, h in sizes), 'no plot image rendered on any page'
+    page = browser.new_page(viewport={'width': 1280, 'height': 900})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.goto(url + 'index.html'); page.screenshot(path=str(ARTIFACTS/'docs_index.png'))
     assert (ARTIFACTS/'docs_index.png').stat().st_size > 1000
