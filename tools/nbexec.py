@@ -88,16 +88,16 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
 # there (a notebook exports and imports its modules itself), and no tensor work runs before the fork.
 PRELOAD = ['torch', 'torchvision', 'pandas', 'matplotlib', 'IPython', 'execnb.shell', 'nbdev.process', 'nbdev.frontmatter']
 
-def _child(fn, skip_flags, force_flags, env, cwd, log, conn):
+def _child(fn, skip_flags, force_flags, save, env, cwd, log, conn):
     "The forked process: the caller's environment and folder, its output to `log` (kept on failure), the result to `conn`."
     os.environ.clear(); os.environ.update(env); os.chdir(cwd)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(fd, 1); os.dup2(fd, 2)
-    try: res = run_nb(Path(fn), skip_flags=skip_flags, force_flags=force_flags)
+    try: res = run_nb(Path(fn), skip_flags=skip_flags, force_flags=force_flags, save=save)
     except BaseException as e: res = (False, 0.0, f'{fn}: {type(e).__name__}: {e}')
     conn.send(res); conn.close()
 
-def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 1800):
+def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 1800, save=True):
     """`run_nb` in a fresh Python process: a notebook that defines a class again (an item list, a label class, a
     callback) then cannot change the registries and classes the next notebook or test sees in this process. The
     process is forked from a server that has made the heavy imports (PRELOAD) once."""
@@ -107,7 +107,7 @@ def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 18
     recv, send = ctx.Pipe(duplex=False)
     t0 = time.perf_counter()
     with tempfile.NamedTemporaryFile(suffix='.log') as log:
-        p = ctx.Process(target=_child, args=(str(Path(fn).resolve()), list(skip_flags), list(force_flags),
+        p = ctx.Process(target=_child, args=(str(Path(fn).resolve()), list(skip_flags), list(force_flags), save,
                                                    dict(os.environ), os.getcwd(), log.name, send))
         p.start(); send.close()
         timed_out = not recv.poll(timeout)
