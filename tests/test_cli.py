@@ -128,6 +128,7 @@ def test_imdb_run(lesson_run):
     assert 'error' not in rec, rec.get('error')
     m = rec['metrics']
     assert m['accuracy'] >= 0.8 and m['lm_accuracy'] > 0.25 and all(m['checks'].values()), m
+    assert m['lm_epochs'] == 12 and m['vocab'] <= 4000, m   # the small mode's token budget: 12 epochs of the stand-in
     assert m['generated'].startswith('I liked this movie because') and rec['figures']
     assert load_learner(rec['out']).predict('I loved this film. The acting was brilliant.')[0] in ('positive', 'negative')
 
