@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import contextlib, ctypes, ctypes.util, os, platform, warnings
+import contextlib, ctypes, ctypes.util, gc, os, platform, warnings
 from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -15,12 +15,16 @@ from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 
 # %% auto #0
-__all__ = ['SMALL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator', 'cpu_has_bf16', 'CpuFusedAdamW',
-           'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d',
-           'channels_last_', 'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded', 'DecodeCache',
-           'speed_up']
+__all__ = ['SMALL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'switched_off', 'tune_cpu_allocator', 'freeze_imports',
+           'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d',
+           'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision',
+           'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
+def switched_off(var: str) -> bool:
+    "True when environment variable `var` says 0/false/no/off: how each piece below can be turned off."
+    return os.environ.get(var, '1').strip().lower() in ('0', 'false', 'no', 'off')
+
 _ALLOCATOR_TUNED = None
 
 def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
@@ -28,7 +32,7 @@ def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
     _ALLOCATOR_TUNED = False
-    if os.environ.get('L3_MALLOC_TUNING', '1').strip().lower() in ('0', 'false', 'no', 'off'): return False
+    if switched_off('L3_MALLOC_TUNING'): return False
     if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ: return False  # yours win
     if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
     try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
@@ -36,6 +40,19 @@ def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # from glibc's <malloc.h>; mallopt returns 1 on success
     _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
     return _ALLOCATOR_TUNED
+
+# %% ../nbs/08_fast.ipynb #abb92794
+_FROZEN = None
+
+def freeze_imports() -> bool:
+    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, once per process (see above)."
+    global _FROZEN
+    if _FROZEN is None:
+        _FROZEN = not switched_off('L3_GC_FREEZE')
+        if _FROZEN: gc.freeze()
+    return _FROZEN
+
+freeze_imports()
 
 # %% ../nbs/08_fast.ipynb #cb477e3f
 def cpu_has_bf16() -> bool:
