@@ -84,8 +84,9 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
     return err is None, time.perf_counter() - t0, err
 
 # The heavy imports every library notebook makes, done once in a fork server: each notebook then runs in a fresh
-# process forked from it (isolated as before), without paying about 6 s of imports each time (measured on 03_data_block: 6.7 s in a new interpreter, 0.5 s forked). Nothing of l3 is imported
-# there (a notebook exports and imports its modules itself), and no tensor work runs before the fork.
+# process forked from it (isolated as before), without paying about 6 s of imports each time (03_data_block, CPU
+# AVX2: 6.7 s in a new interpreter, 0.5 s forked). Nothing of l3 is imported there (a notebook exports and imports
+# its modules itself), and no tensor work runs before the fork.
 PRELOAD = ['torch', 'torchvision', 'pandas', 'matplotlib', 'IPython', 'execnb.shell', 'nbdev.process', 'nbdev.frontmatter']
 
 def _child(fn, skip_flags, force_flags, save, env, cwd, log, conn):
