@@ -15,10 +15,10 @@ from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 
 # %% auto #0
-__all__ = ['SMALL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator', 'freeze_imports', 'cpu_has_bf16',
-           'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous',
-           'BigMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded',
-           'DecodeCache', 'speed_up']
+__all__ = ['SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
+           'freeze_imports', 'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d',
+           'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision',
+           'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 def _switched_off(var: str) -> bool:
@@ -120,7 +120,9 @@ def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, 
     return torch.optim.AdamW(params, **kw)
 
 # %% ../nbs/08_fast.ipynb #50dc248d
-SMALL_MAP = 16   # output pixels (4x4): on the CPU, a convolution with maps this small runs faster as one matmul
+SMALL_MAP = 16   # output pixels (4x4): at most this, a CPU convolution leaves channels_last (see below)
+CPU_AVX2 = torch.backends.cpu.get_cpu_capability() == 'AVX2'   # torch's kernels here are AVX2 ones (no AVX-512)
+MATMUL_MAP = SMALL_MAP if CPU_AVX2 else 4   # output pixels up to which a float32 CPU convolution runs as one matmul
 
 def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
     "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch (see above); channels_last out."
@@ -148,7 +150,8 @@ class SmallMapConv2d(nn.Conv2d):
 
 
 # %% ../nbs/08_fast.ipynb #d47e2467
-BIG_MAP, BIG_MAP_CHANNELS = 8192, 64   # output pixels (e.g. 96x128) and input channels from which the weight gradient goes contiguous
+BIG_MAP = 8192 if CPU_AVX2 else 0   # output pixels (e.g. 96x128) from which the weight gradient goes contiguous (0: off)
+BIG_MAP_CHANNELS = 64                # ... for convolutions with at least this many input channels
 
 class _WeightGradContiguous(torch.autograd.Function):
     "`F.conv2d` as it is; in backward, the input gradient in the input's layout and the weight gradient on contiguous copies."
@@ -187,18 +190,19 @@ def _out_pixels(conv, x):
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
 def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a CPU convolution over a first output map of at most `SMALL_MAP` pixels runs as a matmul, over a large one as `BigMapConv2d`."
+    "Forward pre-hook: a CPU convolution over a first output map of at most `MATMUL_MAP` pixels runs as a matmul, over a large one as `BigMapConv2d`."
     x = args[0] if args else None
     if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu') or isinstance(conv.padding, str): return None
     if getattr(conv, 'l3_small_map', None) is None:
         px = _out_pixels(conv, x)
-        conv.l3_small_map, conv.l3_big_map = px <= SMALL_MAP, px >= BIG_MAP and conv.in_channels >= BIG_MAP_CHANNELS
+        conv.l3_small_map, conv.l3_matmul_map = px <= SMALL_MAP, px <= MATMUL_MAP
+        conv.l3_big_map = 0 < BIG_MAP <= px and conv.in_channels >= BIG_MAP_CHANNELS
     if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" above
     if not conv.l3_small_map: return None
     if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
         if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
         return (x.contiguous(), *args[1:])
-    if type(conv) is nn.Conv2d: conv.__class__ = SmallMapConv2d   # the same module, computed as one matmul
+    if conv.l3_matmul_map and type(conv) is nn.Conv2d: conv.__class__ = SmallMapConv2d   # the same module, as one matmul
     return None
 
 def channels_last_(model: nn.Module) -> nn.Module:
