@@ -1,7 +1,9 @@
 """What the side-by-side benchmarks share: finding a Python with fastai (the peer), and running one configuration in its
-own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time); and what
-every bench prints about the hardware it ran on: torch's CPU capability, oneDNN's ISA, native bf16/AMX, a matmul
-peak measured in the same run (each step's share of it is printed beside the step), and `--emulate-avx2`.
+own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time); and what every
+bench prints about the hardware it ran on: torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak measured in
+the same run (the faster of a matmul and a 3x3 convolution: on an AMD CPU with AVX-512, torch's matmul library runs
+its AVX2 code while oneDNN's convolutions use AVX-512, so a matmul alone understates the limit; each step's share of
+it is printed beside the step), and `--emulate-avx2`.
 
 Not a benchmark itself (`l3 bench all` skips files starting with `_`)."""
 import json, os, subprocess, sys
@@ -55,11 +57,15 @@ native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 peak = {}
 for name in dtypes:
     if name == 'bfloat16' and not native: continue   # emulated bf16 is ~50x slower: no limit worth measuring
-    dt = getattr(torch, name)
+    dt, cl = getattr(torch, name), torch.channels_last
     a, b = torch.randn(1024, 1024, dtype=dt), torch.randn(1024, 1024, dtype=dt)
-    for _ in range(3): a @ b
-    best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
-    peak[name] = 2 * 1024**3 / best / 1e9
+    x, w = torch.randn(16, 128, 32, 32, dtype=dt).contiguous(memory_format=cl), torch.randn(128, 128, 3, 3, dtype=dt).contiguous(memory_format=cl)
+    for kind, f, flop in (('matmul', lambda: a @ b, 2 * 1024**3),
+                          ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 16 * 128 * 128 * 9 * 32 * 32)):
+        for _ in range(3): f()
+        best = min((lambda t: (f(), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
+        peak[f'{name} {kind}'] = flop / best / 1e9
+    peak[name] = max(peak[f'{name} matmul'], peak[f'{name} conv'])
 print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capability(),
       avx512_bf16=bool(torch.cpu._is_avx512_bf16_supported()), amx=bool(torch.cpu._is_amx_tile_supported()),
       mkldnn_bf16=native, torch=torch.__version__,
@@ -68,7 +74,8 @@ print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capabilit
 
 def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
     """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
-    capability, native bf16 / AMX, oneDNN's ISA, and a matmul peak in GFLOP/s per dtype on `threads` threads."""
+    capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads
+    (the faster of a 1024x1024x1024 matmul and a 3x3 convolution, 128 channels at 32x32, batch 16; both kept as '<dtype> matmul' / '<dtype> conv')."""
     env = {**os.environ, 'ONEDNN_VERBOSE': '1'}
     p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
     line = [l for l in p.stdout.splitlines() if l.startswith('PROBE ')]
@@ -89,16 +96,18 @@ def check_emulation(hw: dict):
     if bad: raise SystemExit(f'--emulate-avx2 did not take effect: {", ".join(bad)}')
 
 def print_hardware(hw: dict):
-    "One paragraph: the CPU, what torch/oneDNN run on it, and the matmul peak(s) each step is set against."
-    peaks = ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in hw['peak_gflops'].items())
+    "One paragraph: the CPU, what torch/oneDNN run on it, and the peak(s) each step is set against."
+    pk = hw['peak_gflops']
+    peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {pk[k + ' matmul']:.0f}, conv {pk[k + ' conv']:.0f})" for k, v in pk.items() if ' ' not in k)
     print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}; "
           f"native bf16 {'yes' if hw['mkldnn_bf16'] else 'no'} (AVX512-BF16 {'yes' if hw['avx512_bf16'] else 'no'}, "
           f"AMX {'yes' if hw['amx'] else 'no'}){'; emulating an AVX2-only CPU' if hw['emulated_avx2'] else ''}\n"
-          f"limit: 1024x1024 matmul peak on {hw['threads']} thread(s), best of 20, measured now: {peaks}; load average "
+          f"limit: the faster of a 1024x1024x1024 matmul and a 3x3 convolution (oneDNN, 128 channels at 32x32, batch 16) on "
+          f"{hw['threads']} thread(s), best of 20 each, measured now: {peaks}; load average "
           f"{' '.join(f'{l:.2f}' for l in os.getloadavg())}")
 
 def peak_share(gflop: float, seconds: float, hw: dict, dtype: str = 'float32') -> str:
-    "A step's share of the matmul peak in its dtype: `gflop` of work done in `seconds`."
+    "A step's share of the peak in its dtype: `gflop` of work done in `seconds`."
     peak = hw['peak_gflops'].get(dtype) or hw['peak_gflops'].get('float32')
     return f'{100 * gflop / seconds / peak:.0f}%' if gflop and peak else '-'
 

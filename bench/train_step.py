@@ -5,8 +5,9 @@
     python bench/train_step.py --tasks unet --rounds 3 --device cuda
     python bench/train_step.py --emulate-avx2   # both libraries as on a CPU without AVX-512/bf16/AMX (checked)
 
-It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a 1024x1024 matmul peak per
-dtype measured in the same run on the same threads), then per row the dtype it ran in, the GFLOP of one step
+It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak per dtype
+measured in the same run on the same threads: the faster of a 1024x1024x1024 matmul and a 3x3 convolution of 128
+channels at 32x32), then per row the dtype it ran in, the GFLOP of one step
 (forward + backward, torch's FlopCounterMode) and the step's share of that peak: how close to this machine's limit
 each library runs.
 
@@ -212,7 +213,7 @@ def main(argv=None):
           f"threads; steadier than wall time when the machine is shared). torch threads: {threads}.\npeak MB: the "
           f"process's maxrss (imports included); train MB: maxrss minus the RSS before the learner was built (model, "
           f"optimiser, activations).\nGFLOP: one step's forward + backward (FlopCounterMode); limit: the step's GFLOP/s as a "
-          f"share of the matmul peak above in its dtype.")
+          f"share of the peak above in its dtype.")
     os.system('uptime')
 
 if __name__ == '__main__': main()
