@@ -59,7 +59,8 @@ for name in dtypes:
     if name == 'bfloat16' and not native: continue   # emulated bf16 is ~50x slower: no limit worth measuring
     dt, cl = getattr(torch, name), torch.channels_last
     a, b = torch.randn(1024, 1024, dtype=dt), torch.randn(1024, 1024, dtype=dt)
-    x, w = torch.randn(16, 128, 32, 32, dtype=dt).contiguous(memory_format=cl), torch.randn(128, 128, 3, 3, dtype=dt).contiguous(memory_format=cl)
+    x = torch.randn(16, 128, 32, 32, dtype=dt).contiguous(memory_format=cl)
+    w = torch.randn(128, 128, 3, 3, dtype=dt).contiguous(memory_format=cl)
     for kind, f, flop in (('matmul', lambda: a @ b, 2 * 1024**3),
                           ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 16 * 128 * 128 * 9 * 32 * 32)):
         for _ in range(3): f()
@@ -74,8 +75,9 @@ print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capabilit
 
 def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
     """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
-    capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads
-    (the faster of a 1024x1024x1024 matmul and a 3x3 convolution, 128 channels at 32x32, batch 16; both kept as '<dtype> matmul' / '<dtype> conv')."""
+    capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads: the faster of
+    a 1024x1024x1024 matmul and a 3x3 convolution (128 channels at 32x32, batch 16), each kept as '<dtype> matmul' and
+    '<dtype> conv'."""
     env = {**os.environ, 'ONEDNN_VERBOSE': '1'}
     p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
     line = [l for l in p.stdout.splitlines() if l.startswith('PROBE ')]
@@ -98,7 +100,8 @@ def check_emulation(hw: dict):
 def print_hardware(hw: dict):
     "One paragraph: the CPU, what torch/oneDNN run on it, and the peak(s) each step is set against."
     pk = hw['peak_gflops']
-    peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {pk[k + ' matmul']:.0f}, conv {pk[k + ' conv']:.0f})" for k, v in pk.items() if ' ' not in k)
+    peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {pk[k + ' matmul']:.0f}, conv {pk[k + ' conv']:.0f})"
+                      for k, v in pk.items() if ' ' not in k)
     print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}; "
           f"native bf16 {'yes' if hw['mkldnn_bf16'] else 'no'} (AVX512-BF16 {'yes' if hw['avx512_bf16'] else 'no'}, "
           f"AMX {'yes' if hw['amx'] else 'no'}){'; emulating an AVX2-only CPU' if hw['emulated_avx2'] else ''}\n"
