@@ -54,7 +54,7 @@ x = torch.randn(2, 16, 32, 32).contiguous(memory_format=torch.channels_last)
 torch.nn.functional.conv2d(x, torch.randn(16, 16, 3, 3).contiguous(memory_format=torch.channels_last), padding=1)  # oneDNN wakes, prints its ISA
 sys.stdout.flush()
 native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-peak = {}
+peak, parts = {}, {}   # per dtype: the limit, and the two it is the faster of
 for name in dtypes:
     if name == 'bfloat16' and not native: continue   # emulated bf16 is ~50x slower: no limit worth measuring
     dt, cl = getattr(torch, name), torch.channels_last
@@ -65,19 +65,18 @@ for name in dtypes:
                           ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 16 * 128 * 128 * 9 * 32 * 32)):
         for _ in range(3): f()
         best = min((lambda t: (f(), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
-        peak[f'{name} {kind}'] = flop / best / 1e9
-    peak[name] = max(peak[f'{name} matmul'], peak[f'{name} conv'])
+        parts.setdefault(name, {})[kind] = flop / best / 1e9
+    peak[name] = max(parts[name].values())
 print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capability(),
       avx512_bf16=bool(torch.cpu._is_avx512_bf16_supported()), amx=bool(torch.cpu._is_amx_tile_supported()),
       mkldnn_bf16=native, torch=torch.__version__,
-      threads=torch.get_num_threads(), peak_gflops=peak)))
+      threads=torch.get_num_threads(), peak_gflops=peak, peak_parts=parts)))
 '''
 
 def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
     """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
     capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads: the faster of
-    a 1024x1024x1024 matmul and a 3x3 convolution (128 channels at 32x32, batch 16), each kept as '<dtype> matmul' and
-    '<dtype> conv'."""
+    a 1024x1024x1024 matmul and a 3x3 convolution (128 channels at 32x32, batch 16), both kept in 'peak_parts'."""
     env = {**os.environ, 'ONEDNN_VERBOSE': '1'}
     p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
     line = [l for l in p.stdout.splitlines() if l.startswith('PROBE ')]
@@ -99,9 +98,9 @@ def check_emulation(hw: dict):
 
 def print_hardware(hw: dict):
     "One paragraph: the CPU, what torch/oneDNN run on it, and the peak(s) each step is set against."
-    pk = hw['peak_gflops']
-    peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {pk[k + ' matmul']:.0f}, conv {pk[k + ' conv']:.0f})"
-                      for k, v in pk.items() if ' ' not in k)
+    parts = hw['peak_parts']
+    peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {parts[k]['matmul']:.0f}, conv {parts[k]['conv']:.0f})"
+                      for k, v in hw['peak_gflops'].items())
     print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}; "
           f"native bf16 {'yes' if hw['mkldnn_bf16'] else 'no'} (AVX512-BF16 {'yes' if hw['avx512_bf16'] else 'no'}, "
           f"AMX {'yes' if hw['amx'] else 'no'}){'; emulating an AVX2-only CPU' if hw['emulated_avx2'] else ''}\n"

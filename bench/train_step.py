@@ -5,11 +5,10 @@
     python bench/train_step.py --tasks unet --rounds 3 --device cuda
     python bench/train_step.py --emulate-avx2   # both libraries as on a CPU without AVX-512/bf16/AMX (checked)
 
-It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak per dtype
-measured in the same run on the same threads: the faster of a 1024x1024x1024 matmul and a 3x3 convolution of 128
-channels at 32x32), then per row the dtype it ran in, the GFLOP of one step
-(forward + backward, torch's FlopCounterMode) and the step's share of that peak: how close to this machine's limit
-each library runs.
+It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak per dtype measured in the
+same run on the same threads: the faster of a 1024x1024x1024 matmul and a 3x3 convolution of 128 channels at 32x32),
+then per row the dtype it ran in, the GFLOP of one step (forward + backward, torch's FlopCounterMode) and the step's
+share of that peak: how close to this machine's limit each library runs.
 
 Configurations (each in its own fresh process, so its peak memory -- `getrusage` maxrss, which also sees torch's
 allocations -- is its own):
