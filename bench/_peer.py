@@ -1,12 +1,12 @@
 """What the side-by-side benchmarks share: finding a Python with fastai (the peer), and running one configuration in its
 own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time); and what every
-bench prints about the hardware it ran on: torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak measured in
+bench prints about the hardware it ran on: torch's CPU capability, oneDNN's and MKL's ISA, native bf16/AMX, a peak measured in
 the same run (the faster of a matmul and a 3x3 convolution: on an AMD CPU with AVX-512, torch's matmul library runs
 its AVX2 code while oneDNN's convolutions use AVX-512, so a matmul alone understates the limit; each step's share of
 it is printed beside the step), and `--emulate-avx2`.
 
 Not a benchmark itself (`l3 bench all` skips files starting with `_`)."""
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +34,15 @@ def run_worker(py, script, argv, name):
 
 # --- the hardware a bench ran on, and the limit a step is measured against --------------------------------------------
 
-EMULATE_AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}   # a CPU without AVX-512 / bf16 / AMX
+# a CPU without AVX-512 / bf16 / AMX: torch's own kernels, oneDNN's (convolutions) and MKL's (matmul; on an Intel CPU
+# it runs AVX-512 code unless told, which kept the float32 matmul at 133 GFLOP/s instead of AVX2's 61 on a Xeon)
+EMULATE_AVX2 = {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'MKL_ENABLE_INSTRUCTIONS': 'AVX2'}
 
 def add_emulate_arg(ap):
     "The `--emulate-avx2` switch every bench takes."
     ap.add_argument('--emulate-avx2', action='store_true',
                     help='run both libraries as on a CPU without AVX-512/bf16/AMX (ATEN_CPU_CAPABILITY=avx2, '
-                         'ONEDNN_MAX_CPU_ISA=AVX2; checked to take effect)')
+                         'ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2; checked to take effect)')
 
 def emulate_avx2(on: bool):
     "Set the emulation variables in this process's environment (the workers it starts inherit them); before torch loads."
@@ -77,23 +79,24 @@ def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
     """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
     capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads: the faster of
     a 1024x1024x1024 matmul and a 3x3 convolution (128 channels at 32x32, batch 16), both kept in 'peak_parts'."""
-    env = {**os.environ, 'ONEDNN_VERBOSE': '1'}
+    env = {**os.environ, 'ONEDNN_VERBOSE': '1', 'MKL_VERBOSE': '1'}   # each library names its ISA when it starts
     p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
     line = [l for l in p.stdout.splitlines() if l.startswith('PROBE ')]
     if p.returncode or not line: raise RuntimeError(f'hardware probe failed:\n{p.stderr[-1500:]}')
     hw = json.loads(line[-1][6:])
     isa = [l.split('isa:', 1)[1] for l in p.stdout.splitlines() if ',isa:' in l]
     hw['onednn_isa'] = isa[0].strip() if isa else '?'
+    mkl = [re.search(r'\(Intel\(R\) (AVX[^)]*)\)', l) for l in p.stdout.splitlines() if l.startswith('MKL_VERBOSE') and 'architecture' in l]
+    hw['mkl_isa'] = mkl[0].group(1) if mkl and mkl[0] else '?'
     try: hw['cpu'] = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
     except (OSError, StopIteration): hw['cpu'] = '?'
     hw['emulated_avx2'] = all(os.environ.get(k) == v for k, v in EMULATE_AVX2.items())
     return hw
 
 def check_emulation(hw: dict):
-    "Raise when `--emulate-avx2` was asked but torch or oneDNN still uses more than AVX2."
-    bad = [f'{k} {v!r}' for k, v, ok in (('torch capability', hw['capability'], hw['capability'] == 'AVX2'),
-                                          ('oneDNN ISA', hw['onednn_isa'], 'AVX-512' not in hw['onednn_isa'] and 'AMX' not in hw['onednn_isa']))
-           if not ok]
+    "Raise when `--emulate-avx2` was asked but torch, oneDNN or MKL still uses more than AVX2."
+    bad = [f'{k} {v!r}' for k, v in (('torch capability', hw['capability']), ('oneDNN ISA', hw['onednn_isa']),
+                                     ('MKL ISA', hw['mkl_isa'])) if 'AVX2' not in v]   # e.g. 'AVX512', 'Intel AVX 10.1'
     if bad: raise SystemExit(f'--emulate-avx2 did not take effect: {", ".join(bad)}')
 
 def print_hardware(hw: dict):
@@ -101,7 +104,7 @@ def print_hardware(hw: dict):
     parts = hw['peak_parts']
     peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {parts[k]['matmul']:.0f}, conv {parts[k]['conv']:.0f})"
                       for k, v in hw['peak_gflops'].items())
-    print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}; "
+    print(f"hardware: {hw['cpu']}, torch {hw['torch']}, capability {hw['capability']}, oneDNN ISA {hw['onednn_isa']}, MKL ISA {hw['mkl_isa']}; "
           f"native bf16 {'yes' if hw['mkldnn_bf16'] else 'no'} (AVX512-BF16 {'yes' if hw['avx512_bf16'] else 'no'}, "
           f"AMX {'yes' if hw['amx'] else 'no'}){'; emulating an AVX2-only CPU' if hw['emulated_avx2'] else ''}\n"
           f"limit: the faster of a 1024x1024x1024 matmul and a 3x3 convolution (oneDNN, 128 channels at 32x32, batch 16) on "

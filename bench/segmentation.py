@@ -16,7 +16,7 @@ with random weights (`pretrained=False`), weight decay 1e-2 and `fit_one_cycle(e
 library runs in its own fresh process (fastai from /work/main/.venv-bench when it is not in this Python) and reports
 its wall time from the data block to the end of training (imports excluded), its CPU time, and the final masked
 accuracy (`acc_camvid`: Void pixels excluded) of its model on the validation set, computed the same way for both from
-`get_preds`. l3 runs with its defaults (bf16 autocast where the CPU has native bf16, channels_last); `--fp32` adds an
+`get_preds`. l3 runs with its defaults (bf16 autocast where it measures faster, channels_last); `--fp32` adds an
 l3 float32 run. fastai runs with its defaults (float32). Data loading runs in the main process for both
 (num_workers=0), with `--threads` torch threads (default 1, as bench/train_step.py: steadier on a shared machine).
 Training is noisy on 75 images: `--seeds` repeats each library with other seeds and averages. One seed's accuracy

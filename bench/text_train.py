@@ -12,7 +12,7 @@ with each library's defaults (optimiser, weight decay, precision), on the same s
 Zipf-like distribution over the vocabulary, like words), read by each library's own language-model loader
 (`bs` rows, `bptt` tokens a batch; l3 varies the length a little around `bptt`, so tokens are counted batch by batch).
 Configurations:
-  l3        l3's default: `mixed_precision='auto'`, bf16 autocast where the CPU computes bf16 natively (the decoder
+  l3        l3's default: `mixed_precision='auto'`, bf16 autocast where it measures faster (the decoder
             and its 60000 scores a token; the LSTMs stay float32 on CPU), else float32
   l3-fp32   l3 with `mixed_precision=False`
   fastai    fastai's defaults (float32)

@@ -12,7 +12,7 @@ share of that peak: how close to this machine's limit each library runs.
 
 Configurations (each in its own fresh process, so its peak memory -- `getrusage` maxrss, which also sees torch's
 allocations -- is its own):
-  l3          l3's default: channels_last, and bf16 autocast where the CPU has native bf16 (mixed_precision='auto')
+  l3          l3's default: channels_last, and bf16 autocast where it measures faster (mixed_precision='auto', bf16_pays)
   l3-fp32     l3 with mixed_precision=False (float32, channels_last)
   fastai      fastai's `vision_learner` / `unet_learner` defaults (float32, contiguous), pretrained=False
   (on CUDA also l3-fp16 and fastai-fp16: `learn.to_fp16()` in both)

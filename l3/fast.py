@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import contextlib, ctypes, ctypes.util, gc, os, platform, warnings
+import contextlib, ctypes, ctypes.util, gc, os, platform, time, warnings
 from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -15,10 +15,10 @@ from .vision_data import ImageList
 from .learner import Learner, Callback, AdamW, patch_learner
 
 # %% auto #0
-__all__ = ['SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
-           'freeze_imports', 'cpu_has_bf16', 'CpuFusedAdamW', 'fused_adamw', 'conv_as_matmul', 'SmallMapConv2d',
-           'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_', 'ChannelsLast', 'MixedPrecision',
-           'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
+__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
+           'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
+           'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_',
+           'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 def _switched_off(var: str) -> bool:
@@ -56,9 +56,36 @@ freeze_imports()
 
 # %% ../nbs/08_fast.ipynb #cb477e3f
 def cpu_has_bf16() -> bool:
-    "True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast is fast."
+    "True when oneDNN has native bfloat16 kernels for this CPU (AVX512-BF16 or AMX): needed for bf16 to be fast."
     try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception: return False
+
+BF16_GAIN = 1.25   # how much faster than float32 bf16 autocast must measure to be a CPU learner's default
+
+def bf16_speedup(reps: int = 5) -> float:
+    "How many times faster a small convolution + matmul (forward and backward) ran under bf16 autocast than in float32."
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 64, 16, 16, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(64, 64, 3, 3, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
+    a, b = torch.randn(128, 512, generator=g).requires_grad_(), torch.randn(512, 512, generator=g).requires_grad_()
+    def best(bf16: bool) -> float:
+        times = []
+        with torch.enable_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            for _ in range(reps + 2):                            # the first two create oneDNN's kernels
+                t = time.perf_counter()
+                (F.conv2d(x, w, padding=1).float().sum() + (a @ b).float().sum()).backward()
+                times.append(time.perf_counter() - t)
+        return min(times[2:])
+    return best(False) / best(True)
+
+_BF16_PAYS = None
+
+def bf16_pays() -> bool:
+    "True when this CPU has native bf16 and `bf16_speedup` measured at least `BF16_GAIN` (measured once per process)."
+    global _BF16_PAYS
+    if _BF16_PAYS is None: _BF16_PAYS = cpu_has_bf16() and bf16_speedup() >= BF16_GAIN
+    return _BF16_PAYS
+
 
 # %% ../nbs/08_fast.ipynb #101b1fb5
 def _dense(t: torch.Tensor):
@@ -340,13 +367,13 @@ class DecodeCache(Callback):
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def speed_up(learn: Learner, mixed_precision='auto', channels_last: bool = True, cache_mb=None) -> Learner:
-    "Allocator tuning, the fused AdamW, the decode cache, channels_last and mixed precision ('auto': bf16 where native)."
+    "Allocator tuning, the fused AdamW, the decode cache, channels_last and mixed precision ('auto': bf16 where it pays)."
     tune_cpu_allocator()                                          # once per process
     if _cb(learn, DecodeCache): learn.remove_cb(_cb(learn, DecodeCache))
     if _cache_budget(cache_mb) > 0: learn.add_cb(DecodeCache(cache_mb))   # small image sets decoded once
     if learn.opt_func is AdamW: learn.opt_func = fused_adamw      # the plain default only: an opt_func you chose stays
     cpu = learn.device.type == 'cpu'
-    if mixed_precision == 'auto': mixed_precision = cpu and cpu_has_bf16()
+    if mixed_precision == 'auto': mixed_precision = cpu and bf16_pays()
     if isinstance(mixed_precision, str) and mixed_precision not in _DTYPES:
         raise ValueError(f"mixed_precision must be 'auto', 'bf16', 'fp16', True or False, got {mixed_precision!r}")
     if isinstance(mixed_precision, str): learn.to_fp16(_DTYPES[mixed_precision], channels_last=channels_last)

@@ -365,7 +365,7 @@ def language_model_learner(data, arch=AWD_LSTM, drop_mult: float = 0.3, pretrain
         print(f'{where}; training the language model from scratch')
     if found is not None: load_pretrained(model, found[0], vocab, found[1]); learn.freeze()
     learn.pretrained = found is not None
-    return speed_up(learn, mixed_precision, channels_last=False)   # bf16 where the CPU has it natively (08_fast)
+    return speed_up(learn, mixed_precision, channels_last=False)   # bf16 where it pays on this CPU (08_fast)
 
 # %% ../nbs/10b_text_models.ipynb #71b66847
 def text_classifier_learner(data, arch=AWD_LSTM, drop_mult: float = 0.5, bptt: int|None = None, max_len: int = 20 * 70,

@@ -130,8 +130,8 @@ def _full_learners(root):
 @pytest.mark.parametrize('lesson', ['planet', 'camvid', 'head_pose'])
 def test_gpu_ready_precision_choices(full_env, lesson, monkeypatch):
     """`--device cuda --fp16`: the lesson's `if FP16: learn.to_fp16()` gives float16 autocast with a GradScaler on CUDA;
-    without --fp16 a CUDA run stays float32 ('auto' means bf16 only on a CPU that has it natively); `--fp16` on a CPU
-    gives bfloat16 without a scaler. Checked by looking at the learner's MixedPrecision callback (amp_dtype, scaler)."""
+    without --fp16 a CUDA run stays float32 ('auto' means bf16 only on a CPU where it is native and faster); `--fp16` on
+    a CPU gives bfloat16 without a scaler. Checked by looking at the learner's MixedPrecision callback (amp_dtype, scaler)."""
     import l3.fast
     make = _full_learners(full_env)[lesson]
     learn = make()
@@ -143,10 +143,10 @@ def test_gpu_ready_precision_choices(full_env, lesson, monkeypatch):
     _on(learn, 'cpu').to_fp16()
     assert learn.amp_dtype == torch.bfloat16 and learn.scaler is None
     learn.to_fp32(); assert learn.amp_dtype is None and not learn.channels_last
-    for native in (True, False):           # the default 'auto': bf16 exactly where the CPU computes it natively
-        monkeypatch.setattr(l3.fast, 'cpu_has_bf16', lambda: native)
+    for pays in (True, False):             # the default 'auto': bf16 exactly where the CPU computes it natively and faster
+        monkeypatch.setattr(l3.fast, 'bf16_pays', lambda: pays)
         learn = make()
-        assert learn.amp_dtype == (torch.bfloat16 if native else None) and learn.scaler is None
+        assert learn.amp_dtype == (torch.bfloat16 if pays else None) and learn.scaler is None
     l3.fast.speed_up(_on(learn, 'cuda'), 'auto')   # on a GPU, 'auto' is float32 until the lesson's --fp16 asks for more
     assert learn.amp_dtype is None
 
