@@ -1,9 +1,9 @@
 """What the side-by-side benchmarks share: finding a Python with fastai (the peer), and running one configuration in its
 own process, which prints a `RESULT {json}` line (fresh memory figures, one library loaded at a time); and what every
-bench prints about the hardware it ran on: torch's CPU capability, oneDNN's and MKL's ISA, native bf16/AMX, a peak measured in
-the same run (the faster of a matmul and a 3x3 convolution: on an AMD CPU with AVX-512, torch's matmul library runs
-its AVX2 code while oneDNN's convolutions use AVX-512, so a matmul alone understates the limit; each step's share of
-it is printed beside the step), and `--emulate-avx2`.
+bench prints about the hardware it ran on: torch's CPU capability, oneDNN's and MKL's ISA, native bf16/AMX, a peak
+measured in the same run (the faster of a matmul and a 3x3 convolution: on an AMD CPU with AVX-512, torch's matmul
+library runs its AVX2 code while oneDNN's convolutions use AVX-512, so a matmul alone understates the limit; each step's
+share of it is printed beside the step), and `--emulate-avx2`.
 
 Not a benchmark itself (`l3 bench all` skips files starting with `_`)."""
 import json, os, re, subprocess, sys
@@ -77,7 +77,7 @@ print('PROBE ' + json.dumps(dict(capability=torch.backends.cpu.get_cpu_capabilit
 
 def hardware(threads: int = 1, dtypes=('float32', 'bfloat16'), py=None) -> dict:
     """What this CPU is, as torch and oneDNN see it under the current environment (so with `--emulate-avx2` too):
-    capability, native bf16 / AMX, oneDNN's ISA, and a peak in GFLOP/s per dtype on `threads` threads: the faster of
+    capability, native bf16 / AMX, oneDNN's and MKL's ISA, and a peak in GFLOP/s per dtype on `threads` threads: the faster of
     a 1024x1024x1024 matmul and a 3x3 convolution (128 channels at 32x32, batch 16), both kept in 'peak_parts'."""
     env = {**os.environ, 'ONEDNN_VERBOSE': '1', 'MKL_VERBOSE': '1'}   # each library names its ISA when it starts
     p = subprocess.run([py or sys.executable, '-c', _PROBE, str(threads), ','.join(dtypes)], capture_output=True, text=True, env=env)
@@ -100,7 +100,7 @@ def check_emulation(hw: dict):
     if bad: raise SystemExit(f'--emulate-avx2 did not take effect: {", ".join(bad)}')
 
 def print_hardware(hw: dict):
-    "One paragraph: the CPU, what torch/oneDNN run on it, and the peak(s) each step is set against."
+    "One paragraph: the CPU, what torch/oneDNN/MKL run on it, and the peak(s) each step is set against."
     parts = hw['peak_parts']
     peaks = ', '.join(f"{k} {v:.0f} GFLOP/s (matmul {parts[k]['matmul']:.0f}, conv {parts[k]['conv']:.0f})"
                       for k, v in hw['peak_gflops'].items())
