@@ -72,7 +72,8 @@ def _timer(base, times, dev):
 def run_l3(task, spec, config, n_batches, dev, frozen):
     sys.path.insert(0, str(ROOT))
     import torch, l3
-    from l3.learner import TensorData, TensorLoader, Callback
+    from l3.callbacks import Callback
+    from l3.learner import TensorData, TensorLoader
     from l3.vision import cnn_learner, unet_learner
     arch, bs, size, n_out = spec
     x, y, xv, yv = _data(task, spec, n_batches)

@@ -12,13 +12,16 @@ from torch.utils.data import Dataset, DataLoader as TorchDataLoader
 from .databunch import DeviceDataLoader
 from .data import LabelList
 from .vision_data import ImageList
-from .learner import Learner, Callback, AdamW, Recorder, ProgressCallback, patch_learner
+from fastcore.basics import patch
+from .callbacks import Callback, Recorder, ProgressCallback
+from .learner import Learner, AdamW
 
 # %% auto #0
 __all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
            'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
            'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_',
-           'ChannelsLast', 'MixedPrecision', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
+           'ChannelsLast', 'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache', 'cache_decoded',
+           'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 def _switched_off(var: str) -> bool:
@@ -255,25 +258,44 @@ def _use_channels_last(learn: Learner, on: bool = True):
 # %% ../nbs/08_fast.ipynb #07433f70
 class MixedPrecision(Callback):
     "The forward pass under `torch.autocast(dtype)`; with a `scaler` (float16 on CUDA) the loss scaled for backward."
-    order = 90   # last: autocast around the model only, the loss scaled with every term, the step after clipping
-    def __init__(self, dtype=torch.bfloat16, scaler=None): self.dtype, self.scaler, self._ac, self._loss = dtype, scaler, None, None
-    def before_batch(self):
-        self._ac = torch.autocast(self.learn.device.type, dtype=self.dtype); self._ac.__enter__()
-    def after_pred(self): self._leave()
-    def after_loss(self):
-        if self.scaler is not None and self.learn.training:
-            self._loss, self.learn.loss = self.learn.loss, self.scaler.scale(self.learn.loss)
-    def after_backward(self):
-        if self.scaler is None: return
-        learn = self.learn
-        learn.loss, self._loss = self._loss, None
-        self.scaler.step(learn.opt); self.scaler.update()   # unscale, skip the step on inf/nan, adapt the scale
-        learn.opt.zero_grad(set_to_none=True)               # so the loop's own opt.step() has nothing left to do
+    order = 90
+    def __init__(self, dtype=torch.bfloat16, scaler=None): self.dtype, self.scaler, self._unscaled = dtype, scaler, False
+    def predict_batch(self):
+        with torch.autocast(self.learn.device.type, dtype=self.dtype): self.learn.predict_batch()
+    def backward(self):
+        if self.scaler is None: return self.learn.backward()
+        self.scaler.scale(self.learn.loss).backward()
+        self.scaler.unscale_(self.learn.opt)          # the true gradients from here on: for clipping and the step
+        self._unscaled = True
+    def step(self):
+        if self.scaler is None: return self.learn.step()
+        self.scaler.step(self.learn.opt)              # skipped when the gradients overflowed
     def after_batch(self):
-        self._leave()
-        if self._loss is not None: self.learn.loss, self._loss = self._loss, None
-    def _leave(self):
-        if self._ac is not None: self._ac.__exit__(None, None, None); self._ac = None
+        if self._unscaled: self.scaler.update()       # a lower scale after an overflow, a higher one after good steps
+        self._unscaled = False
+
+# %% ../nbs/08_fast.ipynb #6c3e9a17
+def _lstm_float32_in(lstm, args):
+    "Forward pre-hook of an LSTM: on a CPU under autocast, run it in float32."
+    x = args[0]
+    if not (torch.is_tensor(x) and x.device.type == 'cpu' and torch.is_autocast_enabled('cpu')): return None
+    lstm.l3_autocast_off = torch.autocast('cpu', enabled=False)
+    lstm.l3_autocast_off.__enter__()
+    return (x.float(), *args[1:])
+
+def _lstm_float32_out(lstm, args, out):
+    "Forward hook (also after an error): autocast back on when the pre-hook switched it off."
+    off, lstm.l3_autocast_off = getattr(lstm, 'l3_autocast_off', None), None
+    if off is not None: off.__exit__(None, None, None)
+
+def lstms_in_float32_(model: nn.Module) -> nn.Module:
+    "Hook every `nn.LSTM` of `model` to run in float32 on a CPU under bf16 autocast (once per LSTM)."
+    for m in model.modules():
+        if isinstance(m, nn.LSTM) and not getattr(m, 'l3_float32', False):
+            m.register_forward_pre_hook(_lstm_float32_in)
+            m.register_forward_hook(_lstm_float32_out, always_call=True)
+            m.l3_float32 = True
+    return model
 
 # %% ../nbs/08_fast.ipynb #613f9aac
 def _cb(learn, cls):
@@ -281,35 +303,52 @@ def _cb(learn, cls):
     # by name, not isinstance: re-running this notebook where l3.fast is imported defines the classes a second time
     return next((c for c in learn.cbs if type(c).__name__ == cls.__name__), None)
 
-@patch_learner
+@patch
 def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:
     "Mixed precision: float16 + loss scaling on CUDA, bfloat16 otherwise or when asked; channels-last for conv models."
     dev = self.device.type
     if dtype is None: dtype = torch.float16 if dev == 'cuda' else torch.bfloat16
-    if dtype not in (torch.float16, torch.bfloat16): raise ValueError(f'to_fp16: dtype must be torch.float16 or torch.bfloat16, got {dtype}')
+    if dtype not in (torch.float16, torch.bfloat16):
+        raise ValueError(f'to_fp16: dtype must be torch.float16 or torch.bfloat16, got {dtype}')
     if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling'); dtype = torch.float16
+        warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling')
+        dtype = torch.float16
     if _cb(self, MixedPrecision): self.remove_cb(_cb(self, MixedPrecision))
     self.add_cb(MixedPrecision(dtype, torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None))
     if channels_last is None: channels_last = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
     _use_channels_last(self, channels_last)
+    lstms_in_float32_(self.model)
     return self
 
-@patch_learner
+@patch
 def to_fp32(self: Learner) -> Learner:
     "Back to full float32 precision and the default memory layout."
     if _cb(self, MixedPrecision): self.remove_cb(_cb(self, MixedPrecision))
-    if self.channels_last: self.model.to(memory_format=torch.contiguous_format); _use_channels_last(self, False)
+    if self.channels_last:
+        self.model.to(memory_format=torch.contiguous_format)
+        _use_channels_last(self, False)
     return self
 
-@patch_learner
+# %% ../nbs/08_fast.ipynb #4f1c9e2a
+@patch
 def _autocast(self: Learner):
     "A context running code as the forward pass runs: under autocast to `amp_dtype`, or as it is in float32."
     return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
 
-Learner.amp_dtype = property(lambda self: getattr(_cb(self, MixedPrecision), 'dtype', None), doc='autocast dtype, None in float32')
-Learner.scaler = property(lambda self: getattr(_cb(self, MixedPrecision), 'scaler', None), doc="mixed precision's GradScaler")
-Learner.channels_last = property(lambda self: _cb(self, ChannelsLast) is not None, doc='inputs handed over channels_last')
+@patch(as_prop=True)
+def amp_dtype(self: Learner) -> torch.dtype | None:
+    "The autocast dtype of mixed precision, None in float32."
+    return getattr(_cb(self, MixedPrecision), 'dtype', None)
+
+@patch(as_prop=True)
+def scaler(self: Learner):
+    "Mixed precision's GradScaler (float16), else None."
+    return getattr(_cb(self, MixedPrecision), 'scaler', None)
+
+@patch(as_prop=True)
+def channels_last(self: Learner) -> bool:
+    "True when the inputs are handed to the model channels_last."
+    return _cb(self, ChannelsLast) is not None
 
 # %% ../nbs/08_fast.ipynb #5e7d2a90
 def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float, float]:
@@ -328,7 +367,7 @@ def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float,
         for i in range(n + 1):                           # the first step warms up (kernels chosen, memory allocated)
             saved.clear()
             t0 = time.perf_counter()
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): learn._one_batch(batch)
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): learn._do_batch(0, batch)
             if learn.device.type == 'cuda': torch.cuda.synchronize()
             if i: times.append(time.perf_counter() - t0)
     finally: learn.cbs, learn.training = cbs, False

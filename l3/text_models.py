@@ -4,13 +4,16 @@
 
 # %% ../nbs/10b_text_models.ipynb #86e05765
 from __future__ import annotations
-import os, json, pickle, warnings, contextlib
+import os, json, pickle, warnings
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.func import functional_call
-from fastcore.basics import patch
 from .core import data_path, atomic_write
-from .learner import Learner, Callback, CrossEntropyFlat
+from .labels import CrossEntropyFlat
+from .callbacks import Callback
+from .distributed import unwrap
+from .learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find: the lessons call them on these learners)
 from .learner_export import register_model
 from .fast import speed_up
 from .text import Vocab, check_vocab_size, tokenize1
@@ -77,28 +80,19 @@ class AWD_LSTM(nn.Module):
         "Forget the hidden state (start of an epoch, a new text)."
         self.hidden = [None] * self.n_layers
 
-# %% ../nbs/10b_text_models.ipynb #266b3b9f
-@patch
-def forward(self: AWD_LSTM, inp: torch.Tensor) -> torch.Tensor:
-    if inp.dim() != 2: raise ValueError(f'AWD_LSTM expects token ids of shape batch x seq_len, got {tuple(inp.shape)}')
-    if self.hidden[0] is not None and self.hidden[0][0].shape[1] != inp.shape[0]: self.reset()
-    out = self.input_dp(self.encoder_dp(inp))
-    new_hidden = []
-    with _no_cpu_autocast(inp):
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        if inp.dim() != 2: raise ValueError(f'AWD_LSTM expects token ids of shape batch x seq_len, got {tuple(inp.shape)}')
+        if self.hidden[0] is not None and self.hidden[0][0].shape[1] != inp.shape[0]: self.reset()
+        out, new_hidden = self.input_dp(self.encoder_dp(inp)), []
         for l, (rnn, dp) in enumerate(zip(self.rnns, self.hidden_dps)):
-            out, h = rnn(out.float() if inp.device.type == 'cpu' else out, self.hidden[l])
+            out, h = rnn(out, self.hidden[l])
             new_hidden.append(tuple(o.detach() for o in h))
             if l == self.n_layers - 1: self.last_raw = out      # for activation regularisation (AR/TAR)
             else: out = dp(out)
-    self.hidden = new_hidden
-    return out
+        self.hidden = new_hidden
+        return out
 
 # %% ../nbs/10b_text_models.ipynb #e96b1655
-def _no_cpu_autocast(x):
-    "On CPU the LSTMs stay in float32 under bf16 autocast (oneDNN's bf16 LSTM is slower there); elsewhere: no change."
-    if x.device.type == 'cpu' and torch.is_autocast_enabled('cpu'): return torch.autocast('cpu', enabled=False)
-    return contextlib.nullcontext()
-
 class LinearDecoder(nn.Module):
     "Output dropout then a linear layer to the vocabulary, its weight tied to the embedding when given."
     def __init__(self, n_out: int, n_hid: int, output_p: float = 0.1, tie_encoder: nn.Embedding|None = None,
@@ -196,7 +190,7 @@ def _awd(model) -> AWD_LSTM:
 class ModelResetter(Callback):
     "Reset the RNN's hidden state before training, before validation and after fitting."
     def _reset(self):
-        m = self.learn._raw_model()
+        m = unwrap(self.learn.model)
         if hasattr(m, 'reset'): m.reset()
     before_train = before_validate = after_fit = _reset
 
@@ -206,7 +200,7 @@ class RNNRegularizer(Callback):
     def __init__(self, alpha: float = 2., beta: float = 1.): self.alpha, self.beta = alpha, beta
     def after_loss(self):
         if not self.learn.training: return
-        m = self.learn._raw_model()
+        m = unwrap(self.learn.model)
         dec = next((o for o in m.modules() if isinstance(o, LinearDecoder)), None)
         raw = getattr(_awd(m), 'last_raw', None)
         if dec is None or raw is None: return
@@ -302,14 +296,14 @@ class TextLearner(Learner):
     def save_encoder(self, name) -> Path:
         "Save the encoder (embedding + LSTMs) to `path/model_dir/name.pth`."
         f = self._model_file(name)
-        with atomic_write(f) as tmp: torch.save({'encoder': _awd(self._raw_model()).state_dict()}, tmp)
+        with atomic_write(f) as tmp: torch.save({'encoder': _awd(unwrap(self.model)).state_dict()}, tmp)
         return f
     def load_encoder(self, name) -> TextLearner:
         "Load an encoder saved by `save_encoder` (e.g. the fine-tuned language model's into the classifier)."
         f = self._model_file(name)
         if not f.is_file(): raise FileNotFoundError(f'no encoder file {f}: save it first with save_encoder({str(name)!r})')
         sd = torch.load(f, map_location=self.device, weights_only=True)['encoder']
-        enc = _awd(self._raw_model())
+        enc = _awd(unwrap(self.model))
         check_vocab_size(enc.encoder.weight.shape[0], sd['encoder.weight'].shape[0], f'the encoder file {f}')
         enc.load_state_dict(sd)
         return self
@@ -319,7 +313,7 @@ class LMLearner(TextLearner):
     "Learner of a language model: `predict` writes text."
     def predict(self, text: str, n_words: int = 1, temperature: float = 0.75, no_unk: bool = True) -> str:
         "`text` followed by `n_words` tokens sampled from the model (lower temperature: safer choices)."
-        vocab, m = self.data.vocab, self._raw_model()
+        vocab, m = self.data.vocab, unwrap(self.model)
         ids = vocab.numericalize(tokenize1(text))
         m.eval(); m.reset()
         new = []

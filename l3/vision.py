@@ -16,8 +16,7 @@ from .core import is_offline
 __all__ = ['RESNETS', 'arch_name', 'PretrainedWeightsWarning', 'weights_file', 'pretrained_state_dict', 'adapt_first_conv',
            'resnet_body', 'num_features', 'ConcatPool', 'SigmoidRange', 'create_head', 'cnn_model', 'cnn_groups',
            'conv_layer', 'icnr_', 'pixel_shuffle_up', 'SelfAttention', 'UnetBlock', 'ResBlock', 'skip_indices',
-           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'learner_summary', 'cnn_learner',
-           'unet_learner']
+           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'cnn_learner', 'unet_learner']
 
 # %% ../nbs/09_vision.ipynb #1d6d46c9
 RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152')
@@ -312,22 +311,24 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/09_vision.ipynb #70478f15
+from fastcore.basics import patch
 from .learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find: the lessons call them on these learners)
 from .learner_export import register_model
 from .fast import speed_up
 
-def learner_summary(learn, print_out=True) -> Text:
-    "`model_summary` of `learn.model` on one item of its data (or a 128x128 zero image when there is none)."
-    dl = getattr(learn.data, 'valid_dl', None) or getattr(learn.data, 'train_dl', None)
-    if dl is not None: return model_summary(learn.model, next(iter(dl))[0][:1].float(), print_out=print_out)
-    size = (getattr(learn.data, 'desc', {}) or {}).get('size') or 128
+@patch
+def summary(self: Learner, print_out=True) -> Text:
+    "`model_summary` of the model on one item of its data (or a 128x128 zero image when there is none)."
+    dl = getattr(self.data, 'valid_dl', None) or getattr(self.data, 'train_dl', None)
+    if dl is not None: return model_summary(self.model, next(iter(dl))[0][:1].float(), print_out=print_out)
+    size = (getattr(self.data, 'desc', {}) or {}).get('size') or 128
     size = (size, size) if isinstance(size, int) else tuple(size)
-    n_in = next(m for m in learn.model.modules() if isinstance(m, nn.Conv2d)).in_channels
-    return model_summary(learn.model, input_shape=(1, n_in, *size), print_out=print_out)
+    n_in = next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    return model_summary(self.model, input_shape=(1, n_in, *size), print_out=print_out)
 
 def _ready(learn, desc, mixed_precision, channels_last):
     learn.model_desc, learn.pretrained = desc, learn.model.l3_pretrained
-    learn.summary = lambda print_out=True: learner_summary(learn, print_out)
     if learn.pretrained: learn.freeze()
     return speed_up(learn, mixed_precision, channels_last)
 

@@ -10,7 +10,7 @@ import torch, torch.nn as nn
 import ipywidgets as W
 from .metrics import accuracy_thresh, fbeta, best_thresholds
 from .core import IGNORE_ID
-from . import learner_export   # adds Learner._infer, the forward pass the segmentation viewer runs
+from . import schedules, learner_export   # noqa: F401 (Learner.lr_find, and _infer: the forward pass the viewers run)
 
 # %% auto #0
 __all__ = ['snapshot_html', 'Panel', 'one_thread', 'loss_slope', 'fit_code', 'lr_find_curve', 'plot_lr_choice',
@@ -455,7 +455,7 @@ def segmentation_viewer_from_learner(learn, n: int = 8, ds_type: str = 'valid') 
     was_training = learn.model.training
     try:
         for xb, yb in dl:
-            out = learn._infer(xb, yb)                  # the learner's forward pass, as get_preds runs it
+            out = learn._infer(xb)                      # the learner's forward pass, as get_preds runs it
             xs.append(xb.cpu()); ys.append(yb.cpu()); ps.append(out.argmax(1).cpu())
             if sum(map(len, xs)) >= n: break
     finally: learn.model.train(was_training)
