@@ -154,9 +154,8 @@ class ImageList(ItemList):
     def __init__(self, items, path='.', inner_df=None, convert_mode='RGB', **kw):
         super().__init__(items, path, inner_df, convert_mode=convert_mode, **kw)
     convert_mode = property(lambda self: self.kw.get('convert_mode', 'RGB'))
+    resizer = staticmethod(resize_item)
     def get(self, i, ds): return open_image(self.items[i], self.convert_mode)
-    def fit(self, x, y, ds):
-        return ds.label.resize(resize_item, x, y, size=ds.size, method=ds.resize_method, train=ds.train)
     def proc_batch(self, xb, yb, dl):
         "A uint8 batch on the device -> float in [0, 1], augmented (the target too when `tfm_y`), normalised."
         lbl, st = dl.dataset.label, dl.stats
