@@ -142,7 +142,7 @@ def denormalize(x, mean, std):
     return x * s + m
 
 def batch_stats(data, n=1):
-    "Per-channel (mean, std) of `n` training batches (for data unlike ImageNet)."
+    "Per-channel (mean, std) of `n` training batches: the statistics for a model trained from scratch."
     xs = [xb for _, (xb, _) in zip(range(n), data.train_dl)]
     x = torch.cat(xs).transpose(0, 1).flatten(1)
     return x.mean(1).tolist(), x.std(1).tolist()
