@@ -236,7 +236,7 @@ def questionnaire_html(title: str, qs: list[dict]) -> str:
         items.append(f"<li><p>{_inline(q['text'])}</p>" + (f'<ul>{choices}</ul>' if choices else '') +
                      f"<details><summary>Answer</summary><p><strong>{_right_answer(q)}</strong></p><p>{_inline(q['why'])}</p>"
                      f"<p><em>Reread: {_inline(q['section'])}</em></p></details></li>")
-    return f'<div class="l3-questionnaire"><h3>{_inline(title)}</h3><ol>{"".join(items)}</ol></div>'
+    return f'<div class="l3-questionnaire"><p><strong>{_inline(title)}</strong></p><ol>{"".join(items)}</ol></div>'
 
 # %% ../nbs/11c_lesson.ipynb #e7cf7023
 def _feedback(q: dict, given) -> str:
@@ -267,7 +267,7 @@ class Questionnaire(W.VBox):
     def __init__(self, title: str, questions: list[dict], path=None):
         self.title, self.questions, self.path = title, questions, path
         self.boxes = [_question_box(q, i) for i, q in enumerate(questions, 1)]
-        super().__init__([W.HTML(f'<h3>{_inline(title)}</h3>'), *self.boxes])
+        super().__init__([W.HTML(f'<p><strong>{_inline(title)}</strong></p>'), *self.boxes])
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs) or {}
