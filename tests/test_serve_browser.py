@@ -46,7 +46,9 @@ def test_page_upload_predict_correct(server):
         page.set_input_files('#file', str(root/'mnist.png'))
         page.wait_for_selector('#result .bar', timeout=30_000)
         assert page.locator('#result .bar').count() == 2 and page.locator('#version').inner_text() == 'mnist v1'
+        assert page.is_visible('#wrong') and page.is_hidden('#send-feedback')   # no correction asked for yet
         page.click('#wrong')
+        assert page.is_visible('#send-feedback')
         page.select_option('#right-label', '7')
         page.click('#send-feedback')
         page.wait_for_selector('#thanks:has-text("recorded")', timeout=30_000)   # (no string eval: the CSP forbids it)
