@@ -33,7 +33,7 @@ from .labels import Label, CategoryLabel, label_from_desc
 from .databunch import DataBunch
 from .data import ItemList, LabelList, item_list_from_desc
 from .learner_export import load_learner
-from .serve_io import ServeError, LIMITS
+from .serve_io import ServeError, LIMITS, in_mib
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATIC', 'HEADERS', 'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel',
@@ -175,7 +175,7 @@ def _guard(app, max_bytes: int):
         if scope['type'] != 'http': return await app(scope, receive, send)
         n = dict(scope['headers']).get(b'content-length', b'0')
         if not n.isdigit() or int(n) > max_bytes:
-            err = f'the request body is over {max_bytes:,} bytes' if n.isdigit() else 'bad Content-Length'
+            err = f'the request body is over {in_mib(max_bytes)}' if n.isdigit() else 'bad Content-Length'
             headers = {k.decode(): v.decode() for k, v in HEADERS}
             await JSONResponse({'error': err}, 413 if n.isdigit() else 400, headers=headers)(scope, receive, send)
             return
@@ -184,7 +184,7 @@ def _guard(app, max_bytes: int):
             nonlocal seen
             msg = await receive()
             seen += len(msg.get('body', b''))
-            if seen > max_bytes: raise ServeError(413, f'the request body is over {max_bytes:,} bytes')
+            if seen > max_bytes: raise ServeError(413, f'the request body is over {in_mib(max_bytes)}')
             return msg
         async def with_headers(msg):
             if msg['type'] == 'http.response.start': msg = {**msg, 'headers': list(msg.get('headers', [])) + HEADERS}
@@ -259,6 +259,7 @@ async def _reload(request):
     return JSONResponse({'model': m.name, 'model_version': v})
 
 def _models(request): return JSONResponse([m.info() for m in request.app.state.models.values()])
+def _limits(request): return JSONResponse(request.app.state.limits)
 def _health(request): return JSONResponse({'ok': True, 'models': len(request.app.state.models)})
 def _index(request): return FileResponse(STATIC/'index.html')
 
@@ -274,7 +275,7 @@ def create_app(models, db='feedback.db', limits: dict|None = None, device='cpu')
     if not isinstance(models, dict): models = {model_folder(f).name: f for f in models}
     if not models: raise ValueError('no models to serve: give run folders holding export.pth (e.g. runs/planet)')
     routes = [Route('/', _index), Route('/healthz', _health), Route('/api/models', _models),
-              Route('/api/models/{name}/predict', _predict, methods=['POST']),
+              Route('/api/limits', _limits), Route('/api/models/{name}/predict', _predict, methods=['POST']),
               Route('/api/models/{name}/reload', _reload, methods=['POST']),
               Route('/api/feedback', _feedback, methods=['POST']), Mount('/static', StaticFiles(directory=STATIC))]
     errors = {ServeError: _error, HTTPException: _error, ClientDisconnect: _error, Exception: _error}

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 from l3.serve import create_app, BackgroundServer, FeedbackStore, export_feedback, model_versions
+from l3.serve_io import LIMITS
 from l3.cli import main
 from _serve_models import build_models, sample_inputs
 
@@ -46,6 +47,7 @@ def test_models_and_health(env):
     r = c.get('/')
     assert r.status_code == 200 and 'content-security-policy' in r.headers and '/static/app.js' in r.text
     assert c.get('/static/app.js').status_code == 200
+    assert c.get('/api/limits').json() == {**LIMITS, 'max_bytes': 2 * 2**20, 'max_text': 5000}   # the page states them
 
 def test_predict_every_kind(env):
     c, got = env['client'], {}
@@ -128,6 +130,9 @@ def test_errors_are_json_never_500(env):
         r = call()
         assert r.status_code == status, (i, r.status_code, r.text)
         assert 'error' in r.json(), (i, r.text)
+    r = c.post('/api/models/mnist/predict', content=b'x' * (3 * 2**20))
+    assert r.json()['error'] == 'the request body is over 2 MiB'          # a limit in the units a person reads
+    assert 'megapixels' in predict(c, 'mnist', png(6000, 5000, 'L')).json()['error']
     pid = predict(c, 'mnist', ins['mnist']).json()['prediction_id']
     r = c.post('/api/feedback', json={'prediction_id': pid, 'correct': True, 'note': 'n' * 3000})
     assert r.status_code == 413
