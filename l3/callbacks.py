@@ -4,9 +4,9 @@
 
 # %% ../nbs/07_callbacks.ipynb #4ffcbc4a
 from __future__ import annotations
-import os, sys, time, warnings
+import sys, time, warnings
 import torch, torch.nn as nn
-from .core import main_rank, progress
+from .core import main_rank, progress, setting
 from .metrics import metric_name
 
 # %% auto #0
@@ -70,8 +70,6 @@ def _html_table(names, rows) -> str:
     row = lambda tag, vals: '<tr>' + ''.join(f'<{tag}>{v}</{tag}>' for v in vals) + '</tr>'
     return '<table>' + row('th', names) + ''.join(row('td', r) for r in rows) + '</table>'
 
-def _quiet() -> bool: return os.environ.get('L3_QUIET', '').strip().lower() in ('1', 'true', 'yes')
-
 def _in_jupyter() -> bool:
     ip = sys.modules.get('IPython') and sys.modules['IPython'].get_ipython()
     return type(ip).__name__ == 'ZMQInteractiveShell'
@@ -81,11 +79,11 @@ class ProgressCallback(Callback):
     "A progress bar per epoch and the epoch table (HTML in Jupyter, text in a terminal); silent when L3_QUIET=1."
     order, bar = -10, None
     def before_fit(self):
-        self.show = main_rank() and not _quiet() and not self.learn.lr_finding
+        self.show = main_rank() and not setting('L3_QUIET') and not self.learn.lr_finding
         self.names, self.rows, self.handle = self.learn.recorder.names, [], None
         if self.show and not _in_jupyter(): print(' '.join(f'{n:>12}' for n in self.names))
     def before_epoch(self):
-        if not main_rank() or _quiet(): return
+        if not main_rank() or setting('L3_QUIET'): return
         learn, dl = self.learn, getattr(self.learn.data, 'valid_dl', None)
         total = len(learn.data.train_dl) + (len(dl) if dl is not None and not learn.lr_finding else 0)
         self.bar = progress(total=total, desc=f'epoch {learn.epoch + 1}/{learn.n_epoch}', leave=False)

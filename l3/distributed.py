@@ -4,10 +4,9 @@
 
 # %% ../nbs/07a_distributed.ipynb #84ccaa5b
 from __future__ import annotations
-import os
 import torch, torch.nn as nn
 import torch.distributed as dist
-from .core import _local_rank
+from .core import setting
 from .metrics import Metric
 from .callbacks import Callback
 
@@ -25,8 +24,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 def init_distributed(backend: str | None = None) -> bool:
     "Join the process group set up by `torchrun` (`WORLD_SIZE` > 1), once; True when training is distributed."
     if world_size() > 1: return True
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or not dist.is_available(): return False
-    if torch.cuda.is_available(): torch.cuda.set_device(_local_rank())
+    if setting('WORLD_SIZE') <= 1 or not dist.is_available(): return False
+    if torch.cuda.is_available(): torch.cuda.set_device(setting('LOCAL_RANK'))
     dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
     return True
 

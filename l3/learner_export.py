@@ -9,10 +9,10 @@ from pathlib import Path
 import torch, torch.nn as nn
 from fastcore.basics import patch
 import torch.distributed as dist
-from .core import default_device, atomic_write, main_rank
+from .core import default_device, atomic_write, main_rank, setting
 from .labels import label_class, label_from_desc
 from .data import item_list_from_desc, prepare_item
-from .callbacks import Callback, CancelFit, Recorder, _quiet
+from .callbacks import Callback, CancelFit, Recorder
 from .distributed import world_size, unwrap
 from .learner import Learner
 
@@ -152,7 +152,7 @@ class EarlyStoppingCallback(_Monitor):
     def after_epoch(self):
         self.wait = 0 if self._improved() else self.wait + 1
         if self.wait < self.patience: return
-        if main_rank() and not _quiet():
+        if main_rank() and not setting('L3_QUIET'):
             print(f'No improvement in {self.monitor} for {self.wait} epochs: stopping at epoch {self.learn.epoch + 1}')
         raise CancelFit()
 
