@@ -4,11 +4,24 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import atexit, contextlib, ctypes, ctypes.util, gc, os, platform, statistics, sys, time, warnings
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
 from functools import partial
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
+from .core import setting
 from .databunch import DeviceDataLoader
 from .data import LabelList
 from .vision_data import ImageList
@@ -17,17 +30,13 @@ from .callbacks import Callback, Recorder, ProgressCallback
 from .learner import Learner, AdamW
 
 # %% auto #0
-__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
+__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'tune_cpu_allocator',
            'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
-           'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_',
-           'ChannelsLast', 'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache', 'cache_decoded',
-           'DecodeCache', 'speed_up']
+           'conv_as_matmul', 'conv_weight_grad_contiguous', 'MapSizeConv2d', 'channels_last_', 'ChannelsLast',
+           'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache',
+           'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
-def _switched_off(var: str) -> bool:
-    "True when environment variable `var` says 0/false/no/off: how each piece below can be turned off."
-    return os.environ.get(var, '1').strip().lower() in ('0', 'false', 'no', 'off')
-
 _ALLOCATOR_TUNED = None
 
 def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
@@ -35,13 +44,14 @@ def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
     _ALLOCATOR_TUNED = False
-    if _switched_off('L3_MALLOC_TUNING'): return False
+    if not setting('L3_MALLOC_TUNING'): return False
     if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ: return False  # yours win
     if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
     try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
     except OSError: return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # from glibc's <malloc.h>; mallopt returns 1 on success
-    _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    _ALLOCATOR_TUNED = (bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
+                        and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))))
     return _ALLOCATOR_TUNED
 
 # %% ../nbs/08_fast.ipynb #abb92794
@@ -56,7 +66,7 @@ def freeze_imports() -> bool:
     "Hide the objects alive now (the imported modules) from the cyclic garbage collector, once per process (see above)."
     global _FROZEN
     if _FROZEN is None:
-        _FROZEN = not _switched_off('L3_GC_FREEZE')
+        _FROZEN = setting('L3_GC_FREEZE')
         if _FROZEN: gc.freeze()
         if _FROZEN and _nanobind_loaded(): atexit.register(gc.unfreeze)   # else its frozen objects print as leaks
     return _FROZEN
@@ -118,16 +128,19 @@ class CpuFusedAdamW(torch.optim.AdamW):
             if not ps: continue
             if (group['amsgrad'] or group['capturable'] or group['differentiable'] or torch.is_tensor(group['lr'])
                     or any(p.device.type != 'cpu' or p.grad.is_sparse or p.dtype != ps[0].dtype for p in ps)):
-                self._plain_step(group); continue
+                self._plain_step(group)
+                continue
             for p in ps:                                         # the state torch's AdamW would create
                 st = self.state[p]
                 if not st:
                     st['step'] = torch.zeros((), dtype=torch.float32, device=p.device)
                     st['exp_avg'] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st['exp_avg_sq'] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])] for p in ps]
+            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])]
+                     for p in ps]
             if any(v is None or v.stride() != vs[0].stride() for vs in views for v in vs):
-                self._plain_step(group); continue                # mixed layouts: let torch sort them out
+                self._plain_step(group)
+                continue  # mixed layouts: let torch sort them out
             steps = [self.state[p]['step'] for p in ps]
             torch._foreach_add_(steps, 1)
             b1, b2 = group['betas']
@@ -139,7 +152,9 @@ class CpuFusedAdamW(torch.optim.AdamW):
     def _plain_step(self, group):
         "torch's own step for one parameter group (the others are hidden for the call)."
         groups = self.param_groups
-        try: self.param_groups = [group]; super().step()
+        try:
+            self.param_groups = [group]
+            super().step()
         finally: self.param_groups = groups
 
 def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2,
@@ -161,7 +176,7 @@ CPU_AVX2 = torch.backends.cpu.get_cpu_capability() == 'AVX2'   # torch's kernels
 MATMUL_MAP = SMALL_MAP if CPU_AVX2 else 4   # output pixels up to which a float32 CPU convolution runs as one matmul
 
 def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
-    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch (see above); channels_last out."
+    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch; channels_last out."
     (n, c, h, w), (co, _, kh, kw), (sh, sw), (ph, pw) = x.shape, weight.shape, stride, padding
     ho, wo = (h + 2*ph - kh)//sh + 1, (w + 2*pw - kw)//sw + 1
     xh = x.permute(0, 2, 3, 1)                                   # (n, h, w, c): a view of a channels_last x
@@ -173,27 +188,21 @@ def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch
     return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
 
 def _cpu_float32(conv, x, weight) -> bool:
-    "True when `conv` runs in plain float32 on the CPU (no autocast, zero padding given in numbers): where l3's own convolutions apply."
-    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32 and conv.padding_mode == 'zeros'
-            and not isinstance(conv.padding, str) and not torch.is_autocast_enabled('cpu'))
-
-class SmallMapConv2d(nn.Conv2d):
-    "A `Conv2d` computed by `conv_as_matmul` in float32 on the CPU (what `channels_last_` makes of small-map ones)."
-    def _conv_forward(self, x, weight, bias):
-        if _cpu_float32(self, x, weight) and self.groups == 1 and self.dilation == (1, 1):
-            return conv_as_matmul(x, weight, bias, self.stride, self.padding)
-        return super()._conv_forward(x, weight, bias)
-
+    "True when `conv` runs in plain float32 on the CPU with zero padding in numbers: where l3's own kernels apply."
+    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
+            and not torch.is_autocast_enabled('cpu'))
 
 # %% ../nbs/08_fast.ipynb #d47e2467
-BIG_MAP = 8192 if CPU_AVX2 else 0   # output pixels (e.g. 96x128) from which the weight gradient goes contiguous (0: off)
+BIG_MAP = 8192 if CPU_AVX2 else 0   # output pixels (96x128...) from which the weight gradient goes contiguous (0: off)
 BIG_MAP_CHANNELS = 64                # ... for convolutions with at least this many input channels
 
 class _WeightGradContiguous(torch.autograd.Function):
-    "`F.conv2d` as it is; in backward, the input gradient in the input's layout and the weight gradient on contiguous copies."
+    "`F.conv2d`; in backward the input gradient in the input's layout, the weight gradient from contiguous copies."
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
-        ctx.save_for_backward(x, weight); ctx.conf = (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (stride, padding, dilation, groups)
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
@@ -204,49 +213,55 @@ class _WeightGradContiguous(torch.autograd.Function):
         conv_bw = partial(torch.ops.aten.convolution_backward, bias_sizes=None, stride=s, padding=p, dilation=d,
                           transposed=False, output_padding=(0, 0), groups=g)
         gx = conv_bw(gy, x, w, output_mask=(True, False, False))[0] if need_x else None
-        gw = conv_bw(gy.contiguous(), x.contiguous(), w.contiguous(), output_mask=(False, True, False))[1] if need_w else None
-        if gw is not None and w.is_contiguous(memory_format=torch.channels_last): gw = gw.contiguous(memory_format=torch.channels_last)
-        gb = gy.sum((0, 2, 3)) if need_b else None     # on its own: asked with gx, oneDNN would run the weight kernel too
+        gw = None if not need_w else conv_bw(gy.contiguous(), x.contiguous(), w.contiguous(),
+                                             output_mask=(False, True, False))[1]
+        if gw is not None and w.is_contiguous(memory_format=torch.channels_last):
+            gw = gw.contiguous(memory_format=torch.channels_last)
+        gb = gy.sum((0, 2, 3)) if need_b else None     # alone: asked with gx, oneDNN would run the weight kernel too
         return gx, gw, gb, None, None, None, None
 
 def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies (see above)."
+    "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies."
     return _WeightGradContiguous.apply(x, weight, bias, stride, padding, dilation, groups)
-
-class BigMapConv2d(nn.Conv2d):
-    "A `Conv2d` whose float32 CPU weight gradient is computed contiguous (what `channels_last_` makes of large-map ones)."
-    def _conv_forward(self, x, weight, bias):
-        if _cpu_float32(self, x, weight) and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-            return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
-        return super()._conv_forward(x, weight, bias)
 
 # %% ../nbs/08_fast.ipynb #fca84992
 def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
-def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a CPU convolution over a first output map of at most `MATMUL_MAP` pixels runs as a matmul, over a large one as `BigMapConv2d`."
-    x = args[0] if args else None
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu') or isinstance(conv.padding, str): return None
-    if getattr(conv, 'l3_small_map', None) is None:
-        px = _out_pixels(conv, x)
-        conv.l3_small_map, conv.l3_matmul_map = px <= SMALL_MAP, px <= MATMUL_MAP
-        conv.l3_big_map = 0 < BIG_MAP <= px and conv.in_channels >= BIG_MAP_CHANNELS
-    if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" above
-    if not conv.l3_small_map: return None
-    if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
-        if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
-        return (x.contiguous(), *args[1:])
-    if conv.l3_matmul_map and type(conv) is nn.Conv2d: conv.__class__ = SmallMapConv2d   # the same module, as one matmul
-    return None
+class MapSizeConv2d(nn.Conv2d):
+    "A `Conv2d` that runs on a CPU as measured fastest for the size of its output map (what `channels_last_` makes)."
+    l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
+    @classmethod
+    def of(cls, conv: nn.Conv2d) -> MapSizeConv2d:
+        "A `MapSizeConv2d` with `conv`'s settings and its very parameters."
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                  conv.groups, conv.bias is not None, conv.padding_mode, device='meta')
+        new.weight, new.bias = conv.weight, conv.bias
+        return new.train(conv.training)
+    def _conv_forward(self, x, weight, bias):
+        if x.device.type != 'cpu' or x.dim() != 4 or isinstance(self.padding, str):
+            return super()._conv_forward(x, weight, bias)
+        if self.l3_map is None: self.l3_map = _out_pixels(self, x)
+        if self.l3_map <= SMALL_MAP and torch.is_autocast_enabled('cpu'):     # bf16: the default layout was fastest
+            if not self.weight.is_contiguous(): self.to(memory_format=torch.contiguous_format)
+            return super()._conv_forward(x.contiguous(), self.weight, bias)
+        if not _cpu_float32(self, x, weight): return super()._conv_forward(x, weight, bias)
+        if self.l3_map <= MATMUL_MAP and self.groups == 1 and self.dilation == (1, 1):
+            return conv_as_matmul(x, weight, bias, self.stride, self.padding)
+        if (0 < BIG_MAP <= self.l3_map and self.in_channels >= BIG_MAP_CHANNELS and torch.is_grad_enabled()
+                and (x.requires_grad or weight.requires_grad)):
+            return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return super()._conv_forward(x, weight, bias)
 
-def channels_last_(model: nn.Module) -> nn.Module:
-    "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
+# %% ../nbs/08_fast.ipynb #7b3d1e58
+def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
+    "`model` in the channels_last layout, its `nn.Conv2d`s made `MapSizeConv2d`s (also where `groups` hold them)."
     model.to(memory_format=torch.channels_last)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and not getattr(m, 'l3_layout_hook', False):
-            m.register_forward_pre_hook(_layout_by_map_size); m.l3_layout_hook = True
+    made = {}                                         # old module -> new: one new module however often it is held
+    for parent in [m for top in (model, *groups) for m in top.modules()]:
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
     return model
 
 class ChannelsLast(Callback):
@@ -258,14 +273,18 @@ class ChannelsLast(Callback):
 
 def _use_channels_last(learn: Learner, on: bool = True):
     "Install (`on`) or remove the `ChannelsLast` callback; installing also switches the model (`channels_last_`)."
-    for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb` below
-    if on: learn.add_cb(ChannelsLast()); channels_last_(learn.model)
+    for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb`
+    if not on: return
+    learn.add_cb(ChannelsLast())
+    groups = [m for g in learn.layer_groups for m in ([g] if isinstance(g, nn.Module) else g)]
+    channels_last_(learn.model, *groups)
 
 # %% ../nbs/08_fast.ipynb #07433f70
 class MixedPrecision(Callback):
     "The forward pass under `torch.autocast(dtype)`; with a `scaler` (float16 on CUDA) the loss scaled for backward."
     order = 90
-    def __init__(self, dtype=torch.bfloat16, scaler=None): self.dtype, self.scaler, self._unscaled = dtype, scaler, False
+    def __init__(self, dtype=torch.bfloat16, scaler=None):
+        self.dtype, self.scaler, self._unscaled = dtype, scaler, False
     def predict_batch(self):
         with torch.autocast(self.learn.device.type, dtype=self.dtype): self.learn.predict_batch()
     def backward(self):
@@ -320,7 +339,8 @@ def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool
         warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling')
         dtype = torch.float16
     if _cb(self, MixedPrecision): self.remove_cb(_cb(self, MixedPrecision))
-    self.add_cb(MixedPrecision(dtype, torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None))
+    scaler = torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None
+    self.add_cb(MixedPrecision(dtype, scaler))
     if channels_last is None: channels_last = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
     _use_channels_last(self, channels_last)
     lstms_in_float32_(self.model)
@@ -380,10 +400,8 @@ def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float,
     return statistics.median(times), sum(saved) / 2**20
 
 # %% ../nbs/08_fast.ipynb #3ff80f5a
-CACHE_MB = 512   # bytes of decoded items kept per set (MB); L3_CACHE_MB overrides it, 0 turns the cache off
-
 class DecodedCache(Dataset):
-    "A `LabelList` whose items are kept in memory after their first read, up to `max_bytes` (see above)."
+    "A `LabelList` whose items are kept in memory after their first `decode` (and `resize`), up to `max_bytes`."
     def __init__(self, ds: LabelList, max_bytes: int):
         self.ds, self.max_bytes, self.nbytes, self.hits, self.store = ds, max_bytes, 0, 0, {}
         self.key = (ds.size, ds.resize_method)
@@ -393,26 +411,29 @@ class DecodedCache(Dataset):
         return getattr(self.ds, k)
     def __getitem__(self, i):
         ds = self.ds
-        if (ds.size, ds.resize_method) != self.key: self.store.clear(); self.nbytes = 0; self.key = (ds.size, ds.resize_method)
+        if (ds.size, ds.resize_method) != self.key:             # another size asked for: start again
+            self.store, self.nbytes, self.key = {}, 0, (ds.size, ds.resize_method)
         if i in self.store:
             self.hits += 1
-            fitted, x, y = self.store[i]
-            return (x, y) if fitted else ds.x.fit(x, y, ds)
+            resized, x, y = self.store[i]
+            return (x, y) if resized else ds.resize(x, y)
         s0 = torch.random.get_rng_state()
-        x = ds.x.get(i, ds); y = ds.label.get(ds.y[i], x, ds.x.items[i])
+        x, y = ds.decode(i)
         s1 = torch.random.get_rng_state()
-        out = ds.x.fit(x, y, ds)
+        out = ds.resize(x, y)
         if torch.equal(s0, s1):                    # decoding drew no random numbers: keep the item
-            fitted = torch.equal(s1, torch.random.get_rng_state())   # and the resize none: keep it resized
-            self._keep(i, fitted, *(out if fitted else (x, y)))
+            resized = torch.equal(s1, torch.random.get_rng_state())   # and the resize none: keep it resized
+            self._keep(i, resized, *(out if resized else (x, y)))
         return out
-    def _keep(self, i, fitted, x, y):
+    def _keep(self, i, resized, x, y):
         n = sum(t.nbytes for t in (x, y) if torch.is_tensor(t))
-        if self.nbytes + n <= self.max_bytes: self.store[i] = (fitted, x, y); self.nbytes += n
+        if self.nbytes + n <= self.max_bytes:
+            self.store[i] = (resized, x, y)
+            self.nbytes += n
 
 # %% ../nbs/08_fast.ipynb #2abdac34
 def _cache_budget(max_mb) -> int:
-    if max_mb is None: max_mb = float(os.environ.get('L3_CACHE_MB', CACHE_MB))
+    if max_mb is None: max_mb = setting('L3_CACHE_MB')
     return int(float(max_mb) * 2**20)
 
 def cache_decoded(data, max_mb=None):
@@ -435,7 +456,7 @@ class DecodeCache(Callback):
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def speed_up(learn: Learner, mixed_precision='auto', channels_last: bool = True, cache_mb=None) -> Learner:
-    "Allocator tuning, the fused AdamW, the decode cache, channels_last and mixed precision ('auto': bf16 where it pays)."
+    "The allocator tuning, fused AdamW, decode cache, channels_last, mixed precision ('auto': bf16 where it pays)."
     tune_cpu_allocator()                                          # once per process
     if _cb(learn, DecodeCache): learn.remove_cb(_cb(learn, DecodeCache))
     if _cache_budget(cache_mb) > 0: learn.add_cb(DecodeCache(cache_mb))   # small image sets decoded once

@@ -4,13 +4,21 @@
 
 # %% ../nbs/09_vision.ipynb #6739050b
 from __future__ import annotations
-import os, sys, warnings
+import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlparse
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
-from .core import is_offline
+from .core import is_offline, setting
+from fastcore.basics import patch
+from .learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find: the lessons call them on these learners)
+from .learner_export import register_model
+from .fast import speed_up
 
 # %% auto #0
 __all__ = ['RESNETS', 'arch_name', 'PretrainedWeightsWarning', 'weights_file', 'pretrained_state_dict', 'adapt_first_conv',
@@ -39,7 +47,7 @@ def weights_file(arch) -> Path:
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(urlparse(w.url).path)
 
 def _read_weights(f: Path, name: str, url: str) -> dict:
-    "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (never a fallback)."
+    "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (no fallback)."
     try: sd = torch.load(f, map_location='cpu', weights_only=True)
     except Exception as e: sd, why = None, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     else: why = f'it holds a {type(sd).__name__}, not a state dict'
@@ -55,8 +63,7 @@ def pretrained_state_dict(arch, pretrained=True) -> dict|None:
     if f.is_file(): return _read_weights(f, name, w.url)
     try:
         if is_offline(): raise RuntimeError('offline (L3_OFFLINE=1), no download tried')
-        quiet = os.environ.get('L3_QUIET', '').strip().lower() in ('1', 'true', 'yes')
-        return w.get_state_dict(progress=not quiet, check_hash=True)
+        return w.get_state_dict(progress=not setting('L3_QUIET'), check_hash=True)
     except Exception as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         msg = (f"no pretrained weights for {name} ({why}); put {w.url} at {f} to use them")
@@ -72,7 +79,9 @@ def adapt_first_conv(conv: nn.Conv2d, n_in: int) -> nn.Conv2d:
     new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
     w, c = conv.weight.detach(), conv.in_channels
     with torch.no_grad():
-        if n_in > c: new.weight.zero_(); new.weight[:, :c] = w
+        if n_in > c:
+            new.weight.zero_()
+            new.weight[:, :c] = w
         else: new.weight.copy_(w[:, :n_in] + w[:, n_in:].sum(1, keepdim=True)/n_in)
         if conv.bias is not None: new.bias.copy_(conv.bias)
     return new
@@ -110,7 +119,9 @@ class ConcatPool(nn.Module):
 
 class SigmoidRange(nn.Module):
     "Squeeze the input into (lo, hi) with a sigmoid."
-    def __init__(self, lo, hi): super().__init__(); self.lo, self.hi = float(lo), float(hi)
+    def __init__(self, lo, hi):
+        super().__init__()
+        self.lo, self.hi = float(lo), float(hi)
     def forward(self, x): return torch.sigmoid(x)*(self.hi - self.lo) + self.lo
     def extra_repr(self): return f'lo={self.lo}, hi={self.hi}'
 
@@ -122,7 +133,8 @@ def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_
     layers = [ConcatPool() if concat_pool else nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     for i, (ni, no, p) in enumerate(zip(ftrs[:-1], ftrs[1:], ps)):
         lin = nn.Linear(ni, no)
-        nn.init.kaiming_normal_(lin.weight); nn.init.zeros_(lin.bias)
+        nn.init.kaiming_normal_(lin.weight)
+        nn.init.zeros_(lin.bias)
         layers += [nn.BatchNorm1d(ni), nn.Dropout(p), lin]
         if i < len(ps)-1: layers.append(nn.ReLU(inplace=True))
     if y_range is not None: layers.append(SigmoidRange(*y_range))
@@ -130,12 +142,13 @@ def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_
 
 # %% ../nbs/09_vision.ipynb #b20d40a3
 def cnn_model(arch='resnet34', n_out=2, pretrained=True, lin_ftrs=None, ps=0.5, n_in=3, y_range=None,
-              concat_pool=True, channels_last=True) -> nn.Sequential:
+              concat_pool=True) -> nn.Sequential:
     "A torchvision ResNet body with our head for `n_out` outputs."
     body = resnet_body(arch, pretrained, n_in)
-    m = nn.Sequential(OrderedDict(body=body, head=create_head(num_features(body), n_out, lin_ftrs, ps, concat_pool, y_range)))
+    head = create_head(num_features(body), n_out, lin_ftrs, ps, concat_pool, y_range)
+    m = nn.Sequential(OrderedDict(body=body, head=head))
     m.l3_pretrained = body.l3_pretrained
-    return m.to(memory_format=torch.channels_last) if channels_last else m
+    return m
 
 def cnn_groups(model) -> list[nn.Module]:
     "Three layer groups of a ResNet classifier: body stem..layer2, body layer3..layer4, the head."
@@ -144,7 +157,7 @@ def cnn_groups(model) -> list[nn.Module]:
 
 # %% ../nbs/09_vision.ipynb #f5310b27
 def conv_layer(ni, nf, ks=3, act=True, norm=None, bn_zero=False) -> nn.Sequential:
-    "Conv -> [BatchNorm if `norm='batch'`] -> [ReLU if `act`]; with BN the conv has no bias (`bn_zero`: BN starts at 0)."
+    "Conv -> [BatchNorm if `norm='batch'`] -> [ReLU if `act`]; with BN no conv bias (`bn_zero`: BN starts at 0)."
     if norm not in (None, 'batch'): raise ValueError(f"norm must be None or 'batch', got {norm!r}")
     conv = nn.Conv2d(ni, nf, ks, padding=ks//2, bias=norm is None)
     nn.init.kaiming_normal_(conv.weight, nonlinearity='relu')
@@ -204,7 +217,8 @@ class ResBlock(nn.Module):
     "Two 3x3 conv layers added to their input (with `norm='batch'` the second BN starts at 0: an identity at first)."
     def __init__(self, nf, norm=None):
         super().__init__()
-        self.convs = nn.Sequential(conv_layer(nf, nf, norm=norm), conv_layer(nf, nf, act=False, norm=norm, bn_zero=True))
+        self.convs = nn.Sequential(conv_layer(nf, nf, norm=norm),
+                                   conv_layer(nf, nf, act=False, norm=norm, bn_zero=True))
     def forward(self, x): return F.relu(self.convs(x) + x)
 
 # %% ../nbs/09_vision.ipynb #5c394b74
@@ -215,7 +229,9 @@ def skip_indices(encoder: nn.Sequential, img_size=(128, 128), n_in=3) -> tuple[l
     encoder.eval()
     with torch.no_grad():
         for layer in encoder:
-            x = layer(x); sizes.append(x.shape[-1]); chans.append(x.shape[1])
+            x = layer(x)
+            sizes.append(x.shape[-1])
+            chans.append(x.shape[1])
     encoder.train(was_training)
     return [i for i in range(len(sizes)-1) if sizes[i] != sizes[i+1]], chans
 
@@ -228,7 +244,8 @@ class DynamicUnet(nn.Module):
         self.encoder = encoder
         self.skip_idxs, chans = skip_indices(encoder, img_size, n_in)
         ni = chans[-1]
-        self.middle = nn.Sequential(nn.BatchNorm2d(ni), nn.ReLU(), conv_layer(ni, ni*2, norm=norm), conv_layer(ni*2, ni, norm=norm))
+        self.middle = nn.Sequential(nn.BatchNorm2d(ni), nn.ReLU(), conv_layer(ni, ni*2, norm=norm),
+                                    conv_layer(ni*2, ni, norm=norm))
         blocks, up_c, skips = [], ni, list(reversed(self.skip_idxs))
         for i, idx in enumerate(skips):
             final = i == len(skips)-1
@@ -254,13 +271,13 @@ class DynamicUnet(nn.Module):
         return self.y_range(h) if self.y_range is not None else h
 
 def unet_model(arch='resnet34', n_classes=2, img_size=(128, 128), pretrained=True, blur=False, self_attention=False,
-               y_range=None, n_in=3, norm=None, channels_last=True) -> DynamicUnet:
+               y_range=None, n_in=3, norm=None) -> DynamicUnet:
     "A `DynamicUnet` over a (pretrained when possible) torchvision ResNet body."
     body = resnet_body(arch, pretrained, n_in)
     m = DynamicUnet(body, n_classes, img_size, blur=blur, self_attention=self_attention, y_range=y_range, n_in=n_in,
                     norm=norm)
     m.l3_pretrained = body.l3_pretrained
-    return m.to(memory_format=torch.channels_last) if channels_last else m
+    return m
 
 def unet_groups(model: DynamicUnet) -> list[nn.Module]:
     "Three layer groups of a U-Net: encoder stem..layer2, encoder layer3..layer4, the whole decoder."
@@ -299,7 +316,9 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     seen, total, trainable = set(), 0, 0
     for p in model.parameters():
         if id(p) in seen: continue
-        seen.add(id(p)); total += p.numel(); trainable += p.numel() if p.requires_grad else 0
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{type(model).__name__} on input {tuple(x.shape)}", '=' * (w + 44),
              f"{'Layer (type)':<{w}}{'Output shape':<24}{'Param #':>10}{'Trainable':>10}", '=' * (w + 44)]
@@ -311,12 +330,6 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/09_vision.ipynb #70478f15
-from fastcore.basics import patch
-from .learner import Learner
-import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find: the lessons call them on these learners)
-from .learner_export import register_model
-from .fast import speed_up
-
 @patch
 def summary(self: Learner, print_out=True) -> Text:
     "`model_summary` of the model on one item of its data (or a 128x128 zero image when there is none)."
@@ -362,7 +375,8 @@ def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metric
     "A `Learner` with a `DynamicUnet` over a ResNet body for `data.c` classes per pixel."
     size = img_size if img_size is not None else getattr(data, 'size', None)
     kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size),
-              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None, n_in=n_in,
+              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None,
+              n_in=n_in,
               norm=norm)
     model = unet_model(pretrained=pretrained, **kw)
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, wd=wd, layer_groups=unet_groups(model),

@@ -25,7 +25,7 @@ def test_import_vision_exits_quietly():
 
 def test_training_one_batch_exits_quietly():
     p = run_py('''
-        from l3.learner import Callback, CancelFit
+        from l3.callbacks import Callback, CancelFit
         from l3.vision import cnn_learner
         from _serve_models import mnist_data
         class OneBatch(Callback):

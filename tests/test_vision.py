@@ -188,6 +188,8 @@ def test_fast_path_defaults(cls_data):
     assert learn.channels_last and learn.model.body.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert learn.amp_dtype == (torch.bfloat16 if bf16_pays() else None)
     assert cnn_learner(cls_data, 'resnet18', pretrained=False, mixed_precision=False).amp_dtype is None
+    plain = cnn_learner(cls_data, 'resnet18', pretrained=False, channels_last=False)    # the layout is speed_up's alone
+    assert not plain.channels_last and all(p.is_contiguous() for p in plain.model.parameters())
 
 def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     _fake_weights('resnet18')
@@ -201,8 +203,8 @@ def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     assert not set(n for n, _ in learn.model.named_parameters()) - _trainable(learn.model)
     learn.fit(1, 1e-3)
     s = learn.summary(print_out=False)
-    # after a fit in float32 on CPU, l3.fast computes the convolutions on tiny maps as one matmul (SmallMapConv2d)
-    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \((SmallMap)?Conv2d\)', s)
+    # speed_up makes each convolution l3.fast's MapSizeConv2d (the kernel chosen by the size of its map)
+    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \(MapSizeConv2d\)', s)
     assert '[1, 4, 40, 56]' in s and 'Total params' in s
 
 def test_model_summary_counts():
