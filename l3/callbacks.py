@@ -65,14 +65,17 @@ class Recorder(Callback):
 # %% ../nbs/07_callbacks.ipynb #f7e36727
 def _fmt(v): return '#na#' if v is None else f'{v:.6f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/07_callbacks.ipynb #0c3d71f5
 def _fmt_row(names, h) -> list[str]:
     "One row of the epoch table as strings; the time as mm:ss."
     return [_fmt(h[n]) if n != 'time' else f'{int(h[n] // 60):02d}:{int(h[n] % 60):02d}' for n in names]
 
+# %% ../nbs/07_callbacks.ipynb #2d07e0ac
 def _html_table(names, rows) -> str:
     row = lambda tag, vals: '<tr>' + ''.join(f'<{tag}>{v}</{tag}>' for v in vals) + '</tr>'
     return '<table>' + row('th', names) + ''.join(row('td', r) for r in rows) + '</table>'
 
+# %% ../nbs/07_callbacks.ipynb #0c82480c
 def _in_jupyter() -> bool:
     ip = sys.modules.get('IPython') and sys.modules['IPython'].get_ipython()
     return type(ip).__name__ == 'ZMQInteractiveShell'
@@ -122,6 +125,7 @@ class TerminateOnNaN(Callback):
         warnings.warn(learn.stop_reason, RuntimeWarning)
         raise CancelFit(learn.stop_reason)
 
+# %% ../nbs/07_callbacks.ipynb #37f06c7e
 class GradientClipping(Callback):
     "Clip the global norm of the gradients to `max_norm` after each backward pass."
     def __init__(self, max_norm: float = 1.): self.max_norm = max_norm

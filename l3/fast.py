@@ -40,7 +40,7 @@ __all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_M
 _ALLOCATOR_TUNED = None
 
 def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
-    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap (see above); True when the settings took effect."
+    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap, not given back to the kernel; True when done."
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
     _ALLOCATOR_TUNED = False
@@ -62,8 +62,9 @@ def _nanobind_loaded() -> bool:
     exts = [m for m in list(sys.modules.values()) if not str(getattr(m, '__file__', '')).endswith('.py')]
     return any(type(v).__module__ == 'nanobind' for m in exts for v in list(getattr(m, '__dict__', {}).values()))
 
+# %% ../nbs/08_fast.ipynb #91f9a414
 def freeze_imports() -> bool:
-    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, once per process (see above)."
+    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, so that exit is quick."
     global _FROZEN
     if _FROZEN is None:
         _FROZEN = setting('L3_GC_FREEZE')
@@ -79,6 +80,7 @@ def cpu_has_bf16() -> bool:
     try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception: return False
 
+# %% ../nbs/08_fast.ipynb #94af6a59
 BF16_GAIN = 1.25   # how much faster than float32 bf16 autocast must measure to be a CPU learner's default
 
 def bf16_speedup(reps: int = 5) -> float:
@@ -97,6 +99,7 @@ def bf16_speedup(reps: int = 5) -> float:
         return min(times[2:])
     return best(False) / best(True)
 
+# %% ../nbs/08_fast.ipynb #79b6ee00
 _BF16_PAYS = None
 
 def bf16_pays() -> bool:
@@ -105,7 +108,6 @@ def bf16_pays() -> bool:
     if _BF16_PAYS is None: _BF16_PAYS = cpu_has_bf16() and bf16_speedup() >= BF16_GAIN
     return _BF16_PAYS
 
-
 # %% ../nbs/08_fast.ipynb #101b1fb5
 def _dense(t: torch.Tensor):
     "`t` itself when contiguous; for a channels_last 4-d tensor, the contiguous (N, H, W, C) view of the same memory."
@@ -113,6 +115,7 @@ def _dense(t: torch.Tensor):
     if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1)
     return None
 
+# %% ../nbs/08_fast.ipynb #734b9ace
 class CpuFusedAdamW(torch.optim.AdamW):
     """torch's fused AdamW, handing the CPU kernel channels_last weights as the dense tensors they are in memory.
     (The kernel copies every non-contiguous tensor it gets to a contiguous one and back, each step.)"""
@@ -157,6 +160,7 @@ class CpuFusedAdamW(torch.optim.AdamW):
             super().step()
         finally: self.param_groups = groups
 
+# %% ../nbs/08_fast.ipynb #bb9f7ceb
 def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2,
                 fused: bool = True):
     "`AdamW` (fastai's defaults, decoupled weight decay) on one fused kernel when possible: `CpuFusedAdamW` on CPU."
@@ -171,7 +175,7 @@ def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, 
     return torch.optim.AdamW(params, **kw)
 
 # %% ../nbs/08_fast.ipynb #50dc248d
-SMALL_MAP = 16   # output pixels (4x4): at most this, a CPU convolution leaves channels_last (see below)
+SMALL_MAP = 16   # output pixels (4x4): at most this, a bf16 CPU convolution runs in the default layout
 CPU_AVX2 = torch.backends.cpu.get_cpu_capability() == 'AVX2'   # torch's kernels here are AVX2 ones (no AVX-512)
 MATMUL_MAP = SMALL_MAP if CPU_AVX2 else 4   # output pixels up to which a float32 CPU convolution runs as one matmul
 
@@ -187,6 +191,7 @@ def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch
     out = torch.addmm(bias, cols, wm.t()) if bias is not None else cols @ wm.t()
     return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
 
+# %% ../nbs/08_fast.ipynb #22ed5b4b
 def _cpu_float32(conv, x, weight) -> bool:
     "True when `conv` runs in plain float32 on the CPU with zero padding in numbers: where l3's own kernels apply."
     return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
@@ -220,6 +225,7 @@ class _WeightGradContiguous(torch.autograd.Function):
         gb = gy.sum((0, 2, 3)) if need_b else None     # alone: asked with gx, oneDNN would run the weight kernel too
         return gx, gw, gb, None, None, None, None
 
+# %% ../nbs/08_fast.ipynb #564dc72c
 def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
     "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies."
     return _WeightGradContiguous.apply(x, weight, bias, stride, padding, dilation, groups)
@@ -229,6 +235,7 @@ def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
+# %% ../nbs/08_fast.ipynb #32e8ff01
 class MapSizeConv2d(nn.Conv2d):
     "A `Conv2d` that runs on a CPU as measured fastest for the size of its output map (what `channels_last_` makes)."
     l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
@@ -264,6 +271,7 @@ def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
             if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
     return model
 
+# %% ../nbs/08_fast.ipynb #26fc2790
 class ChannelsLast(Callback):
     "Hand each 4-d input batch to the model in the channels_last layout (`channels_last_` switches the model)."
     order = 90   # after the callbacks that change the batch
@@ -271,6 +279,7 @@ class ChannelsLast(Callback):
         xb = self.learn.xb
         if torch.is_tensor(xb) and xb.dim() == 4: self.learn.xb = xb.contiguous(memory_format=torch.channels_last)
 
+# %% ../nbs/08_fast.ipynb #9fff1d6c
 def _use_channels_last(learn: Learner, on: bool = True):
     "Install (`on`) or remove the `ChannelsLast` callback; installing also switches the model (`channels_last_`)."
     for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb`
@@ -308,11 +317,13 @@ def _lstm_float32_in(lstm, args):
     lstm.l3_autocast_off.__enter__()
     return (x.float(), *args[1:])
 
+# %% ../nbs/08_fast.ipynb #53c02273
 def _lstm_float32_out(lstm, args, out):
     "Forward hook (also after an error): autocast back on when the pre-hook switched it off."
     off, lstm.l3_autocast_off = getattr(lstm, 'l3_autocast_off', None), None
     if off is not None: off.__exit__(None, None, None)
 
+# %% ../nbs/08_fast.ipynb #3d968870
 def lstms_in_float32_(model: nn.Module) -> nn.Module:
     "Hook every `nn.LSTM` of `model` to run in float32 on a CPU under bf16 autocast (once per LSTM)."
     for m in model.modules():
@@ -328,6 +339,7 @@ def _cb(learn, cls):
     # by name, not isinstance: re-running this notebook where l3.fast is imported defines the classes a second time
     return next((c for c in learn.cbs if type(c).__name__ == cls.__name__), None)
 
+# %% ../nbs/08_fast.ipynb #2f8431f6
 @patch
 def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:
     "Mixed precision: float16 + loss scaling on CUDA, bfloat16 otherwise or when asked; channels-last for conv models."
@@ -346,6 +358,7 @@ def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool
     lstms_in_float32_(self.model)
     return self
 
+# %% ../nbs/08_fast.ipynb #bb52204e
 @patch
 def to_fp32(self: Learner) -> Learner:
     "Back to full float32 precision and the default memory layout."
@@ -361,16 +374,19 @@ def _autocast(self: Learner):
     "A context running code as the forward pass runs: under autocast to `amp_dtype`, or as it is in float32."
     return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
 
+# %% ../nbs/08_fast.ipynb #2370a2b0
 @patch(as_prop=True)
 def amp_dtype(self: Learner) -> torch.dtype | None:
     "The autocast dtype of mixed precision, None in float32."
     return getattr(_cb(self, MixedPrecision), 'dtype', None)
 
+# %% ../nbs/08_fast.ipynb #92f08482
 @patch(as_prop=True)
 def scaler(self: Learner):
     "Mixed precision's GradScaler (float16), else None."
     return getattr(_cb(self, MixedPrecision), 'scaler', None)
 
+# %% ../nbs/08_fast.ipynb #c36b8ed7
 @patch(as_prop=True)
 def channels_last(self: Learner) -> bool:
     "True when the inputs are handed to the model channels_last."
@@ -436,6 +452,7 @@ def _cache_budget(max_mb) -> int:
     if max_mb is None: max_mb = setting('L3_CACHE_MB')
     return int(float(max_mb) * 2**20)
 
+# %% ../nbs/08_fast.ipynb #36a7e13a
 def cache_decoded(data, max_mb=None):
     "Put a `DecodedCache` in front of the training and validation sets of image `data` read without workers."
     budget = _cache_budget(max_mb)
@@ -447,6 +464,7 @@ def cache_decoded(data, max_mb=None):
         dl.dl = TorchDataLoader(dl.dataset, **dl.dl_kwargs)   # the same loader arguments, over the cache
     return data
 
+# %% ../nbs/08_fast.ipynb #4b47bfc1
 class DecodeCache(Callback):
     "Apply `cache_decoded` to the learner's data at the start of each fit (new data is cached too)."
     def __init__(self, max_mb=None): self.max_mb = max_mb

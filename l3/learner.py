@@ -39,23 +39,20 @@ class TensorLoader:
 # %% ../nbs/07b_learner.ipynb #e89359e3
 class TensorData:
     "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (of `label_cls`), `device`, `describe()`."
-    x_kind, test_dl, stats = 'tensor', None, None
-    def __init__(self, train_dl, valid_dl, c, classes=None, label_cls='category', path='.', y_kind=None):
-        label_cls = label_class(y_kind if y_kind is not None else label_cls)    # y_kind: the old keyword
-        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_cls(classes)
+    test_dl, stats = None, None
+    def __init__(self, train_dl, valid_dl, c, classes=None, label_cls='category', path='.'):
+        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_class(label_cls)(classes)
         self.device, self.path = train_dl.device, Path(path)
     classes = property(lambda self: self.label.classes)
-    y_kind = property(lambda self: self.label.name)
     def one_batch(self, ds_type='train'): return next(iter(getattr(self, f'{ds_type}_dl')))
     def show_results(self, xb, actuals, preds, figsize=None): return results_table(actuals, preds)
-    def describe(self) -> dict:
-        return {'x_kind': self.x_kind, 'label': self.label.describe(), 'y_kind': self.y_kind, 'classes': self.classes,
-                'c': self.c}
+    def describe(self) -> dict: return {'label': self.label.describe(), 'classes': self.classes, 'c': self.c}
 
+# %% ../nbs/07b_learner.ipynb #aff339a0
 def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, label_cls='category', classes=None,
-                device=None, path='.', y_kind=None) -> TensorData:
+                device=None, path='.') -> TensorData:
     "A `TensorData` from train and valid tensors, targets of `label_cls` (a label class or its name); `c` from them."
-    label_cls = label_class(y_kind if y_kind is not None else label_cls)
+    label_cls = label_class(label_cls)
     c = label_cls(classes).c(classes or []) if classes else None
     if c is None and not y_train.is_floating_point() and y_train.dim() == 1:
         c = int(max(y_train.max(), y_valid.max())) + 1
@@ -94,9 +91,11 @@ def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight
     "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled."
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
+# %% ../nbs/07b_learner.ipynb #c8f8519b
 def _modules_of(group) -> list[nn.Module]:
     return [group] if isinstance(group, nn.Module) else list(group)
 
+# %% ../nbs/07b_learner.ipynb #120bea51
 def param_groups(model: nn.Module, layer_groups, wd_bn_bias: bool = False) -> list[dict]:
     "Optimizer parameter groups: per layer group, decaying weights and (unless `wd_bn_bias`) non-decaying 1-d ones."
     owner, n = {}, len(layer_groups)
@@ -122,7 +121,10 @@ class _LossTotal(Metric):
     @property
     def value(self): return (self.totals['sum'] / self.totals['n']) if self.totals.get('n', 0) > 0 else None
 
+# %% ../nbs/07b_learner.ipynb #fae28d60
 def _item(v): return None if v is None else (v.item() if torch.is_tensor(v) and v.numel() == 1 else v)
+
+# %% ../nbs/07b_learner.ipynb #767030e8
 def _cb_name(cb: Callback) -> str: return type(cb).__name__.replace('Callback', '').lower() or 'callback'
 
 # %% ../nbs/07b_learner.ipynb #b270e79c

@@ -27,6 +27,7 @@ def _plt():
     import matplotlib.pyplot as plt       # imported when a plot is drawn: l3 imports without a display
     return plt
 
+# %% ../nbs/07d_learner_export.ipynb #348da5fe
 @patch
 def plot_losses(self: Recorder, skip_start: int = 0, return_fig: bool = False):
     "Training loss per batch (raw and smoothed) and validation loss per epoch."
@@ -78,6 +79,7 @@ def _model_file(self: Learner, name) -> Path:
     if name.suffix == '.pth' and name.parent != Path('.'): return name
     return self.path / self.model_dir / f'{name.stem if name.suffix == ".pth" else name}.pth'
 
+# %% ../nbs/07d_learner_export.ipynb #00ce5ba3
 @patch
 def save(self: Learner, name, with_opt: bool = True) -> Path:
     "Save weights (+ optimiser state) to `path/model_dir/name.pth`, atomically; returns the file."
@@ -172,6 +174,7 @@ def _infer(self: Learner, xb) -> torch.Tensor:
 def _activation(loss_func):
     return getattr(loss_func, 'activation', None) or (lambda x: x.float())
 
+# %% ../nbs/07d_learner_export.ipynb #6830dee0
 @patch
 def get_preds(self: Learner, ds_type: str = 'valid', with_loss: bool = False, activ: bool = True):
     "(preds, targets[, losses]) over a whole set; `preds` with the loss's activation (softmax...) unless activ=False."
@@ -201,11 +204,13 @@ def _prepare_item(self: Learner, item) -> torch.Tensor:
         return item[None].to(self.device)
     return prepare_item(item, desc, self.device)
 
+# %% ../nbs/07d_learner_export.ipynb #b45b145d
 def decode_pred(probs: torch.Tensor, label, classes=None, thresh: float = 0.5):
     "Human-readable prediction for one item from its probabilities/outputs, by its label (object, class or name)."
     if isinstance(label, (str, type)): label = label_class(label)(classes)
     return label.decode(probs, thresh)
 
+# %% ../nbs/07d_learner_export.ipynb #ca2f01f3
 @patch
 def predict(self: Learner, item, thresh: float | None = None):
     "(decoded prediction, probabilities/outputs) for one item: a file path, an image/text, or a model-ready tensor."
@@ -225,15 +230,13 @@ def register_model(kind: str, builder=None):
 
 # %% ../nbs/07d_learner_export.ipynb #55c57f66
 class InferenceData:
-    "What an exported learner knows of its data: the `describe()` dict, `c`, `classes`, `y_kind`, no loaders."
+    "What an exported learner knows of its data: the `describe()` dict, `c`, `classes`, the label; no loaders."
     train_dl = valid_dl = test_dl = None
     def __init__(self, desc: dict, device=None, path='.'):
         self.desc, self.device, self.path = desc, default_device(device), Path(path)
-        self.c, self.x_kind, self.label = desc.get('c'), desc.get('x_kind'), label_from_desc(desc)
+        self.c, self.label = desc.get('c'), label_from_desc(desc)   # an older export's `y_kind` read there
     classes = property(lambda self: self.label.classes)
-    y_kind = property(lambda self: self.label.name)
     def describe(self) -> dict: return self.desc
-
 
 # %% ../nbs/07d_learner_export.ipynb #172c7474
 def _jsonable(obj, where='description'):
@@ -241,6 +244,7 @@ def _jsonable(obj, where='description'):
     except TypeError as e:
         raise TypeError(f'export: the {where} must be JSON-able (strings, numbers, lists, dicts): {e}') from e
 
+# %% ../nbs/07d_learner_export.ipynb #aad3fa89
 @patch
 def export(self: Learner, fname='export.pth') -> Path:
     "Write weights + a JSON description (architecture, data description) to `path/fname`, with no pickled code."
@@ -251,7 +255,7 @@ def export(self: Learner, fname='export.pth') -> Path:
     desc = self.data.describe() if hasattr(self.data, 'describe') else {}
     label = getattr(self.data, 'label', None)
     desc = {**desc, 'c': getattr(self.data, 'c', None), 'classes': getattr(self.data, 'classes', None),
-            'y_kind': getattr(self.data, 'y_kind', None), **({'label': label.describe()} if label is not None else {})}
+            **({'label': label.describe()} if label is not None else {})}
     meta = {'format': 'l3-export/1', 'model': _jsonable(self.model_desc, 'model description'),
             'data': _jsonable(desc, 'data description'), 'pred_thresh': self.pred_thresh}
     f = self.path / fname
@@ -270,6 +274,7 @@ def _import_providers():
         try: __import__(mod)
         except ImportError: pass
 
+# %% ../nbs/07d_learner_export.ipynb #0f849b1b
 def load_learner(path='.', fname='export.pth', device=None) -> Learner:
     "An inference `Learner` from a file written by `export` (weights_only, model rebuilt from the registry)."
     f = Path(path) / fname
@@ -290,7 +295,6 @@ def load_learner(path='.', fname='export.pth', device=None) -> Learner:
     learn.model_desc, learn.pred_thresh = meta['model'], meta.get('pred_thresh', 0.5)
     learn.model.eval()
     return learn
-
 
 # %% ../nbs/07d_learner_export.ipynb #e46afff4
 @patch

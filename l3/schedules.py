@@ -117,6 +117,7 @@ def _valley(losses) -> tuple[int, int]:
     while prev[first] != -1: first = prev[first]
     return first, last
 
+# %% ../nbs/07c_schedules.ipynb #82aebfca
 def suggest_lrs(lrs, losses, skip_start: int = 10, skip_end: int = 5) -> dict:
     "Suggested learning rates from an lr-finder curve: 'steep', 'minimum' (lr at the min / 10) and 'valley'."
     end = len(lrs) - skip_end if skip_end else len(lrs)
@@ -155,6 +156,7 @@ def _mark_range(name, mark) -> tuple[float, float]:
     if not 0 < lo <= hi: raise ValueError(f'plot: mark {name!r} spans {lo:g} to {hi:g}; rates must be > 0, lo <= hi')
     return lo, hi
 
+# %% ../nbs/07c_schedules.ipynb #ff5ec266
 def _draw_mark(ax, name: str, lo: float, hi: float, colour):
     "A dashed line at a single rate, or a shaded band between two dashed lines, labelled `name`."
     if lo == hi: return ax.axvline(lo, color=colour, ls='--', label=name)

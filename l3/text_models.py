@@ -34,6 +34,7 @@ __all__ = ['awd_lstm_lm_config', 'awd_lstm_clas_config', 'RNNDropout', 'Embeddin
 def _mask(x: torch.Tensor, size, p: float) -> torch.Tensor:
     return x.new_empty(*size).bernoulli_(1 - p).div_(1 - p)
 
+# %% ../nbs/10b_text_models.ipynb #5dba0a84
 class RNNDropout(nn.Module):
     "Dropout with one mask per sequence (the same units dropped at every time step); input `B x T x C`."
     def __init__(self, p: float = 0.5):
@@ -43,6 +44,7 @@ class RNNDropout(nn.Module):
         if not self.training or self.p == 0: return x
         return x * _mask(x, (x.size(0), 1, x.size(2)), self.p)
 
+# %% ../nbs/10b_text_models.ipynb #b64203b2
 class EmbeddingDropout(nn.Module):
     "An embedding lookup that drops whole words (rows of the embedding matrix) in training."
     def __init__(self, emb: nn.Embedding, p: float):
@@ -117,6 +119,7 @@ class LinearDecoder(nn.Module):
         self.last_out = x = self.output_dp(x)
         return self.decoder(x)
 
+# %% ../nbs/10b_text_models.ipynb #3822cd3b
 class SequentialRNN(nn.Sequential):
     "An `nn.Sequential` whose `reset()` resets the hidden state of the modules that have one."
     def reset(self):
@@ -133,6 +136,7 @@ def _config(base: dict, drop_mult: float, config: dict|None) -> dict:
     cfg = {**base, **(config or {})}
     return {k: v * drop_mult if k.endswith('_p') else v for k, v in cfg.items()}
 
+# %% ../nbs/10b_text_models.ipynb #20305a1a
 def get_language_model(vocab_sz: int, drop_mult: float = 1., config: dict|None = None, tie_weights: bool = True,
                        bias: bool = True) -> SequentialRNN:
     "AWD-LSTM encoder + tied linear decoder: token ids `B x T` -> next-token logits `B x T x vocab_sz`."
@@ -200,6 +204,7 @@ def _awd(model) -> AWD_LSTM:
         if isinstance(m, AWD_LSTM): return m
     raise ValueError(f'{type(model).__name__} has no AWD_LSTM encoder')
 
+# %% ../nbs/10b_text_models.ipynb #4da4c125
 class ModelResetter(Callback):
     "Reset the RNN's hidden state before training, before validation and after fitting."
     def _reset(self):
@@ -238,6 +243,7 @@ class _NoClassUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         raise pickle.UnpicklingError(f'refusing to load {module}.{name}: a vocab file should only hold strings')
 
+# %% ../nbs/10b_text_models.ipynb #598301d5
 def read_itos(path) -> list[str]:
     "The token list of a vocab file: our `vocab.json` or fastai's `itos_*.pkl` (a pickled list of str)."
     path = Path(path)
@@ -273,6 +279,7 @@ def _from_fastai(sd: dict) -> dict:
            for k, v in sd.items() if k.endswith('weight_hh_l0_raw')}
     return {**{k: v for k, v in sd.items() if not k.endswith('weight_hh_l0_raw')}, **raw}   # over fastai's dropped copy
 
+# %% ../nbs/10b_text_models.ipynb #0b8f0dee
 def load_pretrained(model: SequentialRNN, weights, vocab: Vocab, old_vocab=None) -> None:
     "Load language-model weights into `model`, mapping the embedding rows of `old_vocab`'s tokens onto `vocab`."
     state = torch.load(weights, map_location='cpu', weights_only=True)

@@ -133,15 +133,18 @@ def relu_net(n_units: int, n_in: int = 1, act: str = 'relu') -> nn.Sequential:
     if int(n_units) < 1: raise ValueError(f'relu_net: n_units must be at least 1, got {n_units}')
     return nn.Sequential(nn.Linear(n_in, int(n_units)), _ACTS[act](), nn.Linear(int(n_units), 1))
 
+# %% ../nbs/11a_uat.ipynb #d8c83722
 def _as_input(x) -> torch.Tensor:
     x = torch.as_tensor(x, dtype=torch.float)
     return x[:, None] if x.dim() == 1 else x
 
+# %% ../nbs/11a_uat.ipynb #62b5b48a
 def relu_parts(model: nn.Sequential, x) -> np.ndarray:
     "n_units x N: each hidden unit's contribution `w2_i * act(w1_i x + b1_i)`; their sum + output bias = model(x)."
     lin1, act, lin2 = model[0], model[1], model[2]
     with torch.no_grad(): return (act(lin1(_as_input(x))) * lin2.weight[0]).T.numpy()
 
+# %% ../nbs/11a_uat.ipynb #7d68ea80
 def relu_interpolant(xs, ys) -> nn.Sequential:
     "The ReLU net (len(xs)-1 units) of the piecewise-linear function through (xs[i], ys[i]); xs increasing."
     xs, ys = torch.as_tensor(xs, dtype=torch.float).flatten(), torch.as_tensor(ys, dtype=torch.float).flatten()

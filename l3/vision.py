@@ -41,11 +41,13 @@ def arch_name(arch) -> str:
 class PretrainedWeightsWarning(UserWarning):
     "Pretrained weights could not be had; the model keeps its random initialisation."
 
+# %% ../nbs/09_vision.ipynb #0d81bfa6
 def weights_file(arch) -> Path:
     "Where torch's cache keeps the ImageNet weights of `arch` (the file may not exist yet)."
     w = torchvision.models.get_model_weights(arch_name(arch)).IMAGENET1K_V1
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(urlparse(w.url).path)
 
+# %% ../nbs/09_vision.ipynb #ff5d6640
 def _read_weights(f: Path, name: str, url: str) -> dict:
     "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (no fallback)."
     try: sd = torch.load(f, map_location='cpu', weights_only=True)
@@ -55,6 +57,7 @@ def _read_weights(f: Path, name: str, url: str) -> dict:
     raise RuntimeError(f'the weights file {f} for {name} is broken ({why}); delete it so that it is downloaded '
                        f'again, or put a good copy of {url} there')
 
+# %% ../nbs/09_vision.ipynb #1d022f5a
 def pretrained_state_dict(arch, pretrained=True) -> dict|None:
     "ImageNet weights of `arch`: from torch's cache, else downloaded; None (and one warning) when they can't be had."
     if not pretrained: return None
@@ -105,6 +108,7 @@ def resnet_body(arch='resnet34', pretrained=True, n_in=3) -> nn.Sequential:
     body.l3_pretrained = sd is not None
     return body
 
+# %% ../nbs/09_vision.ipynb #b89bbe39
 def num_features(body: nn.Module) -> int:
     "Number of channels `body` outputs (the last convolution's / batchnorm's size)."
     for m in reversed(list(body.modules())):
@@ -117,6 +121,7 @@ class ConcatPool(nn.Module):
     "Max and average of each channel over the whole feature map, concatenated: B x 2C x 1 x 1."
     def forward(self, x): return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 
+# %% ../nbs/09_vision.ipynb #701181e3
 class SigmoidRange(nn.Module):
     "Squeeze the input into (lo, hi) with a sigmoid."
     def __init__(self, lo, hi):
@@ -125,6 +130,7 @@ class SigmoidRange(nn.Module):
     def forward(self, x): return torch.sigmoid(x)*(self.hi - self.lo) + self.lo
     def extra_repr(self): return f'lo={self.lo}, hi={self.hi}'
 
+# %% ../nbs/09_vision.ipynb #72e01d38
 def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_range=None) -> nn.Sequential:
     "Pooling, flatten, then BN/dropout/linear blocks from `nf` body features to `n_out` outputs."
     ftrs = [nf*2 if concat_pool else nf] + (list(lin_ftrs) if lin_ftrs is not None else [512]) + [n_out]
@@ -150,6 +156,7 @@ def cnn_model(arch='resnet34', n_out=2, pretrained=True, lin_ftrs=None, ps=0.5, 
     m.l3_pretrained = body.l3_pretrained
     return m
 
+# %% ../nbs/09_vision.ipynb #8cb3567e
 def cnn_groups(model) -> list[nn.Module]:
     "Three layer groups of a ResNet classifier: body stem..layer2, body layer3..layer4, the head."
     body, rest = model[0], list(model.children())[1:]
@@ -169,6 +176,7 @@ def conv_layer(ni, nf, ks=3, act=True, norm=None, bn_zero=False) -> nn.Sequentia
     if act: layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
+# %% ../nbs/09_vision.ipynb #6110a271
 def icnr_(w, scale=2):
     "ICNR init of a (nf*scale**2, ni, k, k) weight: each group of `scale**2` output channels gets the same kernel."
     base = torch.empty(w.shape[0]//scale**2, *w.shape[1:])
@@ -176,6 +184,7 @@ def icnr_(w, scale=2):
     with torch.no_grad(): w.copy_(base.repeat_interleave(scale**2, dim=0))
     return w
 
+# %% ../nbs/09_vision.ipynb #a470fba0
 def pixel_shuffle_up(ni, nf=None, scale=2, blur=False, norm=None) -> nn.Sequential:
     "Upsample x`scale`: 1x1 conv to nf*scale**2 channels (ICNR init), [BN], ReLU, PixelShuffle (+ optional blur)."
     nf = nf or ni
@@ -198,6 +207,7 @@ class SelfAttention(nn.Module):
         att = torch.softmax(self.q(f).transpose(1, 2) @ self.k(f), dim=1)  # (b, hw, hw)
         return (self.gamma*(self.v(f) @ att) + f).reshape(b, c, h, w)
 
+# %% ../nbs/09_vision.ipynb #95d48db0
 class UnetBlock(nn.Module):
     "Decoder step: upsample `up_in_c` channels, concat the batch-normed skip (`x_in_c`), two 3x3 convs."
     def __init__(self, up_in_c, x_in_c, final_div=True, blur=False, self_attention=False, norm=None):
@@ -213,6 +223,7 @@ class UnetBlock(nn.Module):
         if up.shape[-2:] != skip.shape[-2:]: up = F.interpolate(up, skip.shape[-2:], mode='nearest')
         return self.conv2(self.conv1(F.relu(torch.cat([up, self.bn(skip)], 1))))
 
+# %% ../nbs/09_vision.ipynb #3bf4e72c
 class ResBlock(nn.Module):
     "Two 3x3 conv layers added to their input (with `norm='batch'` the second BN starts at 0: an identity at first)."
     def __init__(self, nf, norm=None):
@@ -235,6 +246,7 @@ def skip_indices(encoder: nn.Sequential, img_size=(128, 128), n_in=3) -> tuple[l
     encoder.train(was_training)
     return [i for i in range(len(sizes)-1) if sizes[i] != sizes[i+1]], chans
 
+# %% ../nbs/09_vision.ipynb #fef356e3
 class DynamicUnet(nn.Module):
     "A U-Net over `encoder` (an nn.Sequential that halves the size stage by stage) for `n_classes` scores per pixel."
     def __init__(self, encoder: nn.Sequential, n_classes: int, img_size=(128, 128), blur=False, self_attention=False,
@@ -270,6 +282,7 @@ class DynamicUnet(nn.Module):
         h = self.final(self.res(torch.cat([h, x], 1)))
         return self.y_range(h) if self.y_range is not None else h
 
+# %% ../nbs/09_vision.ipynb #fce858cb
 def unet_model(arch='resnet34', n_classes=2, img_size=(128, 128), pretrained=True, blur=False, self_attention=False,
                y_range=None, n_in=3, norm=None) -> DynamicUnet:
     "A `DynamicUnet` over a (pretrained when possible) torchvision ResNet body."
@@ -279,6 +292,7 @@ def unet_model(arch='resnet34', n_classes=2, img_size=(128, 128), pretrained=Tru
     m.l3_pretrained = body.l3_pretrained
     return m
 
+# %% ../nbs/09_vision.ipynb #7829999e
 def unet_groups(model: DynamicUnet) -> list[nn.Module]:
     "Three layer groups of a U-Net: encoder stem..layer2, encoder layer3..layer4, the whole decoder."
     enc = model.encoder
@@ -290,6 +304,7 @@ class Text(str):
     "A string that shows itself as plain text in notebooks."
     def __repr__(self): return str(self)
 
+# %% ../nbs/09_vision.ipynb #2111a89a
 def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_out=True) -> Text:
     "Table of the layers `model` runs on `x` (or zeros of `input_shape`): output shape, parameters, trainable."
     leaves = [(n, m) for n, m in model.named_modules()
@@ -340,11 +355,13 @@ def summary(self: Learner, print_out=True) -> Text:
     n_in = next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).in_channels
     return model_summary(self.model, input_shape=(1, n_in, *size), print_out=print_out)
 
+# %% ../nbs/09_vision.ipynb #e040d53e
 def _ready(learn, desc, mixed_precision, channels_last):
     learn.model_desc, learn.pretrained = desc, learn.model.l3_pretrained
     if learn.pretrained: learn.freeze()
     return speed_up(learn, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #4aa732fe
 def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics=None, lin_ftrs=None, ps=0.5, n_in=3,
                 loss_func=None, y_range=None, concat_pool=True, mixed_precision='auto', channels_last=True,
                 **learner_kwargs) -> Learner:
@@ -355,6 +372,7 @@ def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, layer_groups=cnn_groups(model), **learner_kwargs)
     return _ready(learn, {'kind': 'cnn', 'kwargs': kw}, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #565f02fb
 @register_model('cnn')
 def _cnn_from_desc(**kw) -> nn.Module: return cnn_model(pretrained=False, **kw)
 
@@ -369,6 +387,7 @@ def _hw_of(size):
     except (TypeError, ValueError):
         raise ValueError(f'img_size must be an int or a pair (h, w), got {size!r}') from None
 
+# %% ../nbs/09_vision.ipynb #f10286ea
 def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics=None, wd=1e-2, blur=False,
                  self_attention=False, y_range=None, n_in=3, img_size=None, norm=None, loss_func=None,
                  mixed_precision='auto', channels_last=True, **learner_kwargs) -> Learner:
@@ -383,5 +402,6 @@ def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metric
                     **learner_kwargs)
     return _ready(learn, {'kind': 'unet', 'kwargs': kw}, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #71388bc5
 @register_model('unet')
 def _unet_from_desc(**kw) -> nn.Module: return unet_model(pretrained=False, **kw)

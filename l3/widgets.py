@@ -30,12 +30,14 @@ def _figure(w: float = 6, h: float = 3.5, ncols: int = 1):
     fig = Figure(figsize=(w, h), layout='tight')
     return fig, fig.subplots(1, ncols)
 
+# %% ../nbs/11_widgets.ipynb #9c4b2af5
 def _png(fig) -> bytes:
     "The figure as PNG bytes, for a `widgets.Image`."
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
     return buf.getvalue()
 
+# %% ../nbs/11_widgets.ipynb #67830a52
 def _axes(ax, figsize):
     "`ax` and its figure, or a new pyplot figure when `ax` is None (for use in notebooks)."
     if ax is not None: return ax.figure, ax
@@ -43,13 +45,13 @@ def _axes(ax, figsize):
     fig, ax = plt.subplots(figsize=figsize)
     return fig, ax
 
-
 # %% ../nbs/11_widgets.ipynb #eea6746f
 def _walk(w):
     "`w` and every widget inside it, depth first."
     yield w
     for c in getattr(w, 'children', ()): yield from _walk(c)
 
+# %% ../nbs/11_widgets.ipynb #655e9ead
 def snapshot_html(w) -> str:
     "Static HTML of a widget's current look: its settings, plots and texts (for places where widgets can't run)."
     settings, body = [], []
@@ -66,7 +68,6 @@ def snapshot_html(w) -> str:
     return (f'<div class="l3-widget-snapshot"><p><small>{" &middot; ".join(settings)}</small></p>{"".join(body)}'
             '<p><small><em>A snapshot of an interactive widget: run the notebook to use it.</em></small></p></div>')
 
-
 # %% ../nbs/11_widgets.ipynb #7b4e8c43
 class Panel(W.VBox):
     "A VBox carrying `controls` (name -> widget) and `state` (the numbers on screen); a static snapshot for the docs."
@@ -76,12 +77,12 @@ class Panel(W.VBox):
         data['text/html'] = snapshot_html(self)
         return data
 
+# %% ../nbs/11_widgets.ipynb #4d14220f
 def _panel(children, controls: dict, state: dict, title: str = 'widget') -> Panel:
     "A `Panel` of `children` with its `controls` and `state`."
     box = Panel(children)
     box.controls, box.state, box.title = controls, state, title
     return box
-
 
 # %% ../nbs/11_widgets.ipynb #86c0d7d1
 @contextlib.contextmanager
@@ -92,11 +93,11 @@ def one_thread():
     try: yield
     finally: torch.set_num_threads(n)
 
+# %% ../nbs/11_widgets.ipynb #afbc7827
 def _fmt_lr(lr: float) -> str:
     "A learning rate written short and valid as Python: 0.003 -> '3e-3', 0.00015 -> '1.5e-4'."
     m, e = f'{float(lr):.1e}'.split('e')
     return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
-
 
 # %% ../nbs/11_widgets.ipynb #d58a0cf4
 def loss_slope(lrs, losses, lr: float) -> float:
@@ -123,6 +124,7 @@ def _is_sweep(lrs) -> bool:
     d = np.diff(np.log(lrs))
     return bool(np.all(d > 0) and np.allclose(d, d[0], rtol=1e-3))
 
+# %% ../nbs/11_widgets.ipynb #702117d8
 def lr_find_curve(learn, skip_start: int = 10, skip_end: int = 5, run: bool = True):
     "(lrs, smoothed losses, suggestions) of `learn`'s last lr_find; runs `learn.lr_find()` first when there is none."
     r = learn.recorder
@@ -171,6 +173,7 @@ def _slope_words(s: float, losses) -> str:
     if s <= 0.02 * span: return 'the curve is flat here: near the bottom, choose a smaller rate'
     return 'the loss rises here: this rate is too high'
 
+# %% ../nbs/11_widgets.ipynb #7e0bdeaf
 def lr_find_explorer(learn, skip_start: int = 10, skip_end: int = 5, epochs: int = 5) -> W.VBox:
     "The last lr_find curve with a log-scale lr slider, the loss's slope there and the `fit_one_cycle` line to copy."
     lrs, losses, sugg = lr_find_curve(learn, skip_start, skip_end)
@@ -212,6 +215,7 @@ def _probs(preds, targs, name, sigmoid):
                          f'{tuple(getattr(preds, "shape", ()))} and {tuple(getattr(targs, "shape", ()))}')
     return preds.detach().float().cpu().sigmoid() if sigmoid else preds.detach().float().cpu()
 
+# %% ../nbs/11_widgets.ipynb #4805ef9c
 def per_class_fbeta(preds, targs, thresh=0.2, beta: float = 2, sigmoid: bool = True) -> torch.Tensor:
     "F-beta of each class over all samples at `thresh` (a float or one per class); nan where a class is never there."
     probs, t = _probs(preds, targs, 'per_class_fbeta', sigmoid), targs.detach().cpu().bool()
@@ -221,6 +225,7 @@ def per_class_fbeta(preds, targs, thresh=0.2, beta: float = 2, sigmoid: bool = T
     den = (1 + b2) * tp + b2 * fn + fp
     return torch.where(den > 0, (1 + b2) * tp / den.clamp(min=1e-12), torch.full_like(tp, float('nan')))
 
+# %% ../nbs/11_widgets.ipynb #ff072c42
 def threshold_report(preds, targs, thresh=0.2, beta: float = 2, sigmoid: bool = True) -> dict:
     "accuracy_thresh, fbeta (per-sample, as `l3.metrics`) and per-class F-beta at `thresh` (a float or one per class)."
     probs, t = _probs(preds, targs, 'threshold_report', sigmoid), targs.detach().float().cpu()
@@ -380,6 +385,7 @@ def class_colors(n: int) -> np.ndarray:
     cmap = matplotlib.colormaps['tab20']
     return np.array([cmap(i % 20)[:3] for i in range(n)], dtype=np.float32)
 
+# %% ../nbs/11_widgets.ipynb #821e1dd4
 def _hwc(img) -> np.ndarray:
     "An image as an H x W x 3 float array in [0, 1]: a tensor is C x H x W (torch's order), an array H x W x C."
     if torch.is_tensor(img):
@@ -397,6 +403,7 @@ def _hwc(img) -> np.ndarray:
     if a.shape[-1] == 1: a = a.repeat(1, 1, 3)
     return a.clamp(0, 1).numpy()
 
+# %% ../nbs/11_widgets.ipynb #57c1ac12
 def overlay(img, mask, alpha: float = 0.5, highlight: int | None = None, ignore_id: int = IGNORE_ID) -> np.ndarray:
     "`img` with `mask`'s class colours blended in at `alpha` (H x W x 3); with `highlight` that class, the rest grey."
     im = _hwc(img)
@@ -498,6 +505,7 @@ def _void_of(learn, codes) -> int | None:
         if getattr(m, 'void_id', None) is not None: return m.void_id
     return None
 
+# %% ../nbs/11_widgets.ipynb #d08a746e
 def segmentation_viewer_from_learner(learn, n: int = 8, ds_type: str = 'valid') -> W.VBox:
     "`segmentation_viewer` on the first `n` images of `learn`'s `ds_type` set with the learner's predictions."
     dl = getattr(learn.data, f'{ds_type}_dl', None)
