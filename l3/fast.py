@@ -250,8 +250,9 @@ class MapSizeConv2d(nn.Conv2d):
         if x.device.type != 'cpu' or x.dim() != 4 or isinstance(self.padding, str):
             return super()._conv_forward(x, weight, bias)
         if self.l3_map is None: self.l3_map = _out_pixels(self, x)
-        if self.l3_map <= SMALL_MAP and torch.is_autocast_enabled('cpu'):     # bf16: the default layout was fastest
-            if not self.weight.is_contiguous(): self.to(memory_format=torch.contiguous_format)
+        if torch.is_autocast_enabled('cpu'):
+            if self.l3_map > SMALL_MAP: return super()._conv_forward(x, weight, bias)
+            if not self.weight.is_contiguous(): self.to(memory_format=torch.contiguous_format)   # bf16: fastest so
             return super()._conv_forward(x.contiguous(), self.weight, bias)
         if not _cpu_float32(self, x, weight): return super()._conv_forward(x, weight, bias)
         if self.l3_map <= MATMUL_MAP and self.groups == 1 and self.dilation == (1, 1):
