@@ -4,18 +4,18 @@
 
 # %% ../nbs/02b_databunch.ipynb #0b8b6433
 from __future__ import annotations
-import os, types
+import os
+import types
 from pathlib import Path
-import torch
 from torch.utils.data import DataLoader as TorchDataLoader
-from .core import default_device, DataError, _add_methods
+from .core import default_device, DataError
 
 # %% auto #0
-__all__ = ['default_num_workers', 'DeviceDataLoader', 'DataBunch', 'DataBunchUseMixin', 'DataBunchLookMixin', 'show_batch']
+__all__ = ['default_num_workers', 'DeviceDataLoader', 'DataBunch']
 
 # %% ../nbs/02b_databunch.ipynb #d6a1d73f
 def default_num_workers(n_items: int) -> int:
-    "Workers for a dataset of `n_items` images: none for small data (start-up costs more), else up to 4 (the bench's choice)."
+    "Workers for a dataset of `n_items` images: none for small data (start-up costs more), else up to 4 (the bench's)."
     n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     if n_items < 1000 or n_cpu < 2: return 0
     return min(4, n_cpu)
@@ -44,21 +44,19 @@ class DeviceDataLoader:
             for k in ('shuffle', 'batch_size', 'drop_last', 'sampler'): args.pop(k, None)
         if 'bs' in args: args['batch_size'] = args.pop('bs')
         return DeviceDataLoader(self.dataset, self.device, self.tfms, self.tfm_y, self.stats, **args)
-    def proc_batch(self, xb, yb):
-        "A batch from the workers -> on the device, then the item list's per-batch work (float, augment, normalise)."
-        nb = self.device.type == 'cuda'
-        return self.dataset.x.proc_batch(_to(xb, self.device, nb), _to(yb, self.device, nb), self)
     def __iter__(self):
-        for xb, yb in self.dl: yield self.proc_batch(xb, yb)
+        "Each batch from the workers, on the device, after the item list's per-batch work (float, augment, normalise)."
+        nb, proc = self.device.type == 'cuda', self.dataset.x.proc_batch   # non-blocking copies from pinned memory
+        for xb, yb in self.dl: yield proc(_to(xb, self.device, nb), _to(yb, self.device, nb), self)
 
 # %% ../nbs/02b_databunch.ipynb #0b560ece
 def _tfm_desc(t):
     "A JSON-able dict for transform `t`: its record's simple fields (a plain function by its name)."
     if isinstance(t, types.FunctionType): return {'name': t.__name__, 'callable': True}
+    simple = lambda v: isinstance(v, (int, float, str, bool, type(None)))
     d = {'name': getattr(t, 'name', type(t).__name__)}
     for k, v in (t if isinstance(t, dict) else getattr(t, '__dict__', {})).items():
-        if isinstance(v, (int, float, str, bool, type(None))) or (isinstance(v, (list, tuple)) and
-                                                                 all(isinstance(o, (int, float, str, bool)) for o in v)):
+        if simple(v) or (isinstance(v, (list, tuple)) and all(simple(o) for o in v)):
             d[k] = list(v) if isinstance(v, tuple) else v
     return d
 
@@ -70,43 +68,44 @@ def _first_item_check(ds):
 # %% ../nbs/02b_databunch.ipynb #a5161d37
 class DataBunch:
     "Train/valid/test DataLoaders on a device, with what the learner needs to know about the data."
+    loss_func = None
     def __init__(self, train_dl, valid_dl, test_dl=None, path='.', device=None, size=None, resize_method='crop',
-                 tfms=([], []), tfm_y=False, vocab=None):
+                 tfms=([], []), tfm_y=False):
         self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
         self.path, self.device, self.size, self.resize_method = Path(path), default_device(device), size, resize_method
-        self.tfms, self.tfm_y, self.vocab, self.stats = tfms, tfm_y, vocab, None
-
+        self.tfms, self.tfm_y, self.stats = tfms, tfm_y, None
     @classmethod
     def create(cls, lls, bs=64, val_bs=None, device=None, **kw):
-        "Build the loaders of `lls` (each set's own, from its item list): shuffled train, ordered valid/test."
+        "Build the loaders of `lls` (each set's own, from its label class): shuffled train, ordered valid/test."
         device, val_bs = default_device(device), val_bs or bs
         _first_item_check(lls.train)
         mk = lambda ds, b, train: None if ds is None else ds.label.loader(ds, b, train, device, lls, **kw)
         return cls(mk(lls.train, bs, True), mk(lls.valid, val_bs, False), mk(lls.test, val_bs, False), path=lls.path,
-                   device=device, size=lls.size, resize_method=lls.resize_method, tfms=lls.tfms, tfm_y=lls.tfm_y, vocab=lls.vocab)
-
+                   device=device, size=lls.size, resize_method=lls.resize_method, tfms=lls.tfms, tfm_y=lls.tfm_y)
     train_ds = property(lambda self: self.train_dl.dataset)
     valid_ds = property(lambda self: self.valid_dl.dataset)
     test_ds = property(lambda self: self.test_dl.dataset if self.test_dl is not None else None)
     label = property(lambda self: self.train_ds.label)
-    x_kind = property(lambda self: self.train_ds.x_kind)
-    y_kind = property(lambda self: self.label.name)
+    y_kind = property(lambda self: self.label.name)   # the label class's short name, as the lessons read it
     classes = property(lambda self: self.label.classes)
     c = property(lambda self: self.train_ds.c)
     bs = property(lambda self: self.train_dl.bs)
-    loss_func = None
-
-# %% ../nbs/02b_databunch.ipynb #05979241
-class DataBunchUseMixin:
-    def dls(self): return [d for d in (self.train_dl, self.valid_dl, self.test_dl) if d is not None]
-    def dl(self, ds_type='train'):
-        "The loader for `ds_type` ('train', 'valid', 'test')."
-        d = {'train': self.train_dl, 'valid': self.valid_dl, 'test': self.test_dl}.get(str(ds_type).lower().split('.')[-1])
-        if d is None: raise ValueError(f"no {ds_type!r} DataLoader in this DataBunch (train, valid{', test' if self.test_dl else ''})")
-        return d
     def __repr__(self):
         return (f"DataBunch;\n\nTrain: {self.train_ds!r}\n\nValid: {self.valid_ds!r}\n\nTest: {self.test_ds!r}\n"
                 f"bs={self.bs} size={self.size} device={self.device} stats={self.stats}")
+    def dls(self): return [d for d in (self.train_dl, self.valid_dl, self.test_dl) if d is not None]
+    def dl(self, ds_type='train'):
+        "The loader for `ds_type` ('train', 'valid', 'test')."
+        name = str(ds_type).lower().split('.')[-1]             # 'valid', 'Valid' or DatasetType.Valid
+        d = {'train': self.train_dl, 'valid': self.valid_dl, 'test': self.test_dl}.get(name)
+        if d is None:
+            have = 'train, valid' + (', test' if self.test_dl else '')
+            raise ValueError(f"no {ds_type!r} DataLoader in this DataBunch ({have})")
+        return d
+    def one_batch(self, ds_type='train', denorm=False):
+        "The first batch (xb, yb) of a loader, on the device (denormalised when `denorm`)."
+        for xb, yb in self.dl(ds_type): return (self.denorm(xb) if denorm else xb), yb
+        raise ValueError(f"the {ds_type} loader is empty (fewer items than a batch with drop_last?)")
     def normalize(self, stats=...):
         """Normalise batches with per-channel `stats` (mean, std): by default the pretrained model's (ImageNet's for
         images); None: measured on training batches (only for a model trained from scratch). Returns self."""
@@ -118,31 +117,17 @@ class DataBunchUseMixin:
     def denorm(self, x):
         "Undo the normalisation of a batch."
         return self.train_ds.x.denorm(x, self.stats) if self.stats is not None else x
-    def one_batch(self, ds_type='train', denorm=False):
-        "The first batch (xb, yb) of a loader, on the device (denormalised when `denorm`)."
-        for xb, yb in self.dl(ds_type): return (self.denorm(xb) if denorm else xb), yb
-        raise ValueError(f"the {ds_type} loader is empty (fewer items than a batch with drop_last?)")
-
-# %% ../nbs/02b_databunch.ipynb #0184f209
-class DataBunchLookMixin:
     def describe(self) -> dict:
-        "A JSON-able description of the data: item list, label class (with classes), size, resize, stats and transforms."
-        d = dict(items=type(self.train_ds.x).__name__, label=self.label.describe(), x_kind=self.x_kind, y_kind=self.y_kind,
-                 classes=list(map(str, self.classes)) if self.classes else None, c=self.c,
-                 size=list(self.size) if isinstance(self.size, (tuple, list)) else self.size,
-                 resize_method=self.resize_method, stats=[list(s) for s in self.stats] if self.stats else None,
-                 tfm_y=self.tfm_y, tfms={'train': [_tfm_desc(t) for t in self.tfms[0]], 'valid': [_tfm_desc(t) for t in self.tfms[1]]},
-                 **self.train_ds.x.describe())
-        if self.vocab is not None: d['vocab'] = list(self.vocab.itos)
-        return d
+        "A JSON-able description of the data: item list, label class (with classes), size, resize, stats, transforms."
+        tfms = {k: [_tfm_desc(t) for t in ts] for k, ts in zip(('train', 'valid'), self.tfms)}
+        return dict(items=type(self.train_ds.x).__name__, label=self.label.describe(),
+                    classes=list(map(str, self.classes)) if self.classes else None, c=self.c,
+                    size=list(self.size) if isinstance(self.size, (tuple, list)) else self.size,
+                    resize_method=self.resize_method, stats=[list(s) for s in self.stats] if self.stats else None,
+                    tfm_y=self.tfm_y, tfms=tfms, **self.train_ds.x.describe())
+    def show_batch(self, rows=3, figsize=None, ds_type='train', **kw):
+        "Show a batch: `rows` x `rows` images with their labels, a table for texts: as the item list shows them."
+        return self.train_ds.x.show_batch(self, rows, figsize, ds_type, **kw)
     def show_results(self, xb, actuals, preds, figsize=None):
         "Draw (or tabulate) items `xb` with their targets and predictions, as the item list shows them."
         return self.train_ds.x.show_results(self, xb, actuals, preds, figsize)
-
-def show_batch(data, rows=3, figsize=None, ds_type='train', **kw):
-    "Show a batch: `rows` x `rows` images with their labels, a table for texts: as the item list shows them."
-    return data.train_ds.x.show_batch(data, rows, figsize, ds_type, **kw)
-
-
-for _m in (DataBunchUseMixin, DataBunchLookMixin): _add_methods(DataBunch, _m)
-DataBunch.show_batch = show_batch

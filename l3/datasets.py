@@ -4,15 +4,29 @@
 
 # %% ../nbs/02_datasets.ipynb #1078b42d
 from __future__ import annotations
-import os, sys, io, json, shutil, hashlib, tarfile, zipfile, tempfile, socket, threading, contextlib
+import os
+import sys
+import io
+import json
+import shutil
+import hashlib
+import tarfile
+import zipfile
+import tempfile
+import socket
+import threading
+import contextlib
 try: import fcntl
 except ImportError: fcntl = None   # Windows: no lock, the rename below still keeps a folder whole
-import urllib.request, urllib.error, http.client
-from dataclasses import dataclass, field
+import urllib.request
+import urllib.error
+import http.client
+from dataclasses import dataclass
 from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 import warnings
-import numpy as np, torch
+import numpy as np
+import torch
 from PIL import Image
 from .core import data_path, is_offline, save_json, setting, DataError
 from . import core
@@ -51,15 +65,16 @@ class DatasetInfo:
         return self.url or f'kaggle competition {self.kaggle} ({", ".join(self.files)})'
 
 # %% ../nbs/02_datasets.ipynb #fce4c43f
-_MNIST = 'Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to document recognition. Proc. IEEE 86(11), 1998.'
+_MNIST = ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to document recognition. '
+          'Proc. IEEE 86(11), 1998.')
 _PLANET = 'Planet Labs. Planet: Understanding the Amazon from Space. Kaggle competition, 2017. https://www.kaggle.com/c/planet-understanding-the-amazon-from-space'
-_CAMVID = ('G. J. Brostow, J. Fauqueur, R. Cipolla. Semantic object classes in video: a high-definition ground truth database. '
-           'Pattern Recognition Letters 30(2), 2009; G. J. Brostow, J. Shotton, J. Fauqueur, R. Cipolla. Segmentation and recognition '
-           'using structure from motion point clouds. ECCV 2008.')
+_CAMVID = ('G. J. Brostow, J. Fauqueur, R. Cipolla. Semantic object classes in video: a high-definition ground truth '
+           'database. Pattern Recognition Letters 30(2), 2009; G. J. Brostow, J. Shotton, J. Fauqueur, R. Cipolla. '
+           'Segmentation and recognition using structure from motion point clouds. ECCV 2008.')
 _BIWI = ('G. Fanelli, M. Dantone, J. Gall, A. Fossati, L. Van Gool. Random forests for real time 3D face analysis. '
          'International Journal of Computer Vision 101(3), 2013.')
-_IMDB = ('A. L. Maas, R. E. Daly, P. T. Pham, D. Huang, A. Y. Ng, C. Potts. Learning word vectors for sentiment analysis. '
-         'ACL 2011.')
+_IMDB = ('A. L. Maas, R. E. Daly, P. T. Pham, D. Huang, A. Y. Ng, C. Potts. Learning word vectors for sentiment '
+         'analysis. ACL 2011.')
 _COCO = ('T.-Y. Lin, M. Maire, S. Belongie, J. Hays, P. Perona, D. Ramanan, P. Dollár, C. L. Zitnick. Microsoft COCO: '
          'Common objects in context. ECCV 2014.')
 PLANET_COMPETITION = 'planet-understanding-the-amazon-from-space'
@@ -80,8 +95,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo('camvid', f'{S3}imagelocal/camvid.tgz', md5='648371e4f3a833682afb39b08a3ce2aa', size=598913237,
                 key_files=('codes.txt', 'valid.txt', 'images', 'labels'), synth='camvid', citation=_CAMVID,
                 description='701 CamVid frames with 32-class masks, codes.txt and valid.txt'),
-    DatasetInfo('biwi_head_pose', f'{S3}imagelocal/biwi_head_pose.tgz', md5='00f4ccf66e8cba184bc292fdc08fb237', size=452316199,
-                key_files=('01', '13'), synth='biwi_head_pose', citation=_BIWI,
+    DatasetInfo('biwi_head_pose', f'{S3}imagelocal/biwi_head_pose.tgz', md5='00f4ccf66e8cba184bc292fdc08fb237',
+                size=452316199, key_files=('01', '13'), synth='biwi_head_pose', citation=_BIWI,
                 description='BIWI Kinect head pose: ~15k RGB frames of 20 people, pose files and camera calibration'),
     DatasetInfo('imdb_sample', f'{S3}sample/imdb_sample.tgz', md5='0842e61a9867caa2e6fbdb14fa703d61', size=571827,
                 key_files=('texts.csv',), synth='imdb_sample', citation=_IMDB,
@@ -89,9 +104,9 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo('imdb', f'{S3}nlp/imdb.tgz', md5='90f9b1c4ff43a90d67553c9240dc0249', size=144440600,
                 key_files=('train/pos', 'train/neg', 'test/pos', 'test/neg'), synth='imdb', citation=_IMDB,
                 description='The Large Movie Review Dataset: 50k labelled reviews (train/, test/) and 50k unlabelled'),
-    DatasetInfo('coco_tiny', 'https://s3.amazonaws.com/fast-ai-coco/coco_tiny.tgz',   # fastai v1's URLs.COCO_TINY; no published checksum
+    DatasetInfo('coco_tiny', 'https://s3.amazonaws.com/fast-ai-coco/coco_tiny.tgz',   # v1's URLs.COCO_TINY, no checksum
                 key_files=('train.json', 'train'), synth='coco_tiny', citation=_COCO,
-                description='200 COCO images at 128x128 (train/*.jpg) with the boxes of 6 indoor classes in train.json'),
+                description='200 COCO images at 128x128 (train/*.jpg), the boxes of 6 indoor classes in train.json'),
 ]}
 
 # %% ../nbs/02_datasets.ipynb #9d1f82fa
@@ -126,32 +141,47 @@ def local_http_server(files: dict, status: dict|None = None, cut_after: dict|Non
         timeout = 5
         def log_message(self, *a): pass
         def do_GET(self):
-            rng = self.headers.get('Range'); log.append((self.path, rng))
+            rng = self.headers.get('Range')
+            log.append((self.path, rng))
             if self.path in status or self.path not in files:
                 code = status.get(self.path, 404)
-                self.send_response(code); self.send_header('Content-Length', '0'); self.end_headers(); return
+                self.send_response(code)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+                return
             data, start = files[self.path], 0
             if rng and not ignore_range and rng.startswith('bytes='):
                 start = int(rng[6:].split('-')[0])
                 if start >= len(data):
-                    self.send_response(416); self.send_header('Content-Range', f'bytes */{len(data)}')
-                    self.send_header('Content-Length', '0'); self.end_headers(); return
-                self.send_response(206); self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
+                    self.send_response(416)
+                    self.send_header('Content-Range', f'bytes */{len(data)}')
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
             else: self.send_response(200)
             body = data[start:]
-            self.send_header('Content-Length', str(len(body))); self.send_header('Accept-Ranges', 'bytes'); self.end_headers()
+            self.send_header('Content-Length', str(len(body)))
+            self.send_header('Accept-Ranges', 'bytes')
+            self.end_headers()
             n = cut.pop(self.path, None)
             if n is not None:  # send part of the body, then drop the connection
-                self.wfile.write(body[:n]); self.wfile.flush(); self.close_connection = True
+                self.wfile.write(body[:n])
+                self.wfile.flush()
+                self.close_connection = True
                 with contextlib.suppress(OSError): self.connection.shutdown(socket.SHUT_RDWR)
                 return
             self.wfile.write(body)
     srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True); t.start()
+    t = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
+    t.start()
     try: yield f'http://127.0.0.1:{srv.server_address[1]}', log
     finally:
-        srv.shutdown(); srv.server_close(); t.join(timeout=5)
+        srv.shutdown()
+        srv.server_close()
+        t.join(timeout=5)
 
 # %% ../nbs/02_datasets.ipynb #99ca205b
 def file_hash(path, algo: str = 'sha256', chunk: int = 1<<20) -> str:
@@ -164,15 +194,18 @@ def file_hash(path, algo: str = 'sha256', chunk: int = 1<<20) -> str:
 def _check_file(part: Path, dest: Path, url: str, sha256=None, md5=None, size=None):
     "Raise DownloadError (keeping the file as `dest.bad`) if `part` does not match what is known."
     problem = None
-    if size is not None and part.stat().st_size != size: problem = f'size: expected {size} bytes, got {part.stat().st_size}'
+    got = part.stat().st_size
+    if size is not None and got != size: problem = f'size: expected {size} bytes, got {got}'
     for algo, want in (('sha256', sha256), ('md5', md5)):
         if problem is None and want is not None:
             got = file_hash(part, algo)
             if got != want.lower(): problem = f'{algo}: expected {want}, got {got}'
     if problem:
-        bad = dest.with_name(dest.name + '.bad'); os.replace(part, bad)
-        raise DownloadError(f'checksum mismatch for {url} ({problem}); the file was kept as {bad} for inspection: delete it '
-                            f'and run again; if it happens again the upstream file changed: update the checksum in l3.datasets')
+        bad = dest.with_name(dest.name + '.bad')
+        os.replace(part, bad)
+        raise DownloadError(f'checksum mismatch for {url} ({problem}); the file was kept as {bad} for inspection: '
+                            f'delete it and run again; if it happens again the upstream file changed: update the '
+                            f'checksum in l3.datasets')
 
 def _net_error(url, e) -> NetworkError:
     reason = getattr(e, 'reason', e)
@@ -195,11 +228,13 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
     part = dest.with_name(dest.name + '.part')
     for attempt in range(retries + 1):
         have = part.stat().st_size if part.exists() else 0
-        req = urllib.request.Request(url, headers={'User-Agent': 'l3-course', **({'Range': f'bytes={have}-'} if have else {})})
+        rng = {'Range': f'bytes={have}-'} if have else {}               # resume what an earlier try left
+        req = urllib.request.Request(url, headers={'User-Agent': 'l3-course', **rng})
         try: resp = urllib.request.urlopen(req, timeout=timeout)
         except urllib.error.HTTPError as e:
             if e.code == 416 and have:                  # our .part is already as long as the file (or longer): restart
-                part.unlink(); continue
+                part.unlink()
+                continue
             what = {403: 'access denied (403): the file is private or moved; check the URL in l3.datasets',
                     404: 'not found (404): the file moved or the URL is wrong; check the URL in l3.datasets'}
             raise DownloadError(f'{url}: {what.get(e.code, f"HTTP error {e.code} {e.reason}")}') from None
@@ -208,9 +243,12 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
             if resp.status == 206:
                 start, total = _content_range(resp)
                 if start != have:                       # not the range we asked for: appending would corrupt
-                    part.unlink(); continue
+                    part.unlink()
+                    continue
             else:                                       # 200: the server sent the whole file, so start over
-                have = 0; n = resp.headers.get('Content-Length'); total = int(n) if n else None
+                have = 0
+                n = resp.headers.get('Content-Length')
+                total = int(n) if n else None
             bar = core.progress(total=total, desc=dest.name, unit='B', unit_scale=True, unit_divisor=1024,
                                 initial=have) if progress else None
             cut = False
@@ -218,8 +256,13 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
                 with open(part, 'ab' if have else 'wb') as f:
                     while True:
                         try: b = resp.read(chunk)
-                        except http.client.IncompleteRead as e: f.write(e.partial); cut = True; break
-                        except (OSError, http.client.HTTPException): cut = True; break
+                        except http.client.IncompleteRead as e:
+                            f.write(e.partial)
+                            cut = True
+                            break
+                        except (OSError, http.client.HTTPException):
+                            cut = True
+                            break
                         if not b: break
                         f.write(b)
                         if bar is not None: bar.update(len(b))
@@ -228,10 +271,11 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
         got = part.stat().st_size
         if cut or (total is not None and got < total):  # connection cut: keep the .part and resume
             if attempt < retries: continue
-            raise DownloadError(f'{url}: the connection was cut after {got} of {total or "?"} bytes; run again to resume '
-                                f'(the partial file {part} is kept)')
+            raise DownloadError(f'{url}: the connection was cut after {got} of {total or "?"} bytes; run again to '
+                                f'resume (the partial file {part} is kept)')
         break
-    else: raise DownloadError(f'{url}: the server kept answering with the wrong byte range; delete {part} and run again')
+    else: raise DownloadError(f'{url}: the server kept answering with the wrong byte range; delete {part} and run '
+                              'again')
     _check_file(part, dest, url, sha256=sha256, md5=md5, size=size)
     os.replace(part, dest)
     return dest
@@ -284,7 +328,8 @@ def _extract_7z(src, root: str):
         for n in dns + fns:
             p = os.path.join(dp, n)
             if os.path.islink(p) and not _inside(root, p):
-                raise DownloadError(f'{src}: refusing member {os.path.relpath(p, root)!r}: a link pointing outside {root}')
+                raise DownloadError(f'{src}: refusing member {os.path.relpath(p, root)!r}: a link pointing outside '
+                                    f'{root}')
 
 # %% ../nbs/02_datasets.ipynb #8462c28b
 MARKER = '.l3_extracted.json'
@@ -306,7 +351,9 @@ def extract_archive(src, dest, strip_root: bool = False) -> Path:
             _extract_7z(src, str(tmp))
             tars = [p for p in tmp.iterdir() if p.name.endswith('.tar')]
             if kind == '.tar.7z' or (len(tars) == 1 and len(list(tmp.iterdir())) == 1):
-                for t in tars: _extract_tar(t, str(tmp)); t.unlink()
+                for t in tars:
+                    _extract_tar(t, str(tmp))
+                    t.unlink()
         else: _extract_tar(src, str(tmp))
         top = tmp
         entries = [p for p in tmp.iterdir() if not p.name.startswith(('._', '__MACOSX'))]   # macOS litter
@@ -332,8 +379,8 @@ def _kaggle_has_credentials() -> bool:
     return any(d and ((Path(d)/'kaggle.json').exists() or (Path(d)/'access_token').exists()) for d in dirs)
 
 _CRED_MSG = ('Kaggle credentials not found: create an API token at https://www.kaggle.com/settings (API section), save '
-             'it as ~/.kaggle/kaggle.json and run `chmod 600 ~/.kaggle/kaggle.json` (or set KAGGLE_USERNAME and KAGGLE_KEY); '
-             'or work offline with L3_OFFLINE=1 (synthetic stand-in)')
+             'it as ~/.kaggle/kaggle.json and run `chmod 600 ~/.kaggle/kaggle.json` (or set KAGGLE_USERNAME and '
+             'KAGGLE_KEY); or work offline with L3_OFFLINE=1 (synthetic stand-in)')
 
 def _kaggle_api():
     "An authenticated `KaggleApi`, importing the package only now."
@@ -341,7 +388,8 @@ def _kaggle_api():
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             from kaggle.api.kaggle_api_extended import KaggleApi
-            api = KaggleApi(); api.authenticate()
+            api = KaggleApi()
+            api.authenticate()
     except ImportError: raise KaggleError('the `kaggle` package is not installed: pip install kaggle') from None
     except (Exception, SystemExit) as e: raise KaggleError(f'{_CRED_MSG} ({type(e).__name__}: {e})') from None
     return api
@@ -362,14 +410,19 @@ def _find_kaggle_file(dest: Path, fname: str) -> Path|None:
     if target.is_file(): return target
     cands = [p for p in sorted(dest.rglob('*')) if p.is_file() and p.name in (fname, fname + '.zip')]
     for p in cands:
-        if p.name == fname: shutil.move(str(p), target); return target
+        if p.name == fname:
+            shutil.move(str(p), target)
+            return target
     for p in cands:                                     # a .zip: extract the member named like the file
         with zipfile.ZipFile(p) as zf:
-            names = [n for n in zf.namelist() if Path(n).name == fname] or [n for n in zf.namelist() if not n.endswith('/')]
+            files = [n for n in zf.namelist() if not n.endswith('/')]
+            names = [n for n in files if Path(n).name == fname] or files
             if not names: continue
             _check_name(p, str(dest), names[0])
-            with zf.open(names[0]) as f, open(target.with_name(target.name + '.part'), 'wb') as out: shutil.copyfileobj(f, out)
-        os.replace(target.with_name(target.name + '.part'), target); p.unlink()
+            with zf.open(names[0]) as f, open(target.with_name(target.name + '.part'), 'wb') as out:
+                shutil.copyfileobj(f, out)
+        os.replace(target.with_name(target.name + '.part'), target)
+        p.unlink()
         return target
     return None
 
@@ -379,14 +432,15 @@ def _kaggle_error(e, competition, fname) -> DownloadError:
     if code == 403: return KaggleError(f'Kaggle refused {competition}/{fname} (403): accept the competition rules at '
                                        f'{kaggle_rules_url(competition)} then run again')
     if code == 401: return KaggleError(f'{_CRED_MSG} (401 unauthorized)')
-    if code == 404: return KaggleError(f'{competition}/{fname} not found on Kaggle (404): the file may have been renamed; '
-                                       f'see https://www.kaggle.com/c/{competition}/data')
+    if code == 404: return KaggleError(f'{competition}/{fname} not found on Kaggle (404): the file may have been '
+                                       f'renamed; see https://www.kaggle.com/c/{competition}/data')
     if isinstance(e, (OSError, ConnectionError)): return _net_error(f'kaggle:{competition}/{fname}', e)
     return KaggleError(f'Kaggle download of {competition}/{fname} failed: {type(e).__name__}: {e}')
 
 def kaggle_download(competition: str, files, dest, api=None, extract: bool = True) -> Path:
     "Download `files` of Kaggle `competition` into folder `dest` (via the kaggle API), extracting archives."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
     api = api if api is not None else _kaggle_api()
     for fname in files:
         marker = dest/MARKER
@@ -398,7 +452,8 @@ def kaggle_download(competition: str, files, dest, api=None, extract: bool = Tru
                 raise KaggleError(f'Kaggle said {competition}/{fname} was downloaded but it is not in {dest}; '
                                   f'delete {dest} and run again')
         if extract and fname.endswith(('.7z', '.zip', '.tgz', '.tar.gz', '.tar')):
-            extract_archive(dest/fname, dest); (dest/fname).unlink()
+            extract_archive(dest/fname, dest)
+            (dest/fname).unlink()
     return dest
 
 # %% ../nbs/02_datasets.ipynb #a5c51f15
@@ -414,7 +469,8 @@ def dataset_status(name: str, dest=None) -> str:
 
 def folder_size(path) -> int:
     "Bytes used by the files under `path` (0 if it does not exist)."
-    return sum(p.stat().st_size for p in Path(path).rglob('*') if p.is_file() and not p.is_symlink()) if Path(path).exists() else 0
+    if not Path(path).exists(): return 0
+    return sum(p.stat().st_size for p in Path(path).rglob('*') if p.is_file() and not p.is_symlink())
 
 def list_datasets() -> list[dict]:
     "One dict per registered dataset: name, status, path, bytes on disk, source (for `l3 data list`)."
@@ -441,22 +497,23 @@ def download_dataset(name: str, dest=None, api=None, keep_archive: bool = False,
         arc = download_url(info.url, root/'.downloads'/info.url.rsplit('/', 1)[-1], sha256=sha, md5=info.md5,
                            size=info.size, progress=progress)
         if sha is None:                                 # first download: record what we got, verify it next time
-            sums = _load_sums(root); sums[info.url] = dict(sha256=file_hash(arc), size=arc.stat().st_size)
+            sums = _load_sums(root)
+            sums[info.url] = dict(sha256=file_hash(arc), size=arc.stat().st_size)
             save_json(sums, root/'.checksums.json')
         extract_archive(arc, tmp, strip_root=True)
         if not keep_archive: arc.unlink()
     missing = [k for k in info.key_files if not (tmp/k).exists()]
-    if missing: raise DownloadError(f'the download of {name} lacks {", ".join(missing)} (in {tmp}); the upstream layout '
-                                    f'changed or the archive is incomplete: delete {tmp} and run again')
+    if missing: raise DownloadError(f'the download of {name} lacks {", ".join(missing)} (in {tmp}); the upstream '
+                                    f'layout changed or the archive is incomplete: delete {tmp} and run again')
     (tmp/MARKER).unlink(missing_ok=True)
-    if dest.exists(): shutil.rmtree(dest)               # a stand-in (or an incomplete folder) gives way to the real data
+    if dest.exists(): shutil.rmtree(dest)               # a stand-in (or an incomplete folder) gives way to the data
     os.replace(tmp, dest)
     return dest
 
 # %% ../nbs/02_datasets.ipynb #35c3f628
 @contextlib.contextmanager
 def _dataset_lock(dest: Path):
-    "Hold an exclusive lock on folder `dest` while it is looked at, downloaded or written (the lock file is in the temp folder)."
+    "Hold an exclusive lock on folder `dest` while it is looked at, downloaded or written (the lock file: in tmp)."
     key = hashlib.sha1(str(dest.resolve()).encode()).hexdigest()[:16]    # not in data/: nothing there but the datasets
     with open(Path(tempfile.gettempdir())/f'l3-dataset-{key}.lock', 'a') as f:
         if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
@@ -487,7 +544,7 @@ def get_dataset(name: str, dest=None, offline: bool|None = None, force_synth: bo
 
 def _find_or_make(name, info, dest: Path, offline, force_synth, replace_synth, api, stand_in) -> Path:
     state = _state(dest, info)
-    if state == 'stand-in' and (version := synth_version(dest)) != SYNTH_VERSION:   # an older generator's: set aside, rewrite
+    if state == 'stand-in' and (version := synth_version(dest)) != SYNTH_VERSION:   # an older generator's: rewrite
         old = dest.with_name(f'.{dest.name}.old-stand-in')
         if old.exists(): shutil.rmtree(old)
         os.replace(dest, old)
@@ -500,22 +557,25 @@ def _find_or_make(name, info, dest: Path, offline, force_synth, replace_synth, a
     if state == 'real' or (state == 'stand-in' and not replace_synth): return dest
     offline = is_offline() if offline is None else offline
     if offline:
-        return dest if state == 'stand-in' else _write_synth(name, dest, 'offline (L3_OFFLINE=1)' if is_offline() else 'offline', stand_in)
+        why = 'offline (L3_OFFLINE=1)' if is_offline() else 'offline'
+        return dest if state == 'stand-in' else _write_synth(name, dest, why, stand_in)
     try: return download_dataset(name, dest, api=api)
     except NetworkError as e:
         if state == 'stand-in':
-            print(f'l3: {name}: no network, keeping the synthetic stand-in in {dest}', file=sys.stderr); return dest
+            print(f'l3: {name}: no network, keeping the synthetic stand-in in {dest}', file=sys.stderr)
+            return dest
         return _write_synth(name, dest, f'no network ({str(e).split(";")[0]})', stand_in)
 
 # %% ../nbs/02_datasets.ipynb #630574cd
 def biwi_path(full: bool = False) -> Path:
-    "The BIWI folder: when `full` the real dataset (offline: a full-size stand-in, `biwi_head_pose_full`), else the small stand-in."
+    "The BIWI folder: when `full` the real dataset (offline: `biwi_head_pose_full`, a full-size stand-in), else small."
     if full:   # the small stand-in may sit in data/biwi_head_pose: the full-size one gets a folder of its own
         if dataset_status('biwi_head_pose') == 'real': return data_path()/'biwi_head_pose'
         if not is_offline():
             try: return download_dataset('biwi_head_pose')
             except NetworkError as e: print(f'l3: biwi_head_pose: {str(e).split(";")[0]}', file=sys.stderr)
-        return get_dataset('biwi_head_pose', dest=data_path()/'biwi_head_pose_full', offline=True, stand_in='biwi_head_pose_full')
+        return get_dataset('biwi_head_pose', dest=data_path()/'biwi_head_pose_full', offline=True,
+                           stand_in='biwi_head_pose_full')
     dest = data_path()/'biwi_head_pose'
     if dataset_status('biwi_head_pose') == 'real': dest = data_path()/'biwi_head_pose_synth'
     return get_dataset('biwi_head_pose', dest=dest, force_synth=True)
@@ -526,13 +586,14 @@ def _genfromtxt(path, what, **kw) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # numpy warns (and returns an empty array) on a file with no data lines
         try: return np.genfromtxt(path, **kw)
-        except ValueError as e: raise DataError(f'{what} {path} could not be read as numbers: {str(e).strip().splitlines()[-1]}') from None
+        except ValueError as e: raise DataError(f'{what} {path} could not be read as numbers: '
+                                                f'{str(e).strip().splitlines()[-1]}') from None
 
 def read_biwi_cal(path) -> np.ndarray:
     "The 3x3 intrinsic matrix of a BIWI `rgb.cal` (its first 3 lines)."
     cal = _genfromtxt(path, 'calibration file', skip_footer=6)
     if cal.shape != (3, 3) or not np.isfinite(cal).all():
-        raise DataError(f'calibration file {path}: expected the 3x3 intrinsics on its first 3 lines (then 6 more lines), '
+        raise DataError(f'calibration file {path}: expected the 3x3 intrinsics on its first 3 lines (then 6 more), '
                         f'found {cal.size} values {cal.ravel().tolist()[:12]}; is it a BIWI rgb.cal?')
     return cal
 
@@ -561,8 +622,8 @@ def biwi_point(img, cal) -> torch.Tensor:
     row, col = convert_biwi(read_biwi_pose(pose_file(img)), cal)
     h, w = image_size(img)
     if not (0 <= row <= h and 0 <= col <= w):
-        raise DataError(f'head centre of {img} at (row, col) = ({row:.1f}, {col:.1f}) px lies outside the image of size '
-                        f'({h}, {w}); check its pose file {pose_file(img).name} and the calibration (rgb.cal)')
+        raise DataError(f'head centre of {img} at (row, col) = ({row:.1f}, {col:.1f}) px lies outside the image of '
+                        f'size ({h}, {w}); check its pose file {pose_file(img).name} and the calibration (rgb.cal)')
     return torch.tensor([[row, col]], dtype=torch.float32)
 
 # %% ../nbs/02_datasets.ipynb #671fa158
@@ -577,6 +638,6 @@ def camvid_valid_names(path) -> list[str]:
     path = Path(path)
     if (path/'valid.txt').exists(): return [n for n in (path/'valid.txt').read_text().split() if n]
     names = sorted(f.name for f in (path/'images').iterdir() if seq_of(f) == CAMVID_VALID_SEQ)
-    if not names: raise FileNotFoundError(f'{path} has no valid.txt and no {CAMVID_VALID_SEQ} frames in {path/"images"}: '
-                                          f'give a valid.txt listing the validation images')
+    if not names: raise FileNotFoundError(f'{path} has no valid.txt and no {CAMVID_VALID_SEQ} frames in '
+                                          f'{path/"images"}: give a valid.txt listing the validation images')
     return names

@@ -328,7 +328,7 @@ def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     return new
 
 def _loader(data: DataBunch, ds: LabelList, bs: int, train: bool):
-    lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None, vocab=data.vocab))()
+    lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None))()
     dl = ds.label.loader(ds, bs, train, data.device, lls, num_workers=0)
     dl.stats = data.stats
     return dl
