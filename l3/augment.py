@@ -59,6 +59,7 @@ def _show(ax, img, mask=None, points=None, title=None, ignore_id=255):
     if title: ax.set_title(title, fontsize=9)
     ax.axis('off')
 
+# %% ../nbs/04_augment.ipynb #61b49310
 def show_images(imgs, masks=None, points=None, titles=None, ncols=4, figsize=None, ignore_id=255):
     "Show a batch of images side by side (a `plot_multi`), with masks overlaid and points drawn when given."
     import matplotlib.pyplot as plt
@@ -86,6 +87,7 @@ def _hw(size):
     if not ok: raise ValueError(f'size must be a positive int or a (h, w) pair of positive ints, got {size!r}')
     return int(h), int(w)
 
+# %% ../nbs/04_augment.ipynb #bcb1b613
 def _check_points(points, what='points'):
     "Raise when `points` (...x2, (row, col)) are not finite or lie outside [-1, 1]."
     if points is None or points.numel() == 0: return
@@ -97,6 +99,7 @@ def _check_points(points, what='points'):
         raise ValueError(f'{what} must be (row, col) scaled to [-1, 1] before the transform, but one is {v}: '
                          f'scale pixel coordinates with 2*p/size - 1 (or drop points outside the image)')
 
+# %% ../nbs/04_augment.ipynb #5e987c1b
 def _check_item(img, mask, points):
     if not isinstance(img, torch.Tensor) or img.ndim != 3:
         raise TypeError(f'img must be a CxHxW tensor, got {type(img).__name__} {tuple(getattr(img, "shape", ()))}')
@@ -115,11 +118,13 @@ def _to_kp(points, h, w):
     p = points.float()
     return tvt.KeyPoints(torch.stack([(p[:, 1] + 1)*w/2, (p[:, 0] + 1)*h/2], -1), canvas_size=(h, w))
 
+# %% ../nbs/04_augment.ipynb #c6d67d8b
 def _from_kp(kp, dtype):
     "torchvision KeyPoints (x, y) in pixels -> (row, col) in [-1, 1]."
     (h, w), p = kp.canvas_size, kp.as_subclass(torch.Tensor)
     return torch.stack([p[:, 1]*2/h - 1, p[:, 0]*2/w - 1], -1).to(dtype)
 
+# %% ../nbs/04_augment.ipynb #dec69f0a
 def _reflect_pad(img, pads):
     "Pad (left, top, right, bottom) by reflection, repeating the reflection when a pad exceeds the image."
     l, t, r, b = pads
@@ -131,6 +136,7 @@ def _reflect_pad(img, pads):
         l, t, r, b = l - step[0], t - step[1], r - step[2], b - step[3]
     return img
 
+# %% ../nbs/04_augment.ipynb #a51a76c5
 def _crop_start(n, size, coords, random):
     "Start of a `size` window in `n` pixels: random or centred, keeping pixel `coords` (if any) inside."
     lo, hi = 0, n - size
@@ -141,6 +147,7 @@ def _crop_start(n, size, coords, random):
     if random: return int(torch.randint(lo, hi + 1, ()))
     return min(max((n - size)//2, lo), hi)
 
+# %% ../nbs/04_augment.ipynb #d91a02eb
 def _scaled(H, W, h, w, method):
     "The size an H x W image is scaled to on its way to h x w: covering it (crop), inside it (pad), or exactly."
     if method == 'squish': return h, w
@@ -180,18 +187,21 @@ def resize_item(img, size=None, method='crop', mask=None, points=None, train=Fal
 def _check_p(t):
     if not 0 <= t.p <= 1: raise ValueError(f'{type(t).__name__}: probability p must be in [0, 1], got {t.p!r}')
 
+# %% ../nbs/04_augment.ipynb #e257c8f0
 @dataclass
 class Flip:
     "Mirror left-right with probability `p`."
     p: float = 0.5
     def __post_init__(self): _check_p(self)
 
+# %% ../nbs/04_augment.ipynb #b7d90adf
 @dataclass
 class Dihedral:
     "With probability `p`, one of the 8 symmetries of a square (flips and quarter turns), uniformly."
     p: float = 1.
     def __post_init__(self): _check_p(self)
 
+# %% ../nbs/04_augment.ipynb #52c84a28
 @dataclass
 class Rotate:
     "Rotate by a uniform angle in [-max_deg, max_deg] degrees."
@@ -201,6 +211,7 @@ class Rotate:
         _check_p(self)
         if not self.max_deg >= 0: raise ValueError(f'Rotate: max_deg must be >= 0, got {self.max_deg!r}')
 
+# %% ../nbs/04_augment.ipynb #38abbed4
 @dataclass
 class Zoom:
     "Zoom in by a uniform factor in [1, max_zoom] around a random centre (the zoomed window stays in the image)."
@@ -211,6 +222,7 @@ class Zoom:
         if not self.max_zoom >= 1:
             raise ValueError(f'Zoom: max_zoom must be >= 1 (1 = no zoom), got {self.max_zoom!r}')
 
+# %% ../nbs/04_augment.ipynb #c0e3c382
 @dataclass
 class Warp:
     "Perspective warp: tilt up/down and left/right by uniform magnitudes in [-magnitude, magnitude]."
@@ -221,6 +233,7 @@ class Warp:
         if not 0 <= self.magnitude < 1:
             raise ValueError(f'Warp: magnitude must be in [0, 1), got {self.magnitude!r}')
 
+# %% ../nbs/04_augment.ipynb #6b40c180
 @dataclass
 class Brightness:
     "Change brightness: add logit(b) in logit space, b uniform in [0.5(1-max_lighting), 0.5(1+max_lighting)]."
@@ -231,10 +244,12 @@ class Brightness:
         if not 0 <= self.max_lighting < 1:
             raise ValueError(f'{type(self).__name__}: max_lighting must be in [0, 1), got {self.max_lighting!r}')
 
+# %% ../nbs/04_augment.ipynb #23189749
 @dataclass
 class Contrast(Brightness):
     "Change contrast: multiply in logit space by s, log-uniform in [1-max_lighting, 1/(1-max_lighting)]."
 
+# %% ../nbs/04_augment.ipynb #73ce5f07
 TFMS = {c.__name__: c for c in (Flip, Dihedral, Rotate, Zoom, Warp, Brightness, Contrast)}
 
 def tfm_to_dict(t):
@@ -243,6 +258,7 @@ def tfm_to_dict(t):
         return {'name': type(t).__name__, **asdict(t)}
     return {'name': getattr(t, '__name__', repr(t)), 'callable': True}
 
+# %% ../nbs/04_augment.ipynb #640b77e9
 def tfm_from_dict(d):
     "The transform record described by `d` (inverse of `tfm_to_dict`)."
     d = dict(d)
@@ -251,6 +267,7 @@ def tfm_from_dict(d):
         raise ValueError(f'cannot rebuild transform {name!r} from JSON: known ones are {", ".join(TFMS)}')
     return TFMS[name](**d)
 
+# %% ../nbs/04_augment.ipynb #be05e593
 def get_transforms(do_flip=True, flip_vert=False, max_rotate=10., max_zoom=1.1, max_lighting=0.2, max_warp=0.2,
                    p_affine=0.75, p_lighting=0.75, xtra_tfms=None):
     "The lesson's standard augmentations: (train transforms, valid transforms). Valid gets none (resize only)."
@@ -274,12 +291,14 @@ def _dihedral_mats():
         ms.append(m)
     return torch.stack(ms)
 
+# %% ../nbs/04_augment.ipynb #24ebddeb
 DIHEDRAL = _dihedral_mats()
 
 def dihedral_mat(k):
     "The out->in matrix of dihedral symmetry `k` (0-7, a tensor of them gives a stack)."
     return DIHEDRAL[k]
 
+# %% ../nbs/04_augment.ipynb #c78019d4
 def rotate_mat(deg, h, w):
     "Out->in matrices (n x 3 x 3) rotating by `deg` (n,) degrees, for images of `h` x `w` pixels."
     t = torch.as_tensor(deg, dtype=torch.float64).reshape(-1)*math.pi/180
@@ -287,6 +306,7 @@ def rotate_mat(deg, h, w):
     m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = c, -s*h/w, s*w/h, c
     return m
 
+# %% ../nbs/04_augment.ipynb #9cc88def
 def zoom_mat(scale, row_pct=0.5, col_pct=0.5):
     "Out->in matrices zooming in by `scale` (n,) >= 1, the window's centre placed at row/col_pct (0-1) of its range."
     s = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
@@ -296,6 +316,7 @@ def zoom_mat(scale, row_pct=0.5, col_pct=0.5):
     m[:, 0, 2], m[:, 1, 2] = (2*cp - 1)*(1 - 1/s), (2*rp - 1)*(1 - 1/s)
     return m
 
+# %% ../nbs/04_augment.ipynb #bad7acc9
 def homography(src, dst):
     "Matrices H (n x 3 x 3) with H (x, y, 1) ~ (u, v, 1) for the 4 point pairs src (n x 4 x 2) -> dst (n x 4 x 2)."
     src, dst = src.double(), dst.double()
@@ -307,6 +328,7 @@ def homography(src, dst):
     h = torch.linalg.solve(a, torch.cat([u, v], 1))               # n x 8
     return torch.cat([h, torch.ones_like(h[:, :1])], 1).reshape(-1, 3, 3)
 
+# %% ../nbs/04_augment.ipynb #f54672fb
 _CORNERS = torch.tensor([[-1., -1.], [1., -1.], [-1., 1.], [1., 1.]], dtype=torch.float64)  # (x, y)
 
 def warp_mat(tilt_v, tilt_h):
@@ -358,6 +380,7 @@ def perspective_grid(mat, h, w):
         grid.div_(row(6)[..., None])
     return grid
 
+# %% ../nbs/04_augment.ipynb #de2dec6e
 def move_points(points, mat):
     "Move (row, col) `points` (n x P x 2) with the pixels under out->in matrices `mat` (n x 3 x 3), exactly."
     inv = torch.linalg.inv(mat.double().cpu()).to(points.device, torch.float32)
@@ -365,6 +388,7 @@ def move_points(points, mat):
     q = torch.stack([p[..., 1], p[..., 0], torch.ones_like(p[..., 0])], -1) @ inv.transpose(1, 2)
     return torch.stack([q[..., 1]/q[..., 2], q[..., 0]/q[..., 2]], -1).to(points.dtype)
 
+# %% ../nbs/04_augment.ipynb #1c093e2e
 def warp_mask(y, grid, mat=None, ignore_id=IGNORE_ID):
     "Sample masks `y` (n x h x w ids) through `grid`, nearest; pixels from outside the image get `ignore_id`."
     z = F.grid_sample(y[:, None].to(grid.dtype) + 1, grid, mode='nearest', padding_mode='zeros', align_corners=False)
@@ -380,6 +404,7 @@ def _check_mask_batch(x, y):
         raise ValueError(f'mask batch shape {tuple(y.shape)} differs from the images {(n, h, w)}')
     if y.is_floating_point(): raise TypeError(f'masks must hold integer class ids, got dtype {y.dtype}')
 
+# %% ../nbs/04_augment.ipynb #a827ab54
 def _check_points_batch(x, y):
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"a 'points' target needs the target tensor y, got {type(y).__name__}")
@@ -387,6 +412,7 @@ def _check_points_batch(x, y):
         raise ValueError(f'points batch must be Bx(P)x2 (row, col) with B={len(x)}, got shape {tuple(y.shape)}')
     _check_points(y)
 
+# %% ../nbs/04_augment.ipynb #9d7832eb
 def _as_label(t):
     "`t` as an object with `warp` and `check_batch`: a label object as it is; a label class or its name, made."
     if isinstance(t, (str, type)): t = label_class(t)()
@@ -401,6 +427,7 @@ def box_corners(boxes):
     t, l, b, r = boxes.unbind(-1)
     return torch.stack([torch.stack(p, -1) for p in ((t, l), (t, r), (b, l), (b, r))], -2)
 
+# %% ../nbs/04_augment.ipynb #c0c39fb5
 def enclosing_boxes(corners, size, min_px=1.):
     "The boxes (... x 4) around `corners` (... x K x 2), clipped to [-1, 1]; which are >= `min_px` in `size` (h, w)."
     lo, hi = corners.amin(-2).clamp(-1, 1), corners.amax(-2).clamp(-1, 1)
@@ -408,6 +435,7 @@ def enclosing_boxes(corners, size, min_px=1.):
     keep = ((hi - lo) >= torch.tensor([2*min_px/h, 2*min_px/w], device=corners.device) - 1e-6).all(-1)
     return torch.cat([lo, hi], -1), keep
 
+# %% ../nbs/04_augment.ipynb #51ececeb
 def move_boxes(boxes, mat, size, min_px=1.):
     "Move boxes `boxes` (n x M x 4 in [-1, 1]) with the pixels under `mat` (n x 3 x 3): (moved boxes, kept mask n x M)."
     n, m = boxes.shape[:2]
@@ -421,6 +449,7 @@ def warp_batch(x, mat, y=None, target=None, pad_mode='reflection'):
     out = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode=pad_mode, align_corners=False)
     return out, (y if target is None else _as_label(target).warp(y, grid, mat))
 
+# %% ../nbs/04_augment.ipynb #cb5661cd
 def light_batch(x, scale, shift):
     "Contrast and brightness in logit space: sigmoid(logit(x)*scale + shift) per image; untouched where identity."
     on = (scale != 1) | (shift != 0)
@@ -439,6 +468,7 @@ def _check_batch(x, y, target):
                         f'{tuple(getattr(x, "shape", ()))} {getattr(x, "dtype", "")}')
     if target is not None: target.check_batch(x, y)
 
+# %% ../nbs/04_augment.ipynb #836b8c4b
 def apply_params(params, x, y=None, target=None, pad_mode='reflection', funcs=()):
     "Apply drawn `params` (`draw_params`) to a batch: one grid_sample (moving `y` by `target`), lighting, functions."
     mat = params['mat']
@@ -448,8 +478,10 @@ def apply_params(params, x, y=None, target=None, pad_mode='reflection', funcs=()
     for f in funcs: x = f(x)
     return x, y
 
+# %% ../nbs/04_augment.ipynb #98466f02
 def _funcs(tfms): return [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]   # plain x -> x ones
 
+# %% ../nbs/04_augment.ipynb #33226236
 def augment_batch(tfms, x, y=None, target=None, pad_mode='reflection', generator=None):
     "Randomly transform a float batch `x` (BxCxHxW in [0, 1], any device); `target` (a label) moves `y` alike."
     target = None if target is None else _as_label(target)

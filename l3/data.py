@@ -49,6 +49,7 @@ def _files_in(path, extensions, what, **kw):
         raise DataError(f"no {what}files found in {path} (extensions {exts}); check the path, or pass extensions=[...]")
     return items
 
+# %% ../nbs/03_data_block.ipynb #4b769d6e
 def _names_in(df, cols):
     "The values of column `cols` (a name or position) of `df` as strings, checked to exist and be filled."
     col = df.columns[cols] if isinstance(cols, int) else cols
@@ -58,6 +59,7 @@ def _names_in(df, cols):
                         f"fill or drop those rows")
     return df[col].astype(str).tolist()
 
+# %% ../nbs/03_data_block.ipynb #b9ce45b5
 def _files_named(names, path, folder, suffix, source=None):
     "`path/folder/NAME{suffix}` for each name, checked to exist."
     base = Path(path)/folder if folder else Path(path)
@@ -75,6 +77,7 @@ def _rand_idx(n, valid_pct, seed):
     k = int(round(valid_pct*n))
     return np.random.default_rng(seed).permutation(n)[:max(k, 1) if valid_pct > 0 and n > 1 else k]
 
+# %% ../nbs/03_data_block.ipynb #0d41dee5
 def _name_idx(il, names, source):
     "Positions of the items whose file name is in `names` (every name must match an item)."
     names = [str(n).strip() for n in names if str(n).strip()]
@@ -86,6 +89,7 @@ def _name_idx(il, names, source):
                         f"check that it lists file names (with extension) of items under {il.path}")
     return sorted(i for n in names for i in by_name[Path(n).name])
 
+# %% ../nbs/03_data_block.ipynb #6fcebb80
 def _folder_idxs(il, train, valid):
     "(positions under `path/train`, positions under `path/valid`); both must hold items."
     tops = [il._top(o) for o in il.items]
@@ -96,6 +100,7 @@ def _folder_idxs(il, train, valid):
                             f"{sorted(set(t for t in tops if t))}: pass split_by_folder(train=..., valid=...)")
     return idxs
 
+# %% ../nbs/03_data_block.ipynb #55fbe366
 def _to_bool(v) -> bool:
     if isinstance(v, str): return v.strip().lower() in ('1', 'true', 'yes', 't', 'y', 'valid')
     return bool(v)
@@ -222,6 +227,7 @@ class ItemList:
     @classmethod
     def prepare(cls, item, desc, device): return torch.as_tensor(item)[None].to(device)
 
+# %% ../nbs/03_data_block.ipynb #a81607b9
 ITEM_LISTS['ItemList'] = ItemList   # subclasses register themselves
 
 def results_table(actuals, preds) -> pd.DataFrame:
@@ -236,6 +242,7 @@ def _stack(ts):
     for i, t in enumerate(ts): out[i].copy_(t)
     return out
 
+# %% ../nbs/03_data_block.ipynb #74ce976f
 class LabelList(Dataset):
     "A torch Dataset: items `x`, encoded labels `y` and their `label` object (the label class with its classes)."
     def __init__(self, x: ItemList, y: list, label: Label, train=False):
@@ -277,6 +284,7 @@ def _split_raws(il, raw, delim):
                               f"e.g. {[il._short(il.items[i]) for i in blank[:5]]}; fill or drop those rows")
     return out
 
+# %% ../nbs/03_data_block.ipynb #2383302e
 def _label_cols(il, cols) -> list:
     "The names of label columns `cols` (names or positions) of the table `il` came from, checked to exist."
     if il.inner_df is None: raise DataError("label_from_df needs items made from a table (from_csv/from_df)")
@@ -286,6 +294,7 @@ def _label_cols(il, cols) -> list:
             raise DataError(f"label column {n!r} not in the table; its columns are {list(il.inner_df.columns)}")
     return names
 
+# %% ../nbs/03_data_block.ipynb #19d26d11
 def _df_labels(il, names):
     "The raw labels in columns `names` of `il`'s rows (one value, or an array of several), with no empty cell."
     df = il.inner_df[names]
@@ -296,6 +305,7 @@ def _df_labels(il, names):
                         f"fill or drop those rows")
     return df[names[0]].tolist() if len(names) == 1 else [np.asarray(r) for r in df.values]
 
+# %% ../nbs/03_data_block.ipynb #a08d8921
 def _re_label(pat, full_path):
     "A function giving the first group of regex `pat` matched on an item's file name (or full path)."
     rx = re.compile(pat)
@@ -350,6 +360,7 @@ class DatasetType:
     "Names of the three datasets of a DataBunch."
     Train, Valid, Test = 'train', 'valid', 'test'
 
+# %% ../nbs/03_data_block.ipynb #e820ccc6
 def _check_size(size):
     "`size` as given (an int or (h, w) of positive numbers); a numpy pair (e.g. `src_size//2`) as a tuple of ints."
     if size is None: return None
@@ -407,6 +418,7 @@ def item_list_from_desc(d: dict, strict: bool = True):
     raise ValueError(f"no item list {name!r} to prepare items with: import its module "
                      f"(l3.vision_data for images, l3.text_data for texts)")
 
+# %% ../nbs/03_data_block.ipynb #4aa969b5
 def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     "A new item (a path, image, text...) -> a model-ready batch of one, exactly as the described training data."
     return item_list_from_desc(desc).prepare(item, desc, default_device(device))

@@ -20,6 +20,7 @@ def _shape_error(name, inp, targ, want):
     return ValueError(f'{name}: targets of shape {tuple(targ.shape)} do not fit predictions of shape '
                       f'{tuple(inp.shape)}; {want}')
 
+# %% ../nbs/02a_labels.ipynb #40321ef7
 class CrossEntropyFlat(nn.Module):
     "Cross-entropy with the class scores on axis `axis`; predictions and targets are flattened to `N x C` and `N`."
     def __init__(self, axis: int = 1, ignore_index: int = -100, weight=None, reduction: str = 'mean'):
@@ -47,6 +48,7 @@ class BCEWithLogitsFlat(nn.Module):
                                                   reduction=self.reduction)
     def activation(self, x): return torch.sigmoid(x.float())
 
+# %% ../nbs/02a_labels.ipynb #2c05de38
 class MSELossFlat(nn.Module):
     "Mean squared error with each sample flattened (`B x 2P` outputs against `B x P x 2` points)."
     def __init__(self, reduction: str = 'mean'):
@@ -73,6 +75,7 @@ def label_class(spec) -> type:
                          f"(masks and points come with l3.vision_data, language models with l3.text_data)")
     return LABELS[name]
 
+# %% ../nbs/02a_labels.ipynb #51ee4206
 def label_from_desc(d: dict):
     "Rebuild a label object from `describe()`'s dict (by class name, through `LABELS`; older exports by `y_kind`)."
     if 'label' in d: return label_class(d['label']['name']).from_desc(d['label'])
@@ -122,6 +125,7 @@ def _warn_valid_only(raws, tags, ils, what):
                       f"{ils.valid._short(ils.valid.items[i])}), never in training: the model cannot learn them; "
                       f"split differently (another seed) or drop those items")
 
+# %% ../nbs/02a_labels.ipynb #10569c95
 def _classes(raws, tags, classes, ils, what):
     "`classes` if given, else every label of train and valid, sorted (warning of those seen only in validation)."
     if classes is not None: return classes
@@ -153,6 +157,7 @@ def _split_tags(r, delim):
     if delim is not None: return [t for t in str(r).split(delim) if t]
     return list(r) if isinstance(r, (list, tuple, set)) else r
 
+# %% ../nbs/02a_labels.ipynb #62396c0d
 class MultiCategoryLabel(Label):
     "Several tags per item: stored as tag indices, batched as multi-hot float `BxC`; one sigmoid per tag."
     name = 'multi_category'
@@ -186,12 +191,14 @@ class FloatLabel(Label):
     def loss(self): return MSELossFlat()
     def title(self, y): return ', '.join(f'{v:.2f}' for v in y.flatten().tolist()[:4])
 
+# %% ../nbs/02a_labels.ipynb #650ad919
 class EmptyLabel(Label):
     "No label (unlabelled items, test sets): a zero per item, no loss."
     name = 'empty'
     def c(self, ys): return None
     def actual(self, y): return y
 
+# %% ../nbs/02a_labels.ipynb #19c0de36
 def infer_label(raw, label_delim=None) -> type:
     "The label class for raw labels no one named: tags (`label_delim`, lists of strings), numbers, else category."
     first = next((r for r in raw if r is not None), None)

@@ -26,6 +26,7 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     "A numpy Generator for dataset `name` and `seed`: independent streams per dataset, identical for the same pair."
     return np.random.default_rng([int(seed), *name.encode()])
 
+# %% ../nbs/01_synth.ipynb #6f76c86c
 def _write_marker(dest: Path, name: str, seed: int, what: str, **extra) -> Path:
     "Write `dest/.l3_synthetic` (JSON) saying this folder is a generated stand-in, not the real data."
     info = dict(name=name, seed=int(seed), synthetic=True, generator='l3.synth', version=SYNTH_VERSION, what=what,
@@ -33,16 +34,19 @@ def _write_marker(dest: Path, name: str, seed: int, what: str, **extra) -> Path:
     (dest/SYNTH_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + '\n')
     return dest/SYNTH_MARKER
 
+# %% ../nbs/01_synth.ipynb #bf254f30
 def synth_version(dest: Path) -> int:
     "The generator version recorded in the stand-in at `dest` (1 if written before versions existed, 0 if unreadable)."
     try: return int(json.loads((Path(dest)/SYNTH_MARKER).read_text()).get('version', 1))
     except (OSError, ValueError): return 0
 
+# %% ../nbs/01_synth.ipynb #0ddb699a
 def _smooth_noise(rng, h: int, w: int, cells: int = 8) -> np.ndarray:
     "Smooth random field in [0, 1] of shape (h, w): a small random grid upsampled bicubically."
     small = (rng.random((cells, cells)) * 255).astype(np.uint8)
     return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
 
+# %% ../nbs/01_synth.ipynb #631bbab6
 def _paint(img: np.ndarray, mask: Image.Image|np.ndarray, colour, alpha: float = 1.) -> np.ndarray:
     "Blend `colour` (RGB 0-255) into float image `img` (HxWx3, 0-255) where `mask` (L image or 0-1 array) is set."
     m = np.asarray(mask, dtype=np.float32)
@@ -52,6 +56,7 @@ def _paint(img: np.ndarray, mask: Image.Image|np.ndarray, colour, alpha: float =
     img += m * np.asarray(colour, dtype=np.float32)
     return img
 
+# %% ../nbs/01_synth.ipynb #60252b7e
 def _to_uint8(img: np.ndarray) -> np.ndarray: return np.clip(img, 0, 255).round().astype(np.uint8)
 
 # %% ../nbs/01_synth.ipynb #bcdc7beb
@@ -81,6 +86,7 @@ def _digit_strokes(digit: int, rng) -> list[np.ndarray]:
         return [np.concatenate([upper, lower[1:]])]
     raise ValueError(f"only digits 3 and 7 are drawn, got {digit!r}")
 
+# %% ../nbs/01_synth.ipynb #9c6543f2
 def draw_digit(digit: int, rng, size: int = 28, scale: int = 4) -> Image.Image:
     "A `size`x`size` grayscale `digit` (3 or 7): white strokes on black, random thickness, rotation, shift and scale."
     S = size * scale
@@ -136,6 +142,7 @@ def planet_tags(rng) -> list[str]:
     if weather == 'cloudy': return ['cloudy']
     return sorted([weather] + [t for t, p in _GROUND_P.items() if rng.random() < p])
 
+# %% ../nbs/01_synth.ipynb #d4f0ef61
 def _blobs(rng, size, n, rmin, rmax, region=None, blur=0) -> Image.Image:
     "An L mask with `n` random ellipses of radius in [rmin, rmax] (inside `region` (x0, y0, x1, y1) when given)."
     m = Image.new('L', (size, size), 0)
@@ -147,11 +154,13 @@ def _blobs(rng, size, n, rmin, rmax, region=None, blur=0) -> Image.Image:
         d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
     return m.filter(ImageFilter.GaussianBlur(blur)) if blur else m
 
+# %% ../nbs/01_synth.ipynb #173a0eac
 def _line_across(rng, size):
     "Two points on opposite borders of the tile: a straight line crossing it."
     a, b = rng.uniform(0, size, 2)
     return [(-2, a), (size + 2, b)] if rng.random() < 0.5 else [(a, -2), (b, size + 2)]
 
+# %% ../nbs/01_synth.ipynb #a9aeba29
 def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
     "An RGB satellite-like tile showing each of `tags` (strong colours, sizes scaled to `size`)."
     S, k = size, size / 128
@@ -247,6 +256,7 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
+# %% ../nbs/01_synth.ipynb #be56014a
 def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles, `labels.csv` (image_name without extension, tags)."
     dest = Path(dest)
@@ -257,6 +267,7 @@ def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Pat
     _write_marker(dest, 'planet_tiny', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags', count=n)
     return dest
 
+# %% ../nbs/01_synth.ipynb #fcf7bcf9
 def _every_tag(rng, n) -> list[list[str]]:
     "Tags of `n` tiles (the real rules) in which each of the 17 tags occurs at least twice (`n`: a few dozen or more)."
     tags = [planet_tags(rng) for _ in range(n)]
@@ -268,6 +279,7 @@ def _every_tag(rng, n) -> list[list[str]]:
             tags[k] = ['cloudy'] if t == 'cloudy' else sorted({t, 'primary'} | weather)
     return tags
 
+# %% ../nbs/01_synth.ipynb #48178f95
 def synth_planet(dest, seed: int = 0, n: int = 48, n_test: int = 6, n_additional: int = 4, size: int = 256) -> Path:
     """Planet as Kaggle's files extract: `train-jpg/train_N.jpg`, `train_v2.csv` (image_name,tags),
     `test-jpg/test_N.jpg`, `test-jpg-additional/file_N.jpg`; 256x256 tiles as the real ones, each tag twice or more."""
@@ -314,6 +326,7 @@ def _camvid_world(rng, W):
                 trees=[(rng.uniform(-W, 3 * W), rng.uniform(0.1, 0.2)) for _ in range(6)],
                 poles=[rng.uniform(-W, 3 * W) for _ in range(5)], speed=rng.uniform(0.01, 0.03) * W)
 
+# %% ../nbs/01_synth.ipynb #f42a6383
 def camvid_scene(world, frame: int, rng, size=(96, 128)):
     "An RGB street scene and its uint8 label map (CamVid codes) for `frame` of a sequence `world`."
     H, W = size
@@ -414,6 +427,7 @@ def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
     if valid_txt: (dest/'valid.txt').write_text('\n'.join(valid) + '\n')
     return dest
 
+# %% ../nbs/01_synth.ipynb #7aec8ede
 def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) -> Path:
     "CamVid-tiny stand-in: `images/<seq>_<frame>.png`, `labels/<seq>_<frame>_P.png`, `codes.txt`; 4 sequences, 96x128."
     dest = _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, valid_txt=False)
@@ -421,6 +435,7 @@ def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) 
                   count=4 * n_per_seq, sequences=[s[0] for s in _CAMVID_SEQS])
     return dest
 
+# %% ../nbs/01_synth.ipynb #2604440b
 def synth_camvid(dest, seed: int = 0, n_per_seq: int = 2, size=(720, 960)) -> Path:
     "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a few frames at the real 720x960."
     dest = _synth_camvid(dest, 'camvid', seed, n_per_seq, size, valid_txt=True)
@@ -433,6 +448,7 @@ _BIWI_F = 517.679  # the real Kinect RGB focal length in pixels at 640x480
 
 def _biwi_focal(W): return float(f'{_BIWI_F * W / 640:.6g}')  # as written in rgb.cal
 
+# %% ../nbs/01_synth.ipynb #19f604e4
 def biwi_cal_text(size=(120, 160)) -> str:
     "`rgb.cal` in the real file's shape: intrinsics (3 lines), distortion, rotation (3), translation, image size."
     H, W = size
@@ -440,15 +456,18 @@ def biwi_cal_text(size=(120, 160)) -> str:
     return (f'{f:.6g} 0 {W / 2:g} \n0 {f:.6g} {H / 2:g} \n0 0 1 \n\n0 0 0 0 \n\n'
             '1 0 0 \n0 1 0 \n0 0 1 \n\n0 0 0 \n\n' f'{W} {H} \n')
 
+# %% ../nbs/01_synth.ipynb #33c838d2
 def convert_biwi(coords, cal) -> np.ndarray:
     "Head centre (x, y, z) in mm -> (row, col) px by the 3x3 intrinsics `cal`: col = x*fx/z + cx, row = y*fy/z + cy."
     x, y, z = np.asarray(coords, dtype=np.float64)[:3]
     return np.array([y * cal[1][1] / z + cal[1][2], x * cal[0][0] / z + cal[0][2]])
 
+# %% ../nbs/01_synth.ipynb #219db108
 def _furniture(rng):
     "A box (left, top, right, bottom) in [0, 1] and a colour."
     return np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)
 
+# %% ../nbs/01_synth.ipynb #8a041501
 def _rotation(yaw, pitch, roll) -> np.ndarray:
     cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
     Ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
@@ -456,6 +475,7 @@ def _rotation(yaw, pitch, roll) -> np.ndarray:
     Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     return Ry @ Rx @ Rz
 
+# %% ../nbs/01_synth.ipynb #d44aa48d
 def biwi_frame(person, rng, size=(120, 160)):
     "One frame of `person` (a dict of looks): (image, pose-file text, (row, col) of the drawn head centre)."
     H, W = size
@@ -592,6 +612,7 @@ def _coco_place(rng, name, S):
         if (x1 - x0)*(y1 - y0) >= w*h/3 and min(x1 - x0, y1 - y0) >= 3: return (x, y, w, h), (x0, y0, x1 - x0, y1 - y0)
     return (S//4, S//4, w, h), (S//4, S//4, min(w, S - S//4), min(h, S - S//4))
 
+# %% ../nbs/01_synth.ipynb #3183c4e1
 def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
     "COCO-tiny stand-in: `train/<12-digit id>.jpg` (size x size) + `train.json` in COCO's format, 6 indoor classes."
     dest = Path(dest)

@@ -39,6 +39,7 @@ def _name(rng) -> str:
     w = lambda: ''.join(rng.choice(_SYLL, int(rng.integers(2, 4)))).capitalize()
     return f'{w()} {w()}'
 
+# %% ../nbs/01a_synth_text.ipynb #fa92bb6d
 def _stretch(word: str, rng) -> str:
     "sooooo: repeat one vowel of `word` 3-6 times."
     idx = [i for i, c in enumerate(word) if c in 'aeiou']
@@ -46,6 +47,7 @@ def _stretch(word: str, rng) -> str:
     i = int(rng.choice(idx))
     return word[:i] + word[i] * int(rng.integers(3, 7)) + word[i + 1:]
 
+# %% ../nbs/01a_synth_text.ipynb #e89e8b02
 def _paragraphs(sents: list[str], rng, p: float) -> str:
     "Sentences joined into paragraphs (IMDB's `<br /><br />`), a break after each with probability `p`."
     paras, out = [], []
@@ -57,6 +59,7 @@ def _paragraphs(sents: list[str], rng, p: float) -> str:
     paras.append(' '.join(out))
     return '<br /><br />'.join(t for t in paras if t)
 
+# %% ../nbs/01a_synth_text.ipynb #646282c5
 def imdb_review(label: str, rng) -> str:
     "A templated movie review whose sentiment words match `label` ('pos'/'neg'), with IMDB's artefacts."
     other = 'neg' if label == 'pos' else 'pos'
@@ -74,6 +77,7 @@ def imdb_review(label: str, rng) -> str:
     sents.append(fill(rng.choice(_SENT[:3] + _SENT[6:8]), label))  # the verdict at the end
     return _paragraphs(sents, rng, 0.25)
 
+# %% ../nbs/01a_synth_text.ipynb #2bbf5faa
 def _artefact(word: str, rng) -> str:
     "Sometimes SHOUT a word, stretch it (sooo) or repeat it (very very)."
     r = rng.random()
@@ -99,6 +103,7 @@ def _lexicon(n: int = 20000) -> list[str]:
                 _LEXICON.append(w)
     return _LEXICON[:n]
 
+# %% ../nbs/01a_synth_text.ipynb #44becba9
 def _plot_sentence(rng) -> str:
     "8-20 words: function words and lexicon words drawn by Zipf's law, like a line of plot summary."
     lex = _lexicon()
@@ -109,6 +114,7 @@ def _plot_sentence(rng) -> str:
     words = [rng.choice(_FUNCTION) if u < 0.45 else lex[r] for u, r in zip(rng.random(n), ranks)]
     return ' '.join(words).capitalize() + '.'
 
+# %% ../nbs/01a_synth_text.ipynb #ae0bbcac
 def _template_sentence(label: str, rng, templates) -> str:
     "One of `templates` filled in for `label` (as `imdb_review` fills them)."
     adj = dict(pos=_POS, neg=_NEG)
@@ -116,6 +122,7 @@ def _template_sentence(label: str, rng, templates) -> str:
         v=rng.choice(_VERB[label]), e=rng.choice(_END[label]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS),
         k=rng.choice(_KIND), p=_name(rng), p2=_name(rng))
 
+# %% ../nbs/01a_synth_text.ipynb #e8121aaa
 def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) -> str:
     "A review as long as real IMDB ones (log-normal length with this `median` and `mean`, in words): templates + plot."
     sigma = np.sqrt(2 * np.log(mean / median))
@@ -148,6 +155,7 @@ def synth_imdb_sample(dest, seed: int = 0, n: int = 1000, n_valid: int = 200, lo
                   + (', as long as real ones' if long_reviews else ', short'), count=n, valid=n_valid)
     return dest
 
+# %% ../nbs/01a_synth_text.ipynb #d80adf07
 def synth_imdb(dest, seed: int = 0, n_per_folder: int = 12) -> Path:
     "Full-IMDB stand-in: `train/{pos,neg}`, `test/{pos,neg}` (`ID_RATING.txt`), `unsup/` (`ID_0.txt`), README, vocab."
     import collections

@@ -50,6 +50,7 @@ def replace_rep(t: str, min_rep: int = 3) -> str:
     def _sub(m): return f' {TK_REP} {len(m.group(0))} {m.group(1)} '
     return re.sub(r'(\S)\1{%d,}' % (min_rep - 1), _sub, t)
 
+# %% ../nbs/10_text.ipynb #9f85bde4
 def replace_wrep(t: str, min_wrep: int = 3) -> str:
     "Replace a word repeated `min_wrep` times or more (separated by spaces) by ` xxwrep n word `."
     def _sub(m): return f' {TK_WREP} {len(m.group(0).split())} {m.group(1)} '
@@ -57,10 +58,12 @@ def replace_wrep(t: str, min_wrep: int = 3) -> str:
 
 # %% ../nbs/10_text.ipynb #51a2e326
 _re_spec, _re_spaces = re.compile(r'([/#\\])'), re.compile(' {2,}')
+
 def spec_add_spaces(t: str) -> str:
     "Put spaces around `/`, `#` and `\\`."
     return _re_spec.sub(r' \1 ', t)
 
+# %% ../nbs/10_text.ipynb #fd11437e
 def rm_useless_spaces(t: str) -> str:
     "Replace runs of spaces by a single space."
     return _re_spaces.sub(' ', t)
@@ -74,6 +77,7 @@ def replace_all_caps(t: str) -> str:
     def _sub(m): return m.group(1) + (f'{TK_UP} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
     return _re_all_caps.sub(_sub, t)
 
+# %% ../nbs/10_text.ipynb #92d15b99
 def replace_maj(t: str) -> str:
     "Lower-case Capitalised words (more than one letter) and put `xxmaj` before them."
     def _sub(m): return m.group(1) + (f'{TK_MAJ} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
@@ -142,6 +146,7 @@ def _special_cases() -> dict:
         exc[e] = [e]
     return exc
 
+# %% ../nbs/10_text.ipynb #a22a0bfd
 SPECIAL_CASES = _special_cases()
 
 # %% ../nbs/10_text.ipynb #f383c310
@@ -154,6 +159,7 @@ _ALPHA = r'[^\W\d_]'
 
 def _cls(chars: str) -> str: return '[' + ''.join(re.escape(c) for c in dict.fromkeys(chars)) + ']'
 
+# %% ../nbs/10_text.ipynb #c431bfea
 def _symbol_class() -> str:
     "A regex character class of Unicode 'other symbols' (So): emoji, arrows, box drawing..."
     ranges, start, prev = [], None, None
@@ -243,6 +249,7 @@ def _merge_specials(toks: list[str]) -> list[str]:
             i += 1
     return out
 
+# %% ../nbs/10_text.ipynb #750e97d9
 _MERGES = {tuple(p): SPECIAL_CASES[k] for k in SPECIAL_CASES if len(p := _split_chunk(k, {})) > 1 and len(p) <= 4}
 _MERGE_FIRST = {k[0] for k in _MERGES}
 
@@ -254,11 +261,13 @@ def process_text(t: str, min_rep: int = 3, min_wrep: int = 3) -> str:
     t = rm_useless_spaces(spec_add_spaces(t))
     return replace_caps(t).lower().strip()
 
+# %% ../nbs/10_text.ipynb #55de1ad6
 _re_ws_tok = re.compile(r'[^\S ]\s*')  # whitespace other than one space (the space in " \n" only separates)
 _cache: dict = {}
 
 def _ws_token(m) -> str: return ' ' + m.group(0).replace(' ', '▁') + ' '
 
+# %% ../nbs/10_text.ipynb #48168552
 def _split_text(t: str) -> list[str]:
     "Split processed text into tokens: chunks between spaces, and whitespace other than one space (`\\n` -> `\\n`)."
     if not t.isascii() or '\n' in t or '\t' in t or '\r' in t or '\x0b' in t or '\x0c' in t:
@@ -285,6 +294,7 @@ def _check_text(t, i=None) -> str:
     raise TypeError(f'{where} should be a str (or a tuple of str for several fields), got {type(t).__name__}: '
                     f'{t!r:.60}')
 
+# %% ../nbs/10_text.ipynb #79aa8b27
 def tokenize1(text, min_rep: int = 3, min_wrep: int = 3) -> list[str]:
     "Tokenize one text (a str, or a tuple of str for several fields): `xxbos` first."
     t = process_text(_check_text(text), min_rep, min_wrep)
@@ -295,9 +305,11 @@ def _tok_chunk(args) -> list[list[str]]:
     texts, start, min_rep, min_wrep = args
     return [tokenize1(_check_text(t, start + i), min_rep, min_wrep) for i, t in enumerate(texts)]
 
+# %% ../nbs/10_text.ipynb #e30b4093
 def _mp_context():
     return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
 
+# %% ../nbs/10_text.ipynb #371ff324
 def _chunks(texts, chunksize: int):
     "Consecutive lists of `chunksize` texts from any iterable, with the index of their first text."
     buf, start = [], 0
@@ -309,6 +321,7 @@ def _chunks(texts, chunksize: int):
             buf = []
     if buf: yield buf, start
 
+# %% ../nbs/10_text.ipynb #4ceffafb
 def _imap_bounded(pool, f, jobs, ahead: int):
     "`pool.imap(f, jobs)` reading `jobs` lazily: at most `ahead` chunks in flight (imap reads all its input at once)."
     q = deque()
@@ -333,6 +346,7 @@ def iter_tokenized(texts, n_workers: int = 1, progress: bool = True, chunksize: 
         if pool: pool.terminate()
         if bar is not None: bar.close()
 
+# %% ../nbs/10_text.ipynb #f3fe49f0
 def tokenize(texts, n_workers: int = 1, progress: bool = True, chunksize: int = 500, min_rep: int = 3,
              min_wrep: int = 3) -> list[list[str]]:
     "Tokenize a list of texts (str, or tuples of str for several fields) with the lesson's rules: `xxbos` first."
@@ -448,6 +462,7 @@ def load_ids(dest) -> tuple[list[np.ndarray], Vocab]:
 def _to(t: torch.Tensor, device) -> torch.Tensor:
     return t.to(device, non_blocking=True) if device is not None and t.device != torch.device(device) else t
 
+# %% ../nbs/10_text.ipynb #d91f2571
 def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
     "Lengths of the batches reading `n` tokens a row: `bptt` each, varied as fastai does when `shuffle`."
     sls, i = [], 0
@@ -457,6 +472,7 @@ def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
         i += sls[-1]
     return sls
 
+# %% ../nbs/10_text.ipynb #59897129
 def _lm_rows(ids_list, lengths, order, bs, n, rank):
     "Process `rank`'s `bs` x `n` token matrix: the documents in `order` concatenated, its share cut into rows."
     start, stop = rank * bs * n, (rank + 1) * bs * n
@@ -539,6 +555,7 @@ class SortSampler:
     def __len__(self): return len(self.lengths)
     def __iter__(self): return iter(np.argsort(-self.lengths, kind='stable').tolist())
 
+# %% ../nbs/10_text.ipynb #1ed7c12e
 class SortishSampler:
     "Indices roughly sorted by length in random chunks of 50 batches; batches shuffled, the longest batch first."
     def __init__(self, lengths, bs: int, seed: int|None = None):

@@ -36,6 +36,7 @@ class LMLabel(Label):
     def loader(self, ds, bs, train, device, lls, bptt=70, **kw):
         return TextDataLoader(ds, bs=bs, shuffle=train, device=device, bptt=bptt, stream=True, **_dl_kw(kw))
 
+# %% ../nbs/10a_text_data.ipynb #adb1f018
 def _dl_kw(kw):
     "The loader arguments that make sense for texts (no image workers' settings)."
     return {k: v for k, v in kw.items() if k not in ('num_workers', 'collate_fn') and v is not None}
@@ -49,6 +50,7 @@ def _text_cols(df, cols) -> list:
             raise DataError(f"text column {n!r} not in the table; its columns are {list(df.columns)}")
     return names
 
+# %% ../nbs/10a_text_data.ipynb #e6896f06
 def _read_text(o, errors):
     "The text of file `o`, naming it when it is not UTF-8."
     try: return o.read_text(encoding='utf-8', errors=errors)
@@ -106,6 +108,7 @@ def label_for_lm(self: ItemLists):
     if not isinstance(self.train, TextList): raise DataError("label_for_lm is for texts (TextList)")
     return self._label(lambda il: [0]*len(il), LMLabel)
 
+# %% ../nbs/10a_text_data.ipynb #649c11bb
 @patch(as_prop=True)
 def vocab(self: DataBunch): return getattr(self.train_ds.x, 'vocab', None)
 
@@ -183,6 +186,7 @@ def _read_csv(path, name, header, delimiter):
     if not fn.is_file(): raise DataError(f'CSV file {fn} does not exist; check path and csv_name')
     return pd.read_csv(fn, header=header, delimiter=delimiter)
 
+# %% ../nbs/10a_text_data.ipynb #255a3327
 def _rand_split(df, valid_pct, seed):
     "(train rows, valid rows) of `df`, a random `valid_pct` (at least one row) for validation."
     if not 0 < valid_pct < 1: raise ValueError(f'valid_pct must be between 0 and 1, got {valid_pct}')
@@ -227,9 +231,11 @@ class TextDataBunch:
         tst = None if test is None else TextList.from_folder(Path(path)/test, **tl)
         return cls._finish(ils, lambda o: o.label_from_folder(classes=classes), tst, bs, bptt, **kw)
 
+# %% ../nbs/10a_text_data.ipynb #909e09f8
 class TextClasDataBunch(TextDataBunch):
     "A text classifier's data (the same as `TextDataBunch`)."
 
+# %% ../nbs/10a_text_data.ipynb #eabfa9fd
 class TextLMDataBunch(TextDataBunch):
     "A language model's data: the same factories, texts labelled with `label_for_lm` (the labels are not used)."
     lm = True
@@ -242,6 +248,7 @@ def _texts_key(il, extra: str = '') -> str:
         h.update((f'{o}\0{o.stat().st_size}' if isinstance(o, Path) else repr(o)).encode('utf-8', 'surrogatepass'))
     return h.hexdigest()
 
+# %% ../nbs/10a_text_data.ipynb #41514927
 def _tokens_on_disk(il, d: Path, key: str, **kw) -> tuple[list, Vocab]:
     "The ids and vocab of the texts of `il` in `d`; tokenized (again) only when `key`, their fingerprint, changed."
     done = d/'texts_key.txt'

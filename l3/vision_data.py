@@ -33,6 +33,7 @@ def _pil_to_tensor(im: Image.Image) -> torch.Tensor:
     if a.ndim == 2: a = a[..., None]
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
+# %% ../nbs/05_vision_data.ipynb #bc655cc7
 def _decode_rgb(fn):
     "torchvision's fast RGB decoder, or None where it can't (GIF frames, TIFF, odd PNGs...)."
     try:
@@ -84,10 +85,12 @@ def _mask_cmap(n=256):
     from matplotlib.colors import ListedColormap
     return ListedColormap([plt.get_cmap('tab20')(i % 20) for i in range(n)])
 
+# %% ../nbs/05_vision_data.ipynb #c1884c3e
 def _axes(ax, figsize):
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)[1] if ax is None else ax
 
+# %% ../nbs/05_vision_data.ipynb #54d3aeac
 def show_image(img, ax=None, figsize=(3, 3), title=None, hide_axis=True, **kw):
     "Show a CxHxW (uint8 or float in [0, 1]) or HxWxC image on `ax` (created if None); returns the axes."
     ax = _axes(ax, figsize)
@@ -113,17 +116,20 @@ def show_mask(mask, ax=None, figsize=(3, 3), alpha=1., title=None, ignore_id=255
     ax.axis('off')
     return ax
 
+# %% ../nbs/05_vision_data.ipynb #da5a3e03
 def show_points(pts, ax, size, color='red', s=30):
     "Draw points `pts` (Px2, (row, col) in [-1, 1]) on `ax` over an image of `size` (h, w)."
     p = scale_points_back(torch.as_tensor(pts).detach().cpu().float().view(-1, 2), size)
     ax.scatter(p[:, 1].numpy(), p[:, 0].numpy(), c=color, s=s, marker='o', edgecolors='white', linewidths=.5)
     return ax
 
+# %% ../nbs/05_vision_data.ipynb #5c597e65
 def scale_points(pts, size) -> torch.Tensor:
     "Pixel points (row, col) of an image of `size` (h, w) -> coordinates in [-1, 1] (the centre of the image is 0)."
     h, w = size
     return torch.as_tensor(pts, dtype=torch.float32).view(-1, 2) * torch.tensor([2/h, 2/w]) - 1
 
+# %% ../nbs/05_vision_data.ipynb #58a493ba
 def scale_points_back(pts, size) -> torch.Tensor:
     "Inverse of `scale_points`: [-1, 1] (row, col) -> pixel (row, col) of an image of `size` (h, w)."
     h, w = size
@@ -135,16 +141,19 @@ imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 def _ms(x, mean, std):
     return [torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in (mean, std)]
 
+# %% ../nbs/05_vision_data.ipynb #87732916
 def normalize(x, mean, std, inplace=False, scale=1.):
     "Normalise a float batch BxCxHxW per channel: (x/scale - mean)/std, in one pass (in place when `inplace`)."
     m, s = _ms(x, mean, std)
     return torch.addcmul(-m/s, x, 1/(s*scale), out=x if inplace else None)
 
+# %% ../nbs/05_vision_data.ipynb #9bd39e1c
 def denormalize(x, mean, std):
     "Undo `normalize`."
     m, s = _ms(x, mean, std)
     return x * s + m
 
+# %% ../nbs/05_vision_data.ipynb #3d350969
 def batch_stats(data, n=1):
     "Per-channel (mean, std) of `n` training batches: the statistics for a model trained from scratch."
     xs = [xb for _, (xb, _) in zip(range(n), data.train_dl)]
@@ -160,12 +169,16 @@ def _image_of(item, mode) -> torch.Tensor:
     else: raise TypeError(f"can't prepare an item of type {type(item).__name__}: give a path, a PIL image or a tensor")
     return img if img.dtype == torch.uint8 else (img.float().clamp(0, 1)*255).round().to(torch.uint8)
 
+# %% ../nbs/05_vision_data.ipynb #2787dd3c
 def _grid(n, ncol, figsize, w=3, h=3):
     import matplotlib.pyplot as plt
     nrow = math.ceil(n/ncol)
     return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
 
+# %% ../nbs/05_vision_data.ipynb #439c74f0
 def _cpu(t): return type(t)(_cpu(o) for o in t) if isinstance(t, (tuple, list)) else t.detach().cpu()
+
+# %% ../nbs/05_vision_data.ipynb #d430059e
 def _at(t, i): return type(t)(o[i] for o in t) if isinstance(t, (tuple, list)) else t[i]   # item i (boxes: a pair)
 
 # %% ../nbs/05_vision_data.ipynb #07c053cc
@@ -225,11 +238,13 @@ def _mask_size_error(img, m, isz, msz):
     return DataError(f"image {img} is {isz} (h, w) but its mask {m} is {msz}; masks must have the "
                      f"image's size: fix the function giving masks")
 
+# %% ../nbs/05_vision_data.ipynb #f280eace
 def _mask_value_error(m, vals, n_codes):
     bad = sorted(int(v) for v in vals if v >= n_codes)
     return DataError(f"mask {m} has class {bad[0]} (values {bad[:5]}) but the codes list {n_codes} classes "
                      f"(0..{n_codes-1}); fix the mask or the codes")
 
+# %% ../nbs/05_vision_data.ipynb #881c73c7
 def scan_masks(images, masks, n_codes, max_items=None):
     "Check every mask now (values < `n_codes`, same size as its image), so bad data stops before any training."
     if len(masks) > (MASK_SCAN_MAX if max_items is None else max_items): return
@@ -283,6 +298,7 @@ class MaskLabel(Label):
                       interpolation='nearest')
             ax.set_title(t)
 
+# %% ../nbs/05_vision_data.ipynb #d2a01581
 class SegmentationItemList(ImageList):
     "Images whose labels are masks of class ids (`label_from_func(get_y_fn, classes=codes)`)."
     default_label = MaskLabel
@@ -311,6 +327,7 @@ class PointsLabel(Label):
         for pts, c in ((actual, 'lime'), (pred, 'red')): show_points(pts, axs[0], size, color=c)
         axs[0].set_title('actual (green) / predicted (red)', fontsize=8)
 
+# %% ../nbs/05_vision_data.ipynb #a1c39609
 class PointsItemList(ImageList):
     "Images whose labels are points (row, col) in pixels (`label_from_func(get_points)`)."
     default_label = PointsLabel
@@ -331,6 +348,7 @@ def _read_coco(fname) -> dict:
                             f"'images' and 'annotations'")
     return js
 
+# %% ../nbs/05_vision_data.ipynb #b47773e2
 def _entries(js, key, fields, fname):
     "The `key` list of `js` as {id: entry}, each entry checked to have `fields`."
     for i, o in enumerate(js[key]):
@@ -359,6 +377,7 @@ def _coco_box(a, i, fname, cats, imgs) -> list[float]:
                         f"fix or remove it")
     return [float(y), float(x), float(y + h), float(x + w)]
 
+# %% ../nbs/05_vision_data.ipynb #75c923e8
 def _check_image_files(fname, folder, names):
     "Raise when image files named in `fname` are missing from `folder`."
     missing = [n for n in names if not (Path(folder)/n).exists()]
@@ -393,10 +412,12 @@ def _image_size(fn) -> tuple[int, int]:
     except Exception as e:
         raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
 
+# %% ../nbs/05_vision_data.ipynb #8379357b
 def _box_error(item, box, size, msg='lies outside the image'):
     return DataError(f"box {[round(float(v), 2) for v in box]} (top, left, bottom, right) of {item} {msg} of size "
                      f"{tuple(size)} (h, w); fix the annotation (rows first?)")
 
+# %% ../nbs/05_vision_data.ipynb #88c57d18
 def _check_boxes(item, b, size, tol=1.):
     "Raise when a box `b` (Mx4 px) of `item` has no area or is outside an image of `size` (h, w) by more than `tol` px."
     bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
@@ -405,6 +426,7 @@ def _check_boxes(item, b, size, tol=1.):
     out = (b[:, :2] < -tol).any(1) | (b[:, 2] > h + tol) | (b[:, 3] > w + tol)
     if out.any(): raise _box_error(item, b[out][0], size)
 
+# %% ../nbs/05_vision_data.ipynb #f3ac51c7
 def _check_box_label(r, what=''):
     ok = isinstance(r, (tuple, list)) and len(r) == 2 and len(r[0]) == len(r[1])
     if not ok: raise DataError(f"a boxes label must be a pair [boxes, class names] of equal lengths (as "
@@ -424,6 +446,7 @@ def show_boxes(boxes, names, ax, size, classes=None, ls='-', lw=1.5):
         ax.text(l - .5, t - .5, n, color='white', fontsize=7, va='top', bbox=dict(fc=col, ec='none', pad=1, alpha=.8))
     return ax
 
+# %% ../nbs/05_vision_data.ipynb #f390f454
 def box_iou(a, b) -> torch.Tensor:
     "Intersection over union of boxes `a` and `b` (... x 4, (top, left, bottom, right)), pair by pair."
     lo, hi = torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])
@@ -439,6 +462,7 @@ def _pad_boxes(ys, pad_idx=0, min_len=0):
     for i, (b, c) in enumerate(ys): boxes[i, :len(c)], cls[i, :len(c)] = b, c
     return boxes, cls
 
+# %% ../nbs/05_vision_data.ipynb #c8539bfd
 def bb_pad_collate(samples, pad_idx=0):
     "Collate (image, (boxes, classes)) samples: images stacked, boxes and classes padded to the batch's largest count."
     xs, ys = zip(*samples)
@@ -447,6 +471,7 @@ def bb_pad_collate(samples, pad_idx=0):
                         f"pass size=... to .transform()")
     return _stack(xs), _pad_boxes(ys, pad_idx)
 
+# %% ../nbs/05_vision_data.ipynb #357e60cc
 def _check_boxes_batch(x, y):
     pair = isinstance(y, (tuple, list))
     ok = pair and len(y) == 2 and y[0].ndim == 3 and y[0].shape[-1] == 4 and y[1].shape == y[0].shape[:2]
@@ -509,6 +534,7 @@ class BBoxLabel(Label):
         show_boxes(*pred, axs[0], size, self.classes, ls='--')
         axs[0].set_title('actual (solid) / predicted (dashed)', fontsize=8)
 
+# %% ../nbs/05_vision_data.ipynb #343c14c7
 class ObjectItemList(ImageList):
     "Images whose labels are boxes with classes (`label_from_func(lambda o: img2bbox[o.name])`)."
     default_label = BBoxLabel
@@ -543,6 +569,7 @@ def _largest(r):
     i = max(range(len(b)), key=lambda j: (b[j][2] - b[j][0])*(b[j][3] - b[j][1]))
     return [[b[i]], [n[i]]]
 
+# %% ../nbs/05_vision_data.ipynb #68ca19c0
 class LargestBBoxLabel(BBoxLabel):
     "The largest box of each image and its class, batched as `Bx5` (top, left, bottom, right in [-1, 1], class id)."
     name = 'largest_bbox'
