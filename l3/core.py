@@ -148,10 +148,3 @@ def save_json(obj, dest):
     "Write `obj` as indented JSON to `dest` atomically."
     with atomic_write(dest) as tmp: tmp.write_text(json.dumps(obj, indent=2, default=str))
     return Path(dest)
-
-# %% ../nbs/00_core.ipynb #cc9db20c
-def _add_methods(cls, src):
-    "Give `cls` the functions defined in class `src` (lets one class be explained over several cells)."
-    for k, v in vars(src).items():
-        if not k.startswith('__'): setattr(cls, k, v)
-    return cls
