@@ -248,6 +248,7 @@ class LabelList(Dataset):
     def __init__(self, x: ItemList, y: list, label: Label, train=False):
         self.x, self.y, self.label, self.train = x, y, label, train
         self.path, self.size, self.resize_method = x.path, None, 'crop'
+        self._get = None if type(label).get is Label.get else label.get   # None: the stored label is the target
     def __len__(self): return len(self.x)
     items = property(lambda self: self.x.items)
     classes = property(lambda self: self.label.classes)
@@ -259,9 +260,9 @@ class LabelList(Dataset):
         "The label of item `i` as a person reads it."
         return self.label.str(self.y[i])
     def decode(self, i):
-        "Item `i` at its own size: its file read (`x.get`), its label encoded (`label.get`): what a cache may keep."
-        x = self.x.get(i, self)
-        return x, self.label.get(self.y[i], x, self.x.items[i])
+        "Item `i` at its own size: its file read (`x.get`), its target (`label.get` if it has one): what a cache keeps."
+        x, y = self.x.get(i, self), self.y[i]
+        return x, (y if self._get is None else self._get(y, x, self.x.items[i]))
     def resize(self, x, y):
         "A decoded item (x, y) at this set's `size`, the label class moving y along (as it is without a resizer)."
         fn, kw = self.x.resizer, dict(size=self.size, method=self.resize_method, train=self.train)
@@ -383,7 +384,8 @@ class LabelLists:
     def add_test(self, items, label=None):
         "Add unlabelled test `items` (an ItemList or paths/texts)."
         il = items if isinstance(items, ItemList) else self.train.x.new(listify(items))
-        self.test = LabelList(il, [0]*len(il), EmptyLabel(self.train.classes), train=False)
+        label = EmptyLabel(self.train.classes)
+        self.test = LabelList(il, label.encode([0]*len(il), il), label, train=False)
         self.test.size, self.test.resize_method = self.size, self.resize_method
         self.train.x.setup(self, [self.test])
         return self

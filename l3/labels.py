@@ -96,7 +96,7 @@ class Label:
     @staticmethod
     def prep(r): return r
     def encode(self, raw, il): return list(raw)
-    def get(self, y, x=None, item=None): return torch.tensor(0)
+    def get(self, y, x=None, item=None): return y   # kinds whose target is read or computed per item override it
     def loader(self, ds, bs, train, device, lls, **kw): return ds.x.loader(ds, bs, train, device, lls, **kw)
     def warp(self, y, grid, mat): return y
     def check_batch(self, x, y): pass
@@ -134,7 +134,7 @@ def _classes(raws, tags, classes, ils, what):
 
 # %% ../nbs/02a_labels.ipynb #21e4d9ad
 class CategoryLabel(Label):
-    "One class per item: stored as its index, batched as long `B`; cross-entropy; decoded to the class name."
+    "One class per item: stored as its index (a long tensor), batched as long `B`; cross-entropy; decoded to its name."
     name = 'category'
     @classmethod
     def create(cls, raws, classes=None, ils=None): return cls(_classes(raws, lambda r: [r], classes, ils, 'labels'))
@@ -144,12 +144,11 @@ class CategoryLabel(Label):
         if bad:
             raise DataError(f"{len(bad)} labels are not in classes, e.g. {bad[0][1]!r} for {il.items[bad[0][0]]}; "
                             f"classes are {list(self.classes)[:20]}: add the label to classes or remove the item")
-        return [idx[r] for r in raw]
-    def get(self, y, x=None, item=None): return torch.tensor(y, dtype=torch.long)
+        return [torch.tensor(idx[r]) for r in raw]
     def loss(self): return CrossEntropyFlat()
     def decode(self, out, thresh=0.5): return self.actual(int(out.argmax()))
     def actual(self, y): return self.classes[int(y)] if self.classes else y
-    def str(self, y): return str(self.classes[y])
+    def str(self, y): return str(self.classes[int(y)])
     def title(self, y): return str(self.classes[int(y)])
 
 # %% ../nbs/02a_labels.ipynb #938aa6ec
@@ -159,7 +158,7 @@ def _split_tags(r, delim):
 
 # %% ../nbs/02a_labels.ipynb #62396c0d
 class MultiCategoryLabel(Label):
-    "Several tags per item: stored as tag indices, batched as multi-hot float `BxC`; one sigmoid per tag."
+    "Several tags per item: stored and batched as multi-hot float `BxC`; one sigmoid per tag."
     name = 'multi_category'
     @classmethod
     def create(cls, raws, classes=None, ils=None): return cls(_classes(raws, lambda r: r, classes, ils, 'tags'))
@@ -171,22 +170,20 @@ class MultiCategoryLabel(Label):
             unknown = [t for t in r if t not in idx]
             if unknown: raise DataError(f"tag {unknown[0]!r} of {il.items[i]} is not in classes "
                                         f"{list(self.classes)[:20]}; add it to classes or fix the label")
-        return [[idx[t] for t in r] for r in raw]
-    def get(self, y, x=None, item=None):
-        return torch.zeros(len(self.classes)).index_fill_(0, torch.tensor(y, dtype=torch.long), 1.)
+        hot = lambda r: torch.zeros(len(self.classes)).index_fill_(0, torch.tensor([idx[t] for t in r]).long(), 1.)
+        return [hot(r) for r in raw]
     def loss(self): return BCEWithLogitsFlat()
     def decode(self, out, thresh=0.5):
         idx = torch.nonzero(out > thresh).flatten().tolist()
         return [self.classes[i] for i in idx] if self.classes else idx
-    def str(self, y): return ';'.join(self.classes[j] for j in y)
+    def str(self, y): return ';'.join(self.decode(y))
     def title(self, y): return ';'.join(self.decode(y))
 
 # %% ../nbs/02a_labels.ipynb #9d4d564f
 class FloatLabel(Label):
     "One or more numbers per item (regression): float `Bxk`, mean squared error."
     name = 'float'
-    def encode(self, raw, il): return [np.asarray(r, dtype=np.float32).reshape(-1) for r in raw]
-    def get(self, y, x=None, item=None): return torch.as_tensor(y, dtype=torch.float32).view(-1)
+    def encode(self, raw, il): return [torch.as_tensor(np.asarray(r, dtype=np.float32).reshape(-1)) for r in raw]
     def c(self, ys): return int(torch.as_tensor(ys[0]).numel()) if len(ys) else None
     def loss(self): return MSELossFlat()
     def title(self, y): return ', '.join(f'{v:.2f}' for v in y.flatten().tolist()[:4])
@@ -195,6 +192,7 @@ class FloatLabel(Label):
 class EmptyLabel(Label):
     "No label (unlabelled items, test sets): a zero per item, no loss."
     name = 'empty'
+    def encode(self, raw, il): return [torch.tensor(0) for _ in raw]
     def c(self, ys): return None
     def actual(self, y): return y
 

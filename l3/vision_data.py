@@ -187,7 +187,7 @@ class ImageList(ItemList):
     extensions, what, resizer = IMAGE_EXTS, 'image ', staticmethod(resize_item)
     def __init__(self, items, path='.', inner_df=None, convert_mode='RGB', **kw):
         super().__init__(items, path, inner_df, convert_mode=convert_mode, **kw)
-    convert_mode = property(lambda self: self.kw.get('convert_mode', 'RGB'))
+        self.convert_mode = convert_mode
     def get(self, i, ds): return open_image(self.items[i], self.convert_mode)
     def proc_batch(self, xb, yb, dl):
         "A uint8 batch on the device -> float in [0, 1], augmented (the target too when `tfm_y`), normalised."
