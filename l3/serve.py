@@ -4,6 +4,7 @@
 
 # %% ../nbs/12_serve.ipynb #a4e7e739
 from __future__ import annotations
+import asyncio
 import hashlib
 import json
 import os
@@ -169,27 +170,60 @@ HEADERS = [(b'content-security-policy',
             b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'"),
            (b'x-content-type-options', b'nosniff'), (b'referrer-policy', b'no-referrer')]
 
-def _guard(app, max_bytes: int):
+_DRAIN_IDLE = 5.   # seconds a drain waits for the next piece of the body before it gives up (nginx's lingering_timeout)
+
+class _Body:
+    "A request's body as the app reads it, counted against `max_bytes`; `drain()` reads and drops what the app left."
+    def __init__(self, receive, limits: dict, headers: dict):
+        self.receive, self.limits, self.seen, self.read_any = receive, limits, 0, False
+        n = headers.get(b'content-length')
+        self.length = int(n) if n is not None and n.isdigit() else None
+        self.done = b'chunked' not in headers.get(b'transfer-encoding', b'').lower() and not self.length   # no body
+        self.waits = b'100-continue' in headers.get(b'expect', b'').lower()   # sends it only once told to go on
+
+    def _got(self, msg: dict) -> dict:
+        self.seen += len(msg.get('body', b''))
+        if msg['type'] == 'http.disconnect' or not msg.get('more_body', False): self.done = True
+        return msg
+
+    async def read(self) -> dict:
+        "The app's `receive`: a 413 as soon as the body is over the limit."
+        self.read_any = True
+        msg = self._got(await self.receive())
+        if self.seen > self.limits['max_bytes']:
+            raise ServeError(413, f"the request body is over {in_mib(self.limits['max_bytes'])}")
+        return msg
+
+    async def drain(self) -> bool:
+        "Read the rest of the body, at most `drain_bytes` more for `drain_seconds`: True when it ended."
+        lim, loop = self.limits, asyncio.get_running_loop()
+        if (self.waits and not self.read_any) or (self.length or 0) - self.seen > lim['drain_bytes']: return self.done
+        stop, end = self.seen + lim['drain_bytes'], loop.time() + lim['drain_seconds']
+        while not self.done and self.seen <= stop and loop.time() < end:
+            try: self._got(await asyncio.wait_for(self.receive(), min(end - loop.time(), _DRAIN_IDLE)))
+            except asyncio.TimeoutError: break
+        return self.done
+
+def _guard(app, limits: dict):
     "ASGI middleware: a body over `max_bytes` is a 413 (by its Content-Length or as it streams in); security headers."
     async def guarded(scope, receive, send):
         if scope['type'] != 'http': return await app(scope, receive, send)
-        n = dict(scope['headers']).get(b'content-length', b'0')
-        if not n.isdigit() or int(n) > max_bytes:
-            err = f'the request body is over {in_mib(max_bytes)}' if n.isdigit() else 'bad Content-Length'
-            headers = {k.decode(): v.decode() for k, v in HEADERS}
-            await JSONResponse({'error': err}, 413 if n.isdigit() else 400, headers=headers)(scope, receive, send)
-            return
-        seen = 0
-        async def counted():
-            nonlocal seen
-            msg = await receive()
-            seen += len(msg.get('body', b''))
-            if seen > max_bytes: raise ServeError(413, f'the request body is over {in_mib(max_bytes)}')
-            return msg
-        async def with_headers(msg):
-            if msg['type'] == 'http.response.start': msg = {**msg, 'headers': list(msg.get('headers', [])) + HEADERS}
+        headers = dict(scope['headers'])
+        body = _Body(receive, limits, headers)
+        async def respond(msg):
+            if msg['type'] == 'http.response.start':
+                extra = [] if body.done else [(b'connection', b'close')]   # the unread body ends this connection
+                msg = {**msg, 'headers': list(msg.get('headers', [])) + HEADERS + extra}
+            elif msg['type'] == 'http.response.body' and not msg.get('more_body') and not body.done:
+                await send({**msg, 'more_body': True})   # the answer is out (its length was sent)...
+                await body.drain()                       # ... and is read once the client has sent its whole body
+                msg = {'type': 'http.response.body', 'body': b''}
             await send(msg)
-        await app(scope, counted, with_headers)
+        n = headers.get(b'content-length', b'0')
+        if not n.isdigit() or int(n) > limits['max_bytes']:
+            err = f"the request body is over {in_mib(limits['max_bytes'])}" if n.isdigit() else 'bad Content-Length'
+            return await JSONResponse({'error': err}, 413 if n.isdigit() else 400)(scope, body.read, respond)
+        await app(scope, body.read, respond)
     return guarded
 
 # %% ../nbs/12_serve.ipynb #e7301558
@@ -284,7 +318,7 @@ def create_app(models, db='feedback.db', limits: dict|None = None, device='cpu')
     app = Starlette(routes=routes, exception_handlers=errors)
     app.state.models = {n: f if isinstance(f, ServedModel) else ServedModel(n, f, device) for n, f in models.items()}
     app.state.store, app.state.limits = FeedbackStore(db), {**LIMITS, **(limits or {})}
-    app.add_middleware(lambda a: _guard(a, app.state.limits['max_bytes']))
+    app.add_middleware(lambda a: _guard(a, app.state.limits))
     return app
 
 # %% ../nbs/12_serve.ipynb #30882c3f

@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import threading
+import time
 import urllib.request
 import urllib.error
 import pytest
@@ -185,6 +186,64 @@ def test_feedback_export_layouts(env, tmp_path):
     lls = ImageList.from_folder(tmp_path/'mnist').split_none().label_from_folder()   # the data block API reads it back
     assert len(lls.train) == counts['mnist']['7']
     assert main(['feedback', 'export', str(env['root']/'fb.db'), str(tmp_path/'cli')]) == 0
+
+def post_whole_body(url, body, ctype='multipart/form-data; boundary=b', timeout=60):
+    "urllib as most clients are: the whole body written before the answer is read -> (status, JSON answer)."
+    req = urllib.request.Request(url, body, {'Content-Type': ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r: return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
+
+def multipart_stream(mib: int):
+    "A chunked upload of a `mib` MiB file (no Content-Length: the server sees its size as it comes)."
+    yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n'
+    for _ in range(mib): yield b'x' * 2**20
+
+def test_whole_body_clients_read_the_413(env):
+    """A client that writes a 60 MiB body before reading gets the 413 JSON, not 'connection reset' (the server reads
+    and drops the rest of the body first, as nginx's lingering close): announced by Content-Length, or in chunks."""
+    with BackgroundServer(env['app']) as srv:
+        url = srv.url + '/api/models/mnist/predict'
+        t0 = time.monotonic()
+        status, answer = post_whole_body(url, b'x' * (60 * 2**20))
+        assert (status, answer) == (413, {'error': 'the request body is over 2 MiB'})
+        status, answer = post_whole_body(url, multipart_stream(60))              # chunked: refused as it streams
+        assert (status, answer) == (413, {'error': 'the request body is over 2 MiB'})
+        status, answer = post_whole_body(url, (b'x' * 2**20 for _ in range(60)), 'text/plain')   # refused unread
+        assert status == 415 and 'multipart/form-data' in answer['error']
+        assert time.monotonic() - t0 < 60
+        assert post_whole_body(srv.url + '/healthz', None)[0] == 200
+
+def endless_upload(url, chunk=2**20, pause=0., timeout=60.) -> tuple:
+    "POST a chunked body that never ends, until the server cuts it off -> (bytes sent, seconds taken)."
+    host, port = url[7:].split(':')
+    t0, sent = time.monotonic(), 0
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(b'POST /api/models/mnist/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                  b'Content-Type: multipart/form-data; boundary=b\r\n\r\n')
+        head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        s.sendall(f'{len(head):x}\r\n'.encode() + head + b'\r\n')
+        piece = f'{chunk:x}\r\n'.encode() + b'x' * chunk + b'\r\n'
+        try:
+            while time.monotonic() - t0 < timeout:
+                s.sendall(piece)
+                sent += chunk
+                if pause: time.sleep(pause)
+        except OSError: pass                                   # reset or broken pipe: cut off
+    return sent, time.monotonic() - t0
+
+def test_endless_clients_are_cut_off_at_the_bound(env):
+    "A client that never stops is cut off once `drain_bytes` more have come, or after `drain_seconds`."
+    lim = {'max_bytes': 2**20, 'drain_bytes': 8 * 2**20, 'drain_seconds': 3.}
+    app = create_app({'mnist': env['app'].state.models['mnist']}, db=env['root']/'fb_endless.db', limits=lim)
+    with BackgroundServer(app) as srv:
+        fast, took = endless_upload(srv.url)                   # fast: stopped by the bytes
+        assert fast < 64 * 2**20 and took < 30, (fast, took)   # 1 + 8 MiB read, plus what the sockets buffer
+        sent, slow = endless_upload(srv.url, chunk=64 * 2**10, pause=0.05)   # a trickle: stopped by the clock
+        assert 2 < slow < 30 and sent < 16 * 2**20, (sent, slow)
+        assert post_whole_body(srv.url + '/healthz', None)[0] == 200
+    print(f'endless clients cut off: a fast one after {fast / 2**20:.0f} MiB sent ({took:.1f} s), a trickle after '
+          f'{slow:.1f} s')
 
 def test_real_server_concurrency_and_disconnect(env):
     c = env['client']
