@@ -202,6 +202,8 @@ def _model(request) -> ServedModel:
 async def _json(request):
     try: return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError): raise ServeError(400, 'the body is not valid JSON') from None
+    except RecursionError:   # Python's parser recurses once per level: [[[[... is the client's fault, not ours
+        raise ServeError(400, 'the JSON is nested too deeply: send a flat object, as the API describes') from None
 
 async def _payload(request):
     "What the client sent: the bytes of the multipart field `file`, or the `text` of a JSON body."

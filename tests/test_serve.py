@@ -107,6 +107,11 @@ def test_errors_are_json_never_500(env):
         (lambda: c.post('/api/feedback', json={'prediction_id': 1}), 400),
         (lambda: c.post('/api/feedback', content=b'{not json', headers={'content-type': 'application/json'}), 400),
         (lambda: c.post('/api/feedback', content=b'\xff\xfe', headers={'content-type': 'application/json'}), 400),
+        (lambda: c.post('/api/feedback', content=b'[' * 100_000, headers={'content-type': 'application/json'}), 400),
+        (lambda: c.post('/api/feedback', content=b'{"a":' * 50_000 + b'1' + b'}' * 50_000,
+                        headers={'content-type': 'application/json'}), 400),     # valid JSON, 50,000 levels deep
+        (lambda: c.post('/api/models/imdb/predict', content=b'[' * 100_000,
+                        headers={'content-type': 'application/json'}), 400),
         (lambda: predict(c, 'mnist', b'plain text, not an image'), 415),
         (lambda: predict(c, 'mnist', 'a text for an image model'), 415),
         (lambda: predict(c, 'imdb', ins['mnist']), 415),
@@ -130,6 +135,8 @@ def test_errors_are_json_never_500(env):
         r = call()
         assert r.status_code == status, (i, r.status_code, r.text)
         assert 'error' in r.json(), (i, r.text)
+    r = c.post('/api/feedback', content=b'[' * 100_000, headers={'content-type': 'application/json'})
+    assert 'nested too deeply' in r.json()['error']
     r = c.post('/api/models/mnist/predict', content=b'x' * (3 * 2**20))
     assert r.json()['error'] == 'the request body is over 2 MiB'          # a limit in the units a person reads
     assert 'megapixels' in predict(c, 'mnist', png(6000, 5000, 'L')).json()['error']
