@@ -208,7 +208,7 @@ def parse_questions(path) -> tuple[str, list[dict]]:
     return title or path.stem, [{k: v for k, v in q.items()} for q in qs]
 
 # %% ../nbs/11c_lesson.ipynb #8f151677
-def _norm(s: str) -> str: return ' '.join(str(s).strip().rstrip('.').strip().lower().split())
+def _norm(s: str) -> str: return ' '.join(str(s).replace('`', '').strip().rstrip('.').strip().lower().split())
 
 def _number(s: str):
     try: return float(s)

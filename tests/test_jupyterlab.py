@@ -11,6 +11,7 @@ A second test answers a questionnaire (l3.lesson) there, wrong and right, and re
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,8 @@ def _settings(d: Path):
 @pytest.fixture
 def lab(tmp_path):
     "A JupyterLab server on a copy of the repo; yields (url, token, repo, server log); stops kernels and server after."
+    questions = ROOT/'nbs'/'lessons'/'questions'       # the lesson's questionnaire reads its file from the repo
+    if questions.is_dir(): shutil.copytree(questions, tmp_path/'repo'/'nbs'/'lessons'/'questions')
     repo = make_repo(tmp_path/'repo')
     _settings(tmp_path/'lab-settings')
     token, port = secrets.token_hex(16), _free_port()
