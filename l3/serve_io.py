@@ -31,7 +31,9 @@ class ServeError(Exception):
 LIMITS = dict(max_bytes=8 * 2**20,       # a request body (an upload) at most 8 MiB
               max_pixels=25_000_000,     # an image at most 25 megapixels once decoded (no "decompression bomb")
               max_text=20_000,           # a text at most 20,000 characters
-              max_note=2_000)            # a feedback note at most 2,000 characters
+              max_note=2_000,            # a feedback note at most 2,000 characters
+              drain_bytes=128 * 2**20,   # after a refusal, read and drop at most 128 MiB more of the body...
+              drain_seconds=30.)         # ... for at most 30 s, so that the client can read the refusal
 
 def in_mib(n: int) -> str:
     "`n` bytes as a person reads a limit: '8 MiB', '2.5 MiB'."
