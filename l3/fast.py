@@ -72,8 +72,6 @@ def freeze_imports() -> bool:
         if _FROZEN and _nanobind_loaded(): atexit.register(gc.unfreeze)   # else its frozen objects print as leaks
     return _FROZEN
 
-freeze_imports()
-
 # %% ../nbs/08_fast.ipynb #cb477e3f
 def cpu_has_bf16() -> bool:
     "True when oneDNN has native bfloat16 kernels for this CPU (AVX512-BF16 or AMX): needed for bf16 to be fast."
