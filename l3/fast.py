@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import contextlib, ctypes, ctypes.util, gc, os, platform, time, warnings
+import contextlib, ctypes, ctypes.util, gc, os, platform, statistics, time, warnings
 from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -12,13 +12,13 @@ from torch.utils.data import Dataset, DataLoader as TorchDataLoader
 from .databunch import DeviceDataLoader
 from .data import LabelList
 from .vision_data import ImageList
-from .learner import Learner, Callback, AdamW, patch_learner
+from .learner import Learner, Callback, AdamW, Recorder, ProgressCallback, patch_learner
 
 # %% auto #0
 __all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
            'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
            'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_',
-           'ChannelsLast', 'MixedPrecision', 'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
+           'ChannelsLast', 'MixedPrecision', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 def _switched_off(var: str) -> bool:
@@ -310,6 +310,29 @@ def _autocast(self: Learner):
 Learner.amp_dtype = property(lambda self: getattr(_cb(self, MixedPrecision), 'dtype', None), doc='autocast dtype, None in float32')
 Learner.scaler = property(lambda self: getattr(_cb(self, MixedPrecision), 'scaler', None), doc="mixed precision's GradScaler")
 Learner.channels_last = property(lambda self: _cb(self, ChannelsLast) is not None, doc='inputs handed over channels_last')
+
+# %% ../nbs/08_fast.ipynb #5e7d2a90
+def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float, float]:
+    "(seconds per training step, median of `n`; MB of activations saved for backward) on one batch, as `fit` runs it."
+    xb, yb = learn.data.one_batch()
+    batch, saved, times = (xb[:bs], yb[:bs]), [], []
+    def pack(t):
+        saved.append(t.numel() * t.element_size())
+        return t
+    cbs = learn.cbs
+    learn.cbs = [c for c in cbs if not isinstance(c, (Recorder, ProgressCallback))]   # the step, not its bookkeeping
+    try:
+        if learn.opt is None: learn.create_opt()
+        learn.model.train()
+        learn.training = True
+        for i in range(n + 1):                           # the first step warms up (kernels chosen, memory allocated)
+            saved.clear()
+            t0 = time.perf_counter()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): learn._one_batch(batch)
+            if learn.device.type == 'cuda': torch.cuda.synchronize()
+            if i: times.append(time.perf_counter() - t0)
+    finally: learn.cbs, learn.training = cbs, False
+    return statistics.median(times), sum(saved) / 2**20
 
 # %% ../nbs/08_fast.ipynb #3ff80f5a
 CACHE_MB = 512   # bytes of decoded items kept per set (MB); L3_CACHE_MB overrides it, 0 turns the cache off

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_learner_export.ipynb #ae50e7e8
 from __future__ import annotations
-import json, warnings
+import itertools, json, numbers, warnings
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -14,7 +14,7 @@ from .core import default_device, atomic_write
 from .labels import label_class, label_from_desc
 from .data import item_list_from_desc, prepare_item
 from .learner import (Learner, Callback, CancelFit, Recorder, patch_learner, suggest_lrs, is_main_process, world_size,
-                        _quiet)
+                        lr_range, _quiet)
 
 # %% auto #0
 __all__ = ['MODEL_BUILDERS', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model',
@@ -60,23 +60,44 @@ def plot_metrics(self: Recorder, return_fig: bool = False):
     if return_fig: return fig
 
 
+# %% ../nbs/07a_learner_export.ipynb #5c1a7e20
+_MARK_COLOURS = ('tab:orange', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:cyan', 'tab:gray')
+
+def _mark_range(name, mark) -> tuple[float, float]:
+    "(lo, hi) of one of `Recorder.plot`'s marks: (lr, lr) for a rate, the band `lr_range` spreads for a slice."
+    if isinstance(mark, slice): lo, hi = lr_range(mark, 2)
+    elif isinstance(mark, numbers.Real) and not isinstance(mark, bool): lo = hi = float(mark)
+    else: raise TypeError(f'plot: mark {name!r} is {mark!r}; give a learning rate or a slice(lo, hi)')
+    if not 0 < lo <= hi: raise ValueError(f'plot: mark {name!r} spans {lo:g} to {hi:g}; rates must be > 0, lo <= hi')
+    return lo, hi
+
+def _draw_mark(ax, name: str, lo: float, hi: float, colour):
+    "A dashed line at a single rate, or a shaded band between two dashed lines, labelled `name`."
+    if lo == hi: return ax.axvline(lo, color=colour, ls='--', label=name)
+    ax.axvspan(lo, hi, color=colour, alpha=0.15, label=name)
+    for v in (lo, hi): ax.axvline(v, color=colour, ls='--', lw=1)
+
 # %% ../nbs/07a_learner_export.ipynb #8b4e48fc
 @patch
-def plot(self: Recorder, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, return_fig: bool = False):
-    "Smoothed loss against learning rate (log scale) from `lr_find`, with the suggested rates marked."
-    skip_start, skip_end = min(skip_start, len(self.lrs) // 4), min(skip_end, len(self.lrs) // 8)   # a short sweep: as lr_find
+def plot(self: Recorder, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, marks: dict | None = None,
+         return_fig: bool = False):
+    "Smoothed loss against learning rate (log scale) from `lr_find`: the suggested rates and `marks` ({name: rate})."
+    ranges = {name: _mark_range(name, m) for name, m in (marks or {}).items()}   # bad marks fail before drawing
+    skip_start, skip_end = min(skip_start, len(self.lrs) // 4), min(skip_end, len(self.lrs) // 8)   # as lr_find does
     end = len(self.lrs) - skip_end if skip_end else len(self.lrs)
     fig, ax = _plt().subplots(figsize=(6, 4))
     ax.plot(self.lrs[skip_start:end], self.smooth_losses[skip_start:end])
-    ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)')
+    ax.set_xscale('log')
+    ax.set_xlabel('learning rate')
+    ax.set_ylabel('loss (smoothed)')
     if suggestion:
         sugg = suggest_lrs(self.lrs, self.smooth_losses, skip_start, skip_end)
         for (name, lr), c in zip(sugg.items(), ('red', 'green', 'purple')):
             i = int(np.argmin(np.abs(np.log(self.lrs) - np.log(lr))))
             ax.plot(lr, self.smooth_losses[i], 'o', color=c, label=f'{name}: {lr:.1e}')
-        ax.legend()
+    for (name, (lo, hi)), c in zip(ranges.items(), itertools.cycle(_MARK_COLOURS)): _draw_mark(ax, name, lo, hi, c)
+    if suggestion or ranges: ax.legend()
     if return_fig: return fig
-
 
 # %% ../nbs/07a_learner_export.ipynb #48b1624d
 def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
