@@ -92,8 +92,8 @@ def test_full_head_pose(full_env):
     assert (out/'export.pth').exists()
 
 def test_full_imdb(full_env):
-    "The IMDB folders (train/, test/, unsup/) via lm_databunch_on_disk, WikiText-103 weights loaded (LSTMs frozen), the
-    classifier from folders."
+    """The IMDB folders (train/, test/, unsup/) via lm_databunch_on_disk, WikiText-103 weights loaded (LSTMs frozen), the
+    classifier from folders."""
     rec, m, out = run_full('imdb', full_env)
     assert m['lm_epochs'] == 1 and m['bs'] == 4 and m['pretrained'] is True and m['lm_frozen_at_start'] is True
     assert len(m['checks']) == 3 and m['failed_checks'] == []      # recorded, not enforced (CHECKS=False)
