@@ -119,7 +119,7 @@ def _on(learn, device: str):
 
 def _full_learners(root):
     "The learners of the lessons' FULL branches, built as the lessons build them (arch, factory, options), on tiny CPU data."
-    from l3.learner import tensor_data
+    from l3.tensor_data import tensor_data
     from l3.vision import cnn_learner, unet_learner
     torch.manual_seed(0)
     x = torch.rand(4, 3, 32, 32)
