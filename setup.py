@@ -1,6 +1,7 @@
 "Package metadata read from settings.ini (the nbdev template without pkg_resources)."
 from configparser import ConfigParser
-import setuptools, shlex
+import setuptools
+import shlex
 
 cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')

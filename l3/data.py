@@ -46,7 +46,7 @@ ITEM_LISTS = {}
 
 class ItemList:
     "Items (paths, texts, numbers) relative to `path`, with the table rows they came from (`inner_df`) if any."
-    x_kind, extensions, what, default_label, lm_label = 'item', None, '', None, None
+    x_kind, extensions, what, default_label, lm_label, resizer = 'item', None, '', None, None, None
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         ITEM_LISTS[cls.__name__] = cls
@@ -237,9 +237,16 @@ class LabelList(Dataset):
     def label_str(self, i):
         "The label of item `i` as a person reads it."
         return self.label.str(self.y[i])
-    def __getitem__(self, i):
+    def decode(self, i):
+        "Item `i` at its own size: its file read (`x.get`), its label encoded (`label.get`): what a cache may keep."
         x = self.x.get(i, self)
-        return self.x.fit(x, self.label.get(self.y[i], x, self.x.items[i]), self)
+        return x, self.label.get(self.y[i], x, self.x.items[i])
+    def resize(self, x, y):
+        "A decoded item (x, y) at this set's `size`, the label class moving y along; as it is if the list has no resizer."
+        fn = self.x.resizer
+        if fn is None: return x, y
+        return self.label.resize(fn, x, y, size=self.size, method=self.resize_method, train=self.train)
+    def __getitem__(self, i): return self.resize(*self.decode(i))
     def collate(self, samples):
         "Stack (x, y) samples into a batch: the items by their list, the targets by their label class."
         xs, ys = zip(*samples)
@@ -381,7 +388,7 @@ for _m in (LabelListsTestMixin, LabelListsTransformMixin): _add_methods(LabelLis
 # %% ../nbs/03_data_block.ipynb #48de1d62
 class ItemListBatchMixin:
     def get(self, i, ds): return torch.as_tensor(self.items[i], dtype=torch.float32)
-    def fit(self, x, y, ds): return x, y
+    def fit(self, x, y, ds): return ds.resize(x, y)   # the old name of LabelList.resize, until l3.fast calls that
     def setup(self, lls, dss): pass
     def collate(self, xs):
         if len({tuple(x.shape) for x in xs}) > 1:

@@ -20,7 +20,6 @@ def default_num_workers(n_items: int) -> int:
     if n_items < 1000 or n_cpu < 2: return 0
     return min(4, n_cpu)
 
-
 # %% ../nbs/02b_databunch.ipynb #8f154f04
 def _to(b, device, non_blocking=False):
     "A tensor, or a tuple/list of them (e.g. boxes and their classes), on `device`."
@@ -109,7 +108,8 @@ class DataBunchUseMixin:
         return (f"DataBunch;\n\nTrain: {self.train_ds!r}\n\nValid: {self.valid_ds!r}\n\nTest: {self.test_ds!r}\n"
                 f"bs={self.bs} size={self.size} device={self.device} stats={self.stats}")
     def normalize(self, stats=...):
-        "Normalise batches with `stats` (mean, std) per channel (default: the items' usual ones, e.g. ImageNet's; None: measured); returns self."
+        """Normalise batches with per-channel `stats` (mean, std): by default the pretrained model's (ImageNet's for
+        images); None: measured on training batches (only for a model trained from scratch). Returns self."""
         stats = self.train_ds.x.norm_stats(self, stats)
         if stats is None: return self
         self.stats = (list(map(float, stats[0])), list(map(float, stats[1])))

@@ -14,7 +14,7 @@ from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 import warnings
 import numpy as np, torch
 from PIL import Image
-from .core import data_path, is_offline, save_json, DataError
+from .core import data_path, is_offline, save_json, setting, DataError
 from . import core
 from .synth import SYNTH_MARKER, SYNTH_VERSION, synth_version, convert_biwi
 from .synth_text import synth
@@ -325,8 +325,6 @@ def extract_archive(src, dest, strip_root: bool = False) -> Path:
 # %% ../nbs/02_datasets.ipynb #7958c54d
 def kaggle_rules_url(competition: str) -> str: return f'https://www.kaggle.com/c/{competition}/rules'
 
-def _quiet() -> bool: return os.environ.get('L3_QUIET', '').strip().lower() in ('1', 'true', 'yes')
-
 def _kaggle_has_credentials() -> bool:
     if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return True
     if os.environ.get('KAGGLE_API_TOKEN'): return True
@@ -394,7 +392,7 @@ def kaggle_download(competition: str, files, dest, api=None, extract: bool = Tru
         marker = dest/MARKER
         if fname in (json.loads(marker.read_text()) if marker.exists() else {}): continue   # extracted already
         if _find_kaggle_file(dest, fname) is None:
-            try: api.competition_download_file(competition, fname, path=str(dest), quiet=_quiet())
+            try: api.competition_download_file(competition, fname, path=str(dest), quiet=setting('L3_QUIET'))
             except Exception as e: raise _kaggle_error(e, competition, fname) from None
             if _find_kaggle_file(dest, fname) is None:
                 raise KaggleError(f'Kaggle said {competition}/{fname} was downloaded but it is not in {dest}; '

@@ -4,17 +4,24 @@
 
 # %% ../nbs/11c_lesson.ipynb #2893e872
 from __future__ import annotations
+import glob
 import html
 import math
 import re
 from pathlib import Path
 import ipywidgets as W
-from .core import main_rank, save_json, lesson_dir, _repo_root
+import numpy as np
+import pandas as pd
+from .core import main_rank, save_json, lesson_dir, _repo_root, DataError
+from .datasets import _genfromtxt
+from .databunch import DataBunch
+from .augment import get_transforms
+from .vision_data import IMAGE_EXTS, ImageList, SegmentationItemList, PointsItemList, imagenet_stats
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'LessonChecks', 'LessonRecord', 'finish_lesson', 'ReferenceResults', 'reference_results',
            'QuestionnaireError', 'parse_questions', 'check_answer', 'questionnaire_html', 'Questionnaire',
-           'questionnaire', 'check_folder']
+           'questionnaire', 'FolderProblem', 'check_folder']
 
 # %% ../nbs/11c_lesson.ipynb #c0890792
 def _plain(x):
@@ -229,7 +236,7 @@ def questionnaire_html(title: str, qs: list[dict]) -> str:
         items.append(f"<li><p>{_inline(q['text'])}</p>" + (f'<ul>{choices}</ul>' if choices else '') +
                      f"<details><summary>Answer</summary><p><strong>{_right_answer(q)}</strong></p><p>{_inline(q['why'])}</p>"
                      f"<p><em>Reread: {_inline(q['section'])}</em></p></details></li>")
-    return f'<div class="l3-questionnaire"><h3>{_inline(title)}</h3><ol>{"".join(items)}</ol></div>'
+    return f'<div class="l3-questionnaire"><p><strong>{_inline(title)}</strong></p><ol>{"".join(items)}</ol></div>'
 
 # %% ../nbs/11c_lesson.ipynb #e7cf7023
 def _feedback(q: dict, given) -> str:
@@ -260,7 +267,7 @@ class Questionnaire(W.VBox):
     def __init__(self, title: str, questions: list[dict], path=None):
         self.title, self.questions, self.path = title, questions, path
         self.boxes = [_question_box(q, i) for i, q in enumerate(questions, 1)]
-        super().__init__([W.HTML(f'<h3>{_inline(title)}</h3>'), *self.boxes])
+        super().__init__([W.HTML(f'<p><strong>{_inline(title)}</strong></p>'), *self.boxes])
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs) or {}
@@ -283,16 +290,105 @@ def questionnaire(name) -> Questionnaire:
 LAYOUTS = {
     'single_label': 'a folder per class (path/cat/1.jpg, path/dog/2.jpg), or train/ and valid/ each with a folder '
                     'per class',
-    'multi_label': 'a CSV `name,tags` (labels.csv; tags separated by spaces) and the images in a folder beside it',
-    'segmentation': 'images/ with the photos, labels/ with a mask per photo named <stem>_P<ext>, and codes.txt '
-                    '(one class name per line, in the order of the mask values)',
-    'points': 'images, each with a <stem>.txt beside it holding its point as `row col` in pixels',
+    'multi_label': 'a CSV with two columns, the image name and its tags separated by spaces (e.g. labels.csv: '
+                   '`name,tags` then `tile_1,clear primary`), and the images in one folder beside it',
+    'segmentation': 'images/ with the photos, labels/ with a mask per photo named <stem>_P<ext> (or <stem>_P.png) '
+                    'holding a class id per pixel, and codes.txt (the class names, one per line, in id order)',
+    'points': 'the images, each with a <stem>.txt beside it holding its point as `row col` in pixels',
 }
 
+class FolderProblem(DataError):
+    "What is wrong with a learner's folder for a task, and what to do (raised inside `check_folder`, then printed)."
+
+# %% ../nbs/11c_lesson.ipynb #a36ac777
+def _only(path: Path, pattern: str, what: str, how: str) -> Path:
+    "The one file or folder of `path` matching `pattern`, or a FolderProblem saying what to write."
+    found = sorted(path.glob(pattern))
+    if len(found) == 1: return found[0]
+    if not found: raise FolderProblem(f'{path} has no {what}; {how}')
+    raise FolderProblem(f"{path} has {len(found)} {what}s ({', '.join(f.name for f in found[:5])}); name the one to "
+                        f'use (check_folder(..., {"csv_name" if "CSV" in what else "folder"}=...))')
+
+def _suffix(folder: Path, name: str) -> str:
+    "'' when `name` is a file of `folder`, else the suffix of the image named `name` + suffix (the CSV left it off)."
+    if (folder/name).is_file(): return ''
+    return next((f.suffix for f in sorted(folder.glob(f'{glob.escape(name)}.*')) if f.suffix.lower() in IMAGE_EXTS), '')
+
+# %% ../nbs/11c_lesson.ipynb #d54f160d
+def _split(il, kw): return il.split_by_rand_pct(kw.get('valid_pct', 0.2), seed=kw.get('seed', 42))
+
+def _single_label(path: Path, kw):
+    il = ImageList.from_folder(path)
+    by_folder = (path/'train').is_dir() and (path/'valid').is_dir()
+    return (il.split_by_folder() if by_folder else _split(il, kw)).label_from_folder(), False
+
+def _multi_label(path: Path, kw):
+    csv = kw.get('csv_name') or _only(path, '*.csv', 'CSV file', 'write one (e.g. labels.csv) with the columns '
+                                      'name,tags: the image name, then its tags separated by spaces').name
+    folder = kw.get('folder') or _only(path, '*/', 'image folder', 'put the images in a folder beside the CSV').name
+    first = str(pd.read_csv(path/csv, nrows=1).iloc[0, 0]) if kw.get('suffix') is None else ''
+    suffix = kw.get('suffix', _suffix(path/folder, first))
+    il = ImageList.from_csv(path, csv, folder=folder, suffix=suffix)
+    return _split(il, kw).label_from_df(label_delim=kw.get('label_delim', ' ')), False
+
+# %% ../nbs/11c_lesson.ipynb #b84d737a
+def _segmentation(path: Path, kw):
+    for what in ('images', 'labels'):
+        if not (path/what).is_dir(): raise FolderProblem(f'{path} has no {what}/ folder; {LAYOUTS["segmentation"]}')
+    if not (path/'codes.txt').is_file():
+        raise FolderProblem(f'{path} has no codes.txt; write the class names in it, one per line, in the order of '
+                            'the ids in the masks (the first line is id 0)')
+    codes = [line.strip() for line in (path/'codes.txt').read_text().splitlines() if line.strip()]
+    def get_y(x):
+        ys = [path/'labels'/f'{x.stem}_P{x.suffix}', path/'labels'/f'{x.stem}_P.png']
+        return next((y for y in ys if y.exists()), ys[0])
+    il = SegmentationItemList.from_folder(path/'images')
+    return _split(il, kw).label_from_func(get_y, classes=codes), True
+
+# %% ../nbs/11c_lesson.ipynb #a54c50a2
+def _read_points(img: Path):
+    "The point(s) of `img` from `<stem>.txt` beside it (`row col` per line, pixels), read by the datasets' reader."
+    txt = img.with_suffix('.txt')
+    how = f'write the point of {img.name} in {txt.name} as `row col` in pixels (one point per line)'
+    try: a = _genfromtxt(txt, 'points file')
+    except DataError as e: raise FolderProblem(f'{e}; {how}') from None
+    if a.size == 0 or a.size % 2 or not np.isfinite(a).all():
+        raise FolderProblem(f'points file {txt} does not hold pairs of numbers; {how}')
+    return a.reshape(-1, 2)
+
+def _points(path: Path, kw):
+    return _split(PointsItemList.from_folder(path), kw).label_from_func(_read_points), True
+
+_TASKS = {'single_label': _single_label, 'multi_label': _multi_label, 'segmentation': _segmentation, 'points': _points}
+
+# %% ../nbs/11c_lesson.ipynb #03d0ef28
+def _build(lls, tfm_y: bool, task: str, kw) -> DataBunch:
+    for ds in (lls.train, lls.valid):
+        for i in range(len(ds)): ds[i]          # raises the data block's own error, naming the item
+    if task.endswith('_label') and len(lls.train.classes or []) < 2:
+        raise FolderProblem(f"every training image has the label {list(lls.train.classes or ['?'])[0]!r}: a "
+                            'classifier needs at least two classes; add images of another class')
+    if len(lls.valid) == 0:
+        raise FolderProblem(f'no validation images ({len(lls.train)} in all); add images, or a valid/ folder')
+    data = lls.transform(get_transforms(), size=kw.get('size', 64), tfm_y=tfm_y).databunch(bs=kw.get('bs', 8),
+                                                                                          num_workers=0)
+    return data.normalize(imagenet_stats)
+
+# %% ../nbs/11c_lesson.ipynb #7ac737b7
 def check_folder(path, task: str, **kw):
     "Build the DataBunch of `task` from `path`, or say in plain words what is wrong; `path=None`: show the layout."
     if task not in LAYOUTS: raise ValueError(f"task {task!r}: choose one of {', '.join(LAYOUTS)}")
     if path is None:
-        print(f'No folder given (MY_FOLDER = None). For {task} it should hold {LAYOUTS[task]}.')
+        print(f'No folder given. For {task}, check_folder expects {LAYOUTS[task]}.')
         return None
-    raise NotImplementedError('check_folder with a folder: coming in the next step of the lesson kit')
+    path = Path(path).expanduser()
+    try:
+        if not path.exists(): raise FolderProblem(f'{path} does not exist; a relative path starts from {Path.cwd()}')
+        data = _build(*_TASKS[task](path, kw), task, kw)
+    except (DataError, ValueError, OSError) as e:     # DataError: the library's own words, naming the file
+        print(f'{path} is not ready for {task} yet:\n  {e}\nThe layout {task} expects: {LAYOUTS[task]}.')
+        return None
+    n_cls = f', {len(data.classes)} classes: {", ".join(map(str, list(data.classes)[:10]))}' if data.classes else ''
+    print(f'{path}: {len(data.train_ds)} training and {len(data.valid_ds)} validation images{n_cls}. Ready.')
+    if kw.get('show', True): data.show_batch(rows=2, figsize=(5, 5))
+    return data

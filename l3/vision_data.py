@@ -142,7 +142,7 @@ def denormalize(x, mean, std):
     return x * s + m
 
 def batch_stats(data, n=1):
-    "Per-channel (mean, std) of `n` training batches (for data unlike ImageNet)."
+    "Per-channel (mean, std) of `n` training batches: the statistics for a model trained from scratch."
     xs = [xb for _, (xb, _) in zip(range(n), data.train_dl)]
     x = torch.cat(xs).transpose(0, 1).flatten(1)
     return x.mean(1).tolist(), x.std(1).tolist()
@@ -154,9 +154,8 @@ class ImageList(ItemList):
     def __init__(self, items, path='.', inner_df=None, convert_mode='RGB', **kw):
         super().__init__(items, path, inner_df, convert_mode=convert_mode, **kw)
     convert_mode = property(lambda self: self.kw.get('convert_mode', 'RGB'))
+    resizer = staticmethod(resize_item)
     def get(self, i, ds): return open_image(self.items[i], self.convert_mode)
-    def fit(self, x, y, ds):
-        return ds.label.resize(resize_item, x, y, size=ds.size, method=ds.resize_method, train=ds.train)
     def proc_batch(self, xb, yb, dl):
         "A uint8 batch on the device -> float in [0, 1], augmented (the target too when `tfm_y`), normalised."
         lbl, st = dl.dataset.label, dl.stats

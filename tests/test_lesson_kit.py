@@ -4,6 +4,7 @@ runner records an error naming the check and its figure and the CLI exits non-ze
 import json
 from pathlib import Path
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = 'score >= 0.85 (small mode)'
@@ -72,3 +73,145 @@ def test_cli_exits_non_zero_on_a_failed_check(tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert f'l3 lesson fixture: learning check failed: {CHECK} (figure 0.42)' in err
     assert f'FAILED: learning check failed: {CHECK} (figure 0.42)' in out
+
+# --- check_folder: the homework's folder, each problem named in plain words ------------------------------------------
+
+def _img(p: Path, h=32, w=48):
+    import numpy as np
+    from PIL import Image
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(p)
+
+def _mask(p: Path, h=32, w=48, n=3, rgb=False):
+    import numpy as np
+    from PIL import Image
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, n, (h, w, 3) if rgb else (h, w), dtype=np.uint8)).save(p)
+
+def _check(capsys, path, task, **kw):
+    "check_folder's result and what it printed."
+    from l3.lesson import check_folder
+    data = check_folder(path, task, show=False, size=32, bs=2, **kw)
+    return data, capsys.readouterr().out
+
+def _problem(capsys, path, task, *words, **kw):
+    data, out = _check(capsys, path, task, **kw)
+    assert data is None and f'{path} is not ready for {task} yet' in out and 'The layout' in out, out
+    for w in words: assert w in out, (w, out)
+
+def test_check_folder_without_a_folder_shows_the_layout(capsys):
+    from l3.lesson import check_folder, LAYOUTS
+    for task in LAYOUTS:
+        assert check_folder(None, task) is None and LAYOUTS[task] in capsys.readouterr().out
+    with pytest.raises(ValueError, match="choose one of single_label, multi_label, segmentation, points"):
+        check_folder(None, 'detection')
+
+def test_check_folder_single_label(tmp_path, capsys):
+    _problem(capsys, tmp_path/'nope', 'single_label', 'does not exist')
+    (tmp_path/'empty').mkdir()
+    _problem(capsys, tmp_path/'empty', 'single_label', 'no image files found in')
+    for i in range(6): _img(tmp_path/'pets'/'cat'/f'{i}.jpg')
+    _problem(capsys, tmp_path/'pets', 'single_label', "every training image has the label 'cat'", 'two classes')
+    for i in range(6): _img(tmp_path/'pets'/'dog'/f'{i}.jpg')
+    data, out = _check(capsys, tmp_path/'pets', 'single_label')
+    assert data.classes == ['cat', 'dog'] and 'Ready' in out and data.one_batch()[0].shape == (2, 3, 32, 32)
+    for split in ('train', 'valid'):
+        for c in ('a', 'b'): _img(tmp_path/'tv'/split/c/'0.png')
+    data, _ = _check(capsys, tmp_path/'tv', 'single_label')
+    assert len(data.train_ds) == 2 and len(data.valid_ds) == 2     # train/ and valid/ make the split
+
+def _tiles(path: Path, rows: list[str], n_images=8):
+    for i in range(n_images): _img(path/'train'/f'tile_{i}.jpg')
+    (path/'labels.csv').write_text('name,tags\n' + ''.join(f'{r}\n' for r in rows))
+
+def test_check_folder_multi_label(tmp_path, capsys):
+    p = tmp_path/'tiles'
+    _tiles(p, [f'tile_{i},clear primary' if i % 2 else f'tile_{i},haze' for i in range(8)])
+    data, _ = _check(capsys, p, 'multi_label')
+    assert data.classes == ['clear', 'haze', 'primary'] and data.one_batch()[1].shape == (2, 3)
+    _tiles(p, [f'tile_{i},clear' for i in range(10)])                # a CSV naming files that do not exist
+    _problem(capsys, p, 'multi_label', '2 of 10 files named in', 'labels.csv do not exist', 'tile_8.jpg')
+    _tiles(p, [f'tile_{i},clear' for i in range(8)])
+    _problem(capsys, p, 'multi_label', "every training image has the label 'clear'")
+    _tiles(p, [f'tile_{i},' if i == 3 else f'tile_{i},a b' for i in range(8)])   # a label that does not parse
+    _problem(capsys, p, 'multi_label', "label column 'tags' has NaN (empty) values", 'train/tile_3.jpg')
+    (p/'labels.csv').unlink()
+    _problem(capsys, p, 'multi_label', 'has no CSV file', 'name,tags')
+
+def test_check_folder_segmentation(tmp_path, capsys):
+    p = tmp_path/'streets'
+    for i in range(6): _img(p/'images'/f's{i}.jpg')
+    for i in range(1, 6): _mask(p/'labels'/f's{i}_P.png')
+    _problem(capsys, p, 'segmentation', 'has no codes.txt')
+    (p/'codes.txt').write_text('Road\nCar\nVoid\n')
+    _problem(capsys, p, 'segmentation', 'mask files do not exist', 's0_P.jpg', 'for image')   # a mask missing
+    _mask(p/'labels'/'s0_P.png', rgb=True)
+    _problem(capsys, p, 'segmentation', 'is a colour (RGB) image')
+    _mask(p/'labels'/'s0_P.png', n=5)
+    _problem(capsys, p, 'segmentation', 'but the codes list 3 classes')
+    _mask(p/'labels'/'s0_P.png', h=30)
+    _problem(capsys, p, 'segmentation', 'masks must have the image\'s size')
+    _mask(p/'labels'/'s0_P.png')
+    data, out = _check(capsys, p, 'segmentation')
+    assert data.classes == ['Road', 'Car', 'Void'] and data.one_batch()[1].shape == (2, 32, 32), out
+
+def test_check_folder_points(tmp_path, capsys):
+    p = tmp_path/'faces'
+    for i in range(6):
+        _img(p/f'f{i}.jpg')
+        (p/f'f{i}.txt').write_text('10 20\n')
+    data, _ = _check(capsys, p, 'points')
+    assert data.one_batch()[1].shape == (2, 1, 2)
+    (p/'f2.txt').write_text('ten twenty\n')
+    _problem(capsys, p, 'points', 'f2.txt does not hold pairs of numbers', '`row col`')
+    (p/'f2.txt').unlink()
+    _problem(capsys, p, 'points', 'f2.txt does not exist', 'write the point of f2.jpg')
+    (p/'f2.txt').write_text('100 20\n')
+    _problem(capsys, p, 'points', 'lies outside the image of size (32, 48)')
+    (p/'f2.jpg').write_bytes(b'not an image')
+    (p/'f2.txt').write_text('10 20\n')
+    _problem(capsys, p, 'points', 'f2.jpg', 'corrupt or not an image')
+
+# --- the question files of the lessons ----------------------------------------------------------------------------
+
+# While the lessons are being rewritten a lesson without its question file is skipped; set True when all are written.
+REQUIRE_EVERY_QUESTIONNAIRE = False
+QUESTIONS = ROOT/'nbs'/'lessons'/'questions'
+
+def lesson_headings(nb_path: Path) -> list[str]:
+    "The `## ` headings of a notebook's markdown cells, as written after `## `."
+    nb = json.loads(nb_path.read_text(encoding='utf-8'))
+    return [line[3:].strip() for c in nb['cells'] if c['cell_type'] == 'markdown'
+            for line in ''.join(c['source']).splitlines() if line.startswith('## ')]
+
+def test_every_question_file_belongs_to_a_lesson():
+    from l3.cli import LESSONS
+    stray = sorted(p.name for p in QUESTIONS.glob('*.md') if p.stem not in LESSONS) if QUESTIONS.is_dir() else []
+    assert not stray, f'question files named after no lesson (nbs/lessons/NAME.md): {stray}'
+
+@pytest.mark.parametrize('lesson', __import__('l3.cli', fromlist=['LESSONS']).LESSONS)
+def test_question_file(lesson):
+    "Each lesson's questionnaire parses, has 8-15 questions, and each `section:` is a `## ` heading of the lesson."
+    from l3.lesson import parse_questions, questionnaire
+    f = QUESTIONS/f'{lesson}.md'
+    if not f.exists() and not REQUIRE_EVERY_QUESTIONNAIRE: pytest.skip(f'{f.relative_to(ROOT)} not written yet')
+    _, qs = parse_questions(f)
+    assert 8 <= len(qs) <= 15, f'{f.relative_to(ROOT)}: {len(qs)} questions; a lesson has 8 to 15'
+    headings = lesson_headings(ROOT/'nbs'/'lessons'/f'{lesson}.ipynb')
+    wrong = [f"line {q['line']}: {q['section']!r}" for q in qs if q['section'] not in headings]
+    assert not wrong, f'{f.relative_to(ROOT)}: sections that are not `## ` headings of the lesson:\n' + \
+        '\n'.join(wrong) + '\nits headings: ' + ' | '.join(headings)
+    assert len(questionnaire(lesson).boxes) == len(qs)
+
+def test_lesson_headings_reads_level_two_only(tmp_path):
+    nb = {'cells': [{'cell_type': 'markdown', 'source': ['# Title\n', '## First part \n', 'text\n', '### Sub\n']},
+                    {'cell_type': 'code', 'source': ['## not a heading']}]}
+    (tmp_path/'x.ipynb').write_text(json.dumps(nb))
+    assert lesson_headings(tmp_path/'x.ipynb') == ['First part']
+
+def test_readme_lists_every_lesson_in_course_order():
+    "The README's lesson table (from nbs/index.ipynb) names every lesson of `l3 lesson all`, in its order."
+    import re
+    from l3.cli import LESSONS
+    table = re.findall(r'^\| `nbs/lessons/(\w+)\.ipynb` \|', (ROOT/'README.md').read_text(encoding='utf-8'), re.M)
+    assert table == LESSONS, f'README lists {table}; the course order (l3.cli.LESSONS) is {LESSONS}'

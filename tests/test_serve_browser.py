@@ -1,6 +1,6 @@
 """l3 serve in a real browser: one uvicorn on 127.0.0.1 (a free port), the page driven by headless Chromium (Playwright,
-the Debian chromium package, as tests/test_docs.py). Upload an image on the page, see the prediction drawn, mark it wrong
-with the right answer, and find the row in SQLite. Screenshots: _build/artifacts/serve_mnist.png (bars),
+the Debian chromium package, as tests/test_docs.py). Upload an image on the page, see the prediction drawn, mark it
+wrong with the right answer, and find the row in SQLite. Screenshots: _build/artifacts/serve_mnist.png (bars),
 serve_camvid.png (the mask over the image, legend, opacity slider), serve_head_pose.png (the point, a click as the
 correction). The server is stopped at the end, also when a step fails.
 """
@@ -25,8 +25,8 @@ def server(tmp_path_factory):
 
 def feedback_rows(db):
     with sqlite3.connect(db) as c:
-        return c.execute('SELECT p.model, f.correct, f.target FROM feedback f JOIN predictions p ON p.id = f.prediction_id '
-                         'ORDER BY f.id').fetchall()
+        return c.execute('SELECT p.model, f.correct, f.target FROM feedback f '
+                         'JOIN predictions p ON p.id = f.prediction_id ORDER BY f.id').fetchall()
 
 def test_page_upload_predict_correct(server):
     srv, db, root = server
@@ -39,13 +39,18 @@ def test_page_upload_predict_correct(server):
         errors = []
         page.on('pageerror', lambda e: errors.append(str(e)))
         page.on('console', lambda m: m.type == 'error' and errors.append(m.text))
-        page.goto(srv.url + '/'); page.wait_for_selector('body[data-ready="1"]', timeout=30_000)
+        page.goto(srv.url + '/')
+        page.wait_for_selector('body[data-ready="1"]', timeout=30_000)
         # MNIST: the class probabilities as bars; "wrong, it is a 7"
         page.select_option('#model', 'mnist')
         page.set_input_files('#file', str(root/'mnist.png'))
         page.wait_for_selector('#result .bar', timeout=30_000)
         assert page.locator('#result .bar').count() == 2 and page.locator('#version').inner_text() == 'mnist v1'
-        page.click('#wrong'); page.select_option('#right-label', '7'); page.click('#send-feedback')
+        assert page.is_visible('#wrong') and page.is_hidden('#send-feedback')   # no correction asked for yet
+        page.click('#wrong')
+        assert page.is_visible('#send-feedback')
+        page.select_option('#right-label', '7')
+        page.click('#send-feedback')
         page.wait_for_selector('#thanks:has-text("recorded")', timeout=30_000)   # (no string eval: the CSP forbids it)
         page.screenshot(path=str(ARTIFACTS/'serve_mnist.png'), full_page=True)
         assert feedback_rows(db)[-1] == ('mnist', 0, '"7"')
@@ -55,7 +60,9 @@ def test_page_upload_predict_correct(server):
         page.wait_for_selector('#canvas[data-drawn="mask"]', timeout=30_000)
         assert page.locator('.legend div').count() >= 1
         page.fill('#opacity', '0.8')
-        page.click('#wrong'); page.locator('#wrong-classes input').first.check(); page.click('#send-feedback')
+        page.click('#wrong')
+        page.locator('#wrong-classes input').first.check()
+        page.click('#send-feedback')
         page.wait_for_selector('#thanks:has-text("recorded")', timeout=30_000)   # (no string eval: the CSP forbids it)
         page.screenshot(path=str(ARTIFACTS/'serve_camvid.png'), full_page=True)
         model, correct, target = feedback_rows(db)[-1]
@@ -64,7 +71,8 @@ def test_page_upload_predict_correct(server):
         page.select_option('#model', 'head_pose')
         page.set_input_files('#file', str(root/'head_pose.jpg'))
         page.wait_for_selector('#canvas[data-drawn="points"]', timeout=30_000)
-        page.click('#wrong'); page.click('#canvas', position={'x': 5, 'y': 5})
+        page.click('#wrong')
+        page.click('#canvas', position={'x': 5, 'y': 5})
         page.wait_for_selector('#clicked:has-text("The right point")', timeout=10_000)
         page.click('#send-feedback')
         page.wait_for_selector('#thanks:has-text("recorded")', timeout=30_000)   # (no string eval: the CSP forbids it)
