@@ -256,13 +256,19 @@ def main(argv: list[str]|None = None) -> int:
 # %% ../nbs/13_cli.ipynb #113ada7f
 def _deploy_parsers(sub):
     s = sub.add_parser('serve', help='serve exported models: a web page and a JSON API',
-                       description='Serve exported models (run folders holding export.pth) at http://HOST:PORT.')
+                       description='Serve exported models (run folders holding export.pth) at http://HOST:PORT.',
+                       epilog='Reload (POST /api/models/NAME/reload: serve the newest version of a model) needs '
+                              'a token when the server listens beyond loopback (--host 0.0.0.0, an address of this '
+                              'machine): send it as the header "Authorization: Bearer TOKEN". The token is --token, '
+                              'else the environment variable L3_SERVE_TOKEN, else a random one printed once at start. '
+                              'On loopback (the default --host 127.0.0.1) no token is needed unless one was set.')
     s.add_argument('folders', nargs='*', type=Path, help='run folders, e.g. runs/planet runs/camvid')
     s.add_argument('--model', action='append', type=Path, default=[], help='an export .pth file (repeatable)')
     s.add_argument('--host', default='127.0.0.1')
     s.add_argument('--port', type=int, default=8000)
     s.add_argument('--db', type=Path, default=Path('feedback.db'), help='the SQLite feedback store (%(default)s)')
     s.add_argument('--device', default='cpu')
+    s.add_argument('--token', default=None, help='the token reload needs (default: $L3_SERVE_TOKEN; see below)')
     f = sub.add_parser('feedback', help='the feedback store', description='Work with the feedback store of `l3 serve`.')
     fe = f.add_subparsers(dest='action', metavar='{export}').add_parser('export',
                                                                       help='write the corrected items as datasets')
@@ -291,7 +297,7 @@ def _serve(args) -> int:
     from l3.serve import serve
     models = list(args.folders) + list(args.model)
     if not models: return _fail(ValueError('give run folders (l3 serve runs/planet) or --model path/export.pth'))
-    try: serve(models, host=args.host, port=args.port, db=args.db, device=args.device)
+    try: serve(models, host=args.host, port=args.port, db=args.db, device=args.device, token=args.token)
     except (FileNotFoundError, OSError, ValueError, KeyError) as e: return _fail(e)
     return 0
 

@@ -20,7 +20,8 @@ SETTINGS = {   # name: (type, default); the table above says what each one means
     'L3_DATA': (Path, None), 'L3_RUNS': (Path, None), 'L3_OFFLINE': (bool, False), 'L3_QUIET': (bool, False),
     'L3_DEVICE': (str, None), 'L3_CACHE_MB': (float, 512.), 'L3_MALLOC_TUNING': (bool, True),
     'L3_GC_FREEZE': (bool, True), 'L3_WT103': (Path, None), 'L3_MODELS': (str, None),
-    'L3_FEEDBACK_DB': (Path, Path('feedback.db')), 'RANK': (int, 0), 'LOCAL_RANK': (int, 0), 'WORLD_SIZE': (int, 1)}
+    'L3_FEEDBACK_DB': (Path, Path('feedback.db')), 'L3_SERVE_TOKEN': (str, None),
+    'RANK': (int, 0), 'LOCAL_RANK': (int, 0), 'WORLD_SIZE': (int, 1)}
 _YES, _NO = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
 
 def setting(name: str) -> Path|bool|int|float|str|None:
@@ -51,19 +52,23 @@ def _repo_root() -> Path|None:
             if ini.is_file() and 'lib_name = l3' in ini.read_text(errors='ignore'): return d
     return None
 
+# %% ../nbs/00_core.ipynb #4ff9a4a2
 def _home_folder(name: str) -> Path:
     root = _repo_root()
     return root/name if root else Path.home()/'.l3'/name
 
+# %% ../nbs/00_core.ipynb #52806708
 def data_path() -> Path:
     "Folder where datasets are downloaded or generated (`L3_DATA`, else `<repo>/data`, else `~/.l3/data`)."
     return setting('L3_DATA') or _home_folder('data')
 
+# %% ../nbs/00_core.ipynb #c6785473
 def runs_path(task: str|None = None) -> Path:
     "Folder for headless outputs (`L3_RUNS`, else `<repo>/runs`), optionally the sub-folder of one task."
     p = setting('L3_RUNS') or _home_folder('runs')
     return p/task if task else p
 
+# %% ../nbs/00_core.ipynb #56f2a912
 def is_offline() -> bool:
     "True when `L3_OFFLINE` says yes: no download is attempted, stand-ins are used."
     return setting('L3_OFFLINE')
@@ -73,12 +78,14 @@ def main_rank() -> bool:
     "True in the process that writes files and prints: always, except in the other ranks under `torchrun`."
     return setting('RANK') == 0
 
+# %% ../nbs/00_core.ipynb #80266318
 def lesson_dir(name: str, run_dir=None) -> Path:
     "The folder lesson `name` writes to (created): `run_dir` when given (`l3 lesson` sets it), else runs/NAME."
     p = Path(run_dir) if run_dir else runs_path(name)
     p.mkdir(parents=True, exist_ok=True)
     return p
 
+# %% ../nbs/00_core.ipynb #e9dcf211
 class DataError(ValueError):
     "Something wrong with the data on disk or in a table; the message names the file/value and says what to do."
 
@@ -116,11 +123,13 @@ def listify(o) -> list:
     try: return list(o)
     except TypeError: return [o]
 
+# %% ../nbs/00_core.ipynb #03b15024
 def progress(it=None, total=None, desc=None, leave=True, **kw):
     "A progress bar over `it` (tqdm; a widget in notebooks, text in terminals; off when `L3_QUIET=1`)."
     from tqdm.auto import tqdm
     return tqdm(it, total=total, desc=desc, leave=leave, disable=setting('L3_QUIET'), **kw)
 
+# %% ../nbs/00_core.ipynb #a114c237
 class atomic_write:
     "Context manager giving a temporary path next to `dest`; renamed onto `dest` only if the block succeeds."
     def __init__(self, dest): self.dest = Path(dest)
@@ -135,14 +144,8 @@ class atomic_write:
         else: self.tmp.unlink(missing_ok=True)
         return False
 
+# %% ../nbs/00_core.ipynb #326b3c17
 def save_json(obj, dest):
     "Write `obj` as indented JSON to `dest` atomically."
     with atomic_write(dest) as tmp: tmp.write_text(json.dumps(obj, indent=2, default=str))
     return Path(dest)
-
-# %% ../nbs/00_core.ipynb #cc9db20c
-def _add_methods(cls, src):
-    "Give `cls` the functions defined in class `src` (lets one class be explained over several cells)."
-    for k, v in vars(src).items():
-        if not k.startswith('__'): setattr(cls, k, v)
-    return cls

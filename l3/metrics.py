@@ -23,6 +23,7 @@ def _check(name: str, ok: bool, preds, targs, want: str):
         raise ValueError(f"{name}: targets of shape {tuple(targs.shape)} do not fit predictions of shape "
                          f"{tuple(preds.shape)}; expected {want}")
 
+# %% ../nbs/06_metrics.ipynb #0f3fa1df
 def metric_name(m) -> str:
     "The name shown in the epoch table: `m.name` if set, else the function's name (looking through `partial`)."
     if getattr(m, 'name', None): return m.name
@@ -45,6 +46,7 @@ def accuracy_thresh(preds: torch.Tensor, targs: torch.Tensor, thresh: float = 0.
     if sigmoid: preds = preds.sigmoid()
     return ((preds > thresh) == targs.bool()).float().mean()
 
+# %% ../nbs/06_metrics.ipynb #eb4a7b3e
 def fbeta(preds: torch.Tensor, targs: torch.Tensor, thresh: float | torch.Tensor = 0.2, beta: float = 2,
           sigmoid: bool = True) -> torch.Tensor:
     "F-beta of multi-label predictions computed per sample (row) and averaged: the Kaggle Planet score."
@@ -80,6 +82,7 @@ class Metric:
         v, self.totals = self.value, saved
         return v
 
+# %% ../nbs/06_metrics.ipynb #b118616d
 class AvgMetric(Metric):
     "Average of the plain metric `func` over batches, weighted by batch size; `name` overrides the displayed name."
     def __init__(self, func, name: str | None = None): self.func, self.name = func, name or metric_name(func)
@@ -89,6 +92,7 @@ class AvgMetric(Metric):
     @property
     def value(self): return (self.totals['sum'] / self.totals['n']).float() if self.totals.get('n', 0) > 0 else None
 
+# %% ../nbs/06_metrics.ipynb #cceb56a1
 def as_metric(m) -> Metric:
     "`m` unchanged if it is an accumulating metric, else a plain function wrapped in `AvgMetric`."
     return m if isinstance(m, Metric) else AvgMetric(m)
@@ -100,6 +104,7 @@ def _seg_targs(name, preds, targs):
            f'{(preds.shape[0], *preds.shape[2:])} (B x H x W class ids for B x C x H x W predictions)')
     return targs
 
+# %% ../nbs/06_metrics.ipynb #8ea24677
 class _PixelMetric(Metric):
     "A metric of segmentation masks that leaves out pixels whose target is `void_id` or `ignore_id`."
     def __init__(self, void_id: int | None = None, ignore_id: int = IGNORE_ID):
@@ -109,6 +114,7 @@ class _PixelMetric(Metric):
         keep = targs != self.ignore_id
         return keep & (targs != self.void_id) if self.void_id is not None else keep
 
+# %% ../nbs/06_metrics.ipynb #4acb65f6
 class MaskedAccuracy(_PixelMetric):
     "Pixel accuracy leaving out pixels whose target is `void_id` or `ignore_id`, summed over the whole set."
     name = 'masked_accuracy'
@@ -120,12 +126,14 @@ class MaskedAccuracy(_PixelMetric):
     @property
     def value(self): return (self.totals['right'] / self.totals['n']).float() if self.totals.get('n', 0) > 0 else None
 
+# %% ../nbs/06_metrics.ipynb #c2ae7dca
 def masked_accuracy(void_id: int | None = None, ignore_id: int = IGNORE_ID, name: str | None = None) -> MaskedAccuracy:
     "Pixel accuracy skipping `void_id` (e.g. CamVid's `Void`) and `ignore_id` pixels (the lesson's `acc_camvid`)."
     m = MaskedAccuracy(void_id, ignore_id)
     if name: m.name = name
     return m
 
+# %% ../nbs/06_metrics.ipynb #87ff3b8b
 class MeanIoU(_PixelMetric):
     "Intersection over union per class, summed over the whole set; `value` is their mean, `per_class` each one."
     name = 'mean_iou'
@@ -159,11 +167,13 @@ def _flat_pair(name, preds, targs):
            f'{len(preds)} samples of {preds[0].numel() if len(preds) else 0} numbers each')
     return preds.reshape(len(preds), -1).float(), targs.reshape(len(targs), -1).float()
 
+# %% ../nbs/06_metrics.ipynb #e264791e
 def mse(preds: torch.Tensor, targs: torch.Tensor) -> torch.Tensor:
     "Mean squared error, each sample flattened (`B x k` outputs against e.g. `B x P x 2` points)."
     p, t = _flat_pair('mse', preds, targs)
     return ((p - t) ** 2).mean()
 
+# %% ../nbs/06_metrics.ipynb #128d7148
 def rmse(preds: torch.Tensor, targs: torch.Tensor) -> torch.Tensor:
     "Root mean squared error of one batch (see `mse`)."
     p, t = _flat_pair('rmse', preds, targs)
@@ -208,6 +218,7 @@ def pred_tags(probs, classes, thresh=0.2) -> list[str]:
                          f'give one threshold, or one per class')
     return [' '.join(c for c, k in zip(classes, row) if k) for row in (probs.float().cpu() > t).tolist()]
 
+# %% ../nbs/06_metrics.ipynb #41fb3709
 def submission(names, probs, classes, thresh=0.2) -> pd.DataFrame:
     "A Kaggle submission table `image_name,tags` for images `names` (file names or paths; the extension is dropped)."
     names = [Path(n).stem for n in names]
@@ -223,6 +234,7 @@ def pixel_errors(preds, targs, size) -> torch.Tensor:
     pts = lambda p: torch.as_tensor(p, dtype=torch.float32).view(-1, 2)
     return ((pts(preds) - pts(targs)) * half).norm(dim=-1)
 
+# %% ../nbs/06_metrics.ipynb #bca5cce4
 def diagonal(size) -> float:
     "The diagonal of an image of `size` (h, w), in pixels."
     return math.hypot(*size)

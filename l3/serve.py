@@ -4,10 +4,13 @@
 
 # %% ../nbs/12_serve.ipynb #a4e7e739
 from __future__ import annotations
+import asyncio
 import hashlib
+import hmac
+import ipaddress
 import json
-import os
 import re
+import secrets
 import socket
 import sqlite3
 import tempfile
@@ -28,17 +31,18 @@ from starlette.responses import JSONResponse, FileResponse
 from starlette.routing import Route, Mount
 from starlette.staticfiles import StaticFiles
 import uvicorn
-from .core import set_seed
+from .core import set_seed, setting
 from .labels import Label, CategoryLabel, label_from_desc
 from .databunch import DataBunch
 from .data import ItemList, LabelList, item_list_from_desc
 from .learner_export import load_learner
-from .serve_io import ServeError, LIMITS
+from .serve_io import ServeError, LIMITS, in_mib
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATIC', 'HEADERS', 'FeedbackStore', 'model_versions', 'version_of', 'model_folder', 'ServedModel',
-           'predict_input', 'record_feedback', 'create_app', 'free_port', 'serve', 'app_from_env', 'BackgroundServer',
-           'export_feedback', 'corrections_from_db', 'recompute_bn_stats', 'finetune', 'finetune_from_db']
+           'predict_input', 'record_feedback', 'create_app', 'free_port', 'reload_token', 'serve', 'app_from_env',
+           'BackgroundServer', 'export_feedback', 'corrections_from_db', 'recompute_bn_stats', 'finetune',
+           'finetune_from_db']
 
 # %% ../nbs/12_serve.ipynb #944de5ce
 SCHEMA = """
@@ -169,27 +173,60 @@ HEADERS = [(b'content-security-policy',
             b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'"),
            (b'x-content-type-options', b'nosniff'), (b'referrer-policy', b'no-referrer')]
 
-def _guard(app, max_bytes: int):
+_DRAIN_IDLE = 5.   # seconds a drain waits for the next piece of the body before it gives up (nginx's lingering_timeout)
+
+class _Body:
+    "A request's body as the app reads it, counted against `max_bytes`; `drain()` reads and drops what the app left."
+    def __init__(self, receive, limits: dict, headers: dict):
+        self.receive, self.limits, self.seen, self.read_any = receive, limits, 0, False
+        n = headers.get(b'content-length')
+        self.length = int(n) if n is not None and n.isdigit() else None
+        self.done = b'chunked' not in headers.get(b'transfer-encoding', b'').lower() and not self.length   # no body
+        self.waits = b'100-continue' in headers.get(b'expect', b'').lower()   # sends it only once told to go on
+
+    def _got(self, msg: dict) -> dict:
+        self.seen += len(msg.get('body', b''))
+        if msg['type'] == 'http.disconnect' or not msg.get('more_body', False): self.done = True
+        return msg
+
+    async def read(self) -> dict:
+        "The app's `receive`: a 413 as soon as the body is over the limit."
+        self.read_any = True
+        msg = self._got(await self.receive())
+        if self.seen > self.limits['max_bytes']:
+            raise ServeError(413, f"the request body is over {in_mib(self.limits['max_bytes'])}")
+        return msg
+
+    async def drain(self) -> bool:
+        "Read the rest of the body, at most `drain_bytes` more for `drain_seconds`: True when it ended."
+        lim, loop = self.limits, asyncio.get_running_loop()
+        if (self.waits and not self.read_any) or (self.length or 0) - self.seen > lim['drain_bytes']: return self.done
+        stop, end = self.seen + lim['drain_bytes'], loop.time() + lim['drain_seconds']
+        while not self.done and self.seen <= stop and loop.time() < end:
+            try: self._got(await asyncio.wait_for(self.receive(), min(end - loop.time(), _DRAIN_IDLE)))
+            except asyncio.TimeoutError: break
+        return self.done
+
+def _guard(app, limits: dict):
     "ASGI middleware: a body over `max_bytes` is a 413 (by its Content-Length or as it streams in); security headers."
     async def guarded(scope, receive, send):
         if scope['type'] != 'http': return await app(scope, receive, send)
-        n = dict(scope['headers']).get(b'content-length', b'0')
-        if not n.isdigit() or int(n) > max_bytes:
-            err = f'the request body is over {max_bytes:,} bytes' if n.isdigit() else 'bad Content-Length'
-            headers = {k.decode(): v.decode() for k, v in HEADERS}
-            await JSONResponse({'error': err}, 413 if n.isdigit() else 400, headers=headers)(scope, receive, send)
-            return
-        seen = 0
-        async def counted():
-            nonlocal seen
-            msg = await receive()
-            seen += len(msg.get('body', b''))
-            if seen > max_bytes: raise ServeError(413, f'the request body is over {max_bytes:,} bytes')
-            return msg
-        async def with_headers(msg):
-            if msg['type'] == 'http.response.start': msg = {**msg, 'headers': list(msg.get('headers', [])) + HEADERS}
+        headers = dict(scope['headers'])
+        body = _Body(receive, limits, headers)
+        async def respond(msg):
+            if msg['type'] == 'http.response.start':
+                extra = [] if body.done else [(b'connection', b'close')]   # the unread body ends this connection
+                msg = {**msg, 'headers': list(msg.get('headers', [])) + HEADERS + extra}
+            elif msg['type'] == 'http.response.body' and not msg.get('more_body') and not body.done:
+                await send({**msg, 'more_body': True})   # the answer is out (its length was sent)...
+                await body.drain()                       # ... and is read once the client has sent its whole body
+                msg = {'type': 'http.response.body', 'body': b''}
             await send(msg)
-        await app(scope, counted, with_headers)
+        n = headers.get(b'content-length', b'0')
+        if not n.isdigit() or int(n) > limits['max_bytes']:
+            err = f"the request body is over {in_mib(limits['max_bytes'])}" if n.isdigit() else 'bad Content-Length'
+            return await JSONResponse({'error': err}, 413 if n.isdigit() else 400)(scope, body.read, respond)
+        await app(scope, body.read, respond)
     return guarded
 
 # %% ../nbs/12_serve.ipynb #e7301558
@@ -202,6 +239,8 @@ def _model(request) -> ServedModel:
 async def _json(request):
     try: return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError): raise ServeError(400, 'the body is not valid JSON') from None
+    except RecursionError:   # Python's parser recurses once per level: [[[[... is the client's fault, not ours
+        raise ServeError(400, 'the JSON is nested too deeply: send a flat object, as the API describes') from None
 
 async def _payload(request):
     "What the client sent: the bytes of the multipart field `file`, or the `text` of a JSON body."
@@ -253,35 +292,54 @@ async def _feedback(request):
     body = await _json(request)
     return JSONResponse({'feedback_id': await run_in_threadpool(record_feedback, request.app.state, body)}, 201)
 
+_HOW = ('send the header "Authorization: Bearer TOKEN" with the token l3 serve printed at start '
+        '(or the one given with --token or L3_SERVE_TOKEN)')
+
+def _check_token(request):
+    "Switching a model's version is the admin's: with a token set, the request must bear it (else a 401)."
+    token = request.app.state.token
+    if token is None: return
+    if token is False: raise ServeError(403, 'reload is off on this server: set L3_SERVE_TOKEN for it and restart it')
+    scheme, _, given = request.headers.get('authorization', '').partition(' ')
+    if scheme.lower() != 'bearer' or not given.strip():
+        raise ServeError(401, f'POST /api/models/NAME/reload needs the server\'s token: {_HOW}')
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):   # in constant time: no guessing by timing
+        raise ServeError(401, f'that is not this server\'s token: {_HOW}')
+
 async def _reload(request):
+    _check_token(request)
     m = _model(request)
     v = await run_in_threadpool(m.reload)
     return JSONResponse({'model': m.name, 'model_version': v})
 
 def _models(request): return JSONResponse([m.info() for m in request.app.state.models.values()])
+def _limits(request): return JSONResponse(request.app.state.limits)
 def _health(request): return JSONResponse({'ok': True, 'models': len(request.app.state.models)})
 def _index(request): return FileResponse(STATIC/'index.html')
 
 def _error(request, e):
-    if isinstance(e, ServeError): return JSONResponse({'error': e.message}, e.status)
+    if isinstance(e, ServeError):
+        return JSONResponse({'error': e.message}, e.status, {'www-authenticate': 'Bearer'} if e.status == 401 else None)
     if isinstance(e, HTTPException): return JSONResponse({'error': e.detail}, e.status_code)
     if isinstance(e, ClientDisconnect): return JSONResponse({'error': 'the client went away'}, 400)
     return JSONResponse({'error': f'internal error ({type(e).__name__}); the server log has the details'}, 500)
 
 # %% ../nbs/12_serve.ipynb #29883752
-def create_app(models, db='feedback.db', limits: dict|None = None, device='cpu'):
+def create_app(models, db='feedback.db', limits: dict|None = None, device='cpu', token: str|bool|None = None):
     "The ASGI app serving `models` ({name: folder} or a list of folders, named by folder), feedback stored in `db`."
+    # token: None, reload is open (a server on loopback); a string, reload needs it as a Bearer token; False: no reload
     if not isinstance(models, dict): models = {model_folder(f).name: f for f in models}
     if not models: raise ValueError('no models to serve: give run folders holding export.pth (e.g. runs/planet)')
     routes = [Route('/', _index), Route('/healthz', _health), Route('/api/models', _models),
-              Route('/api/models/{name}/predict', _predict, methods=['POST']),
+              Route('/api/limits', _limits), Route('/api/models/{name}/predict', _predict, methods=['POST']),
               Route('/api/models/{name}/reload', _reload, methods=['POST']),
               Route('/api/feedback', _feedback, methods=['POST']), Mount('/static', StaticFiles(directory=STATIC))]
     errors = {ServeError: _error, HTTPException: _error, ClientDisconnect: _error, Exception: _error}
     app = Starlette(routes=routes, exception_handlers=errors)
     app.state.models = {n: f if isinstance(f, ServedModel) else ServedModel(n, f, device) for n, f in models.items()}
     app.state.store, app.state.limits = FeedbackStore(db), {**LIMITS, **(limits or {})}
-    app.add_middleware(lambda a: _guard(a, app.state.limits['max_bytes']))
+    app.state.token = token
+    app.add_middleware(lambda a: _guard(a, app.state.limits))
     return app
 
 # %% ../nbs/12_serve.ipynb #30882c3f
@@ -297,20 +355,37 @@ def _check_port(host, port):
         try: s.bind((host, port))
         except OSError: raise OSError(f'port {port} on {host} is in use (another server?): pass --port N') from None
 
-def serve(models, host='127.0.0.1', port=8000, db='feedback.db', limits=None, device='cpu', log_level='info'):
-    "Serve `models` (run folders or export files) at http://host:port until interrupted."
+def _loopback(host: str) -> bool:
+    "True when a server on `host` can be reached from this machine only (127.0.0.1, ::1, localhost)."
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False          # a name, 0.0.0.0, ::, an address of this machine: beyond loopback
+
+def reload_token(host: str, token: str|None = None) -> tuple[str|None, bool]:
+    "(reload token of a server on `host`, made here?): `token`, else L3_SERVE_TOKEN, else beyond loopback a new one."
+    token = token or setting('L3_SERVE_TOKEN')
+    if token or _loopback(host): return token, False
+    return secrets.token_urlsafe(24), True
+
+def serve(models, host='127.0.0.1', port=8000, db='feedback.db', limits=None, device='cpu', log_level='info',
+          token: str|None = None):
+    "Serve `models` (run folders or export files) at http://host:port until interrupted; reload as `reload_token` says."
     _check_port(host, port)
-    app = create_app(models, db, limits, device)
+    token, made = reload_token(host, token)
+    app = create_app(models, db, limits, device, token)
     names = ', '.join(f'{n} ({m.version})' for n, m in app.state.models.items())
     print(f'l3 serve: {names} at http://{host}:{port}  (feedback: {db})')
+    if made: print(f'reload token: {token}  (POST /api/models/NAME/reload needs "Authorization: Bearer <token>"; '
+                   'choose your own with --token or L3_SERVE_TOKEN)', flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 # %% ../nbs/12_serve.ipynb #ab5c6323
 def app_from_env():
     "The app of `uvicorn --factory l3.serve:app_from_env`: folders in L3_MODELS (':' between), store in L3_FEEDBACK_DB."
-    models = [m for m in os.environ.get('L3_MODELS', '').split(':') if m]
+    models = [m for m in (setting('L3_MODELS') or '').split(':') if m]
     if not models: raise ValueError('set L3_MODELS to the run folders to serve, e.g. L3_MODELS=runs/planet:runs/camvid')
-    return create_app(models, os.environ.get('L3_FEEDBACK_DB', 'feedback.db'))
+    # uvicorn does not say where it listens: reload needs L3_SERVE_TOKEN, and is off without it
+    return create_app(models, setting('L3_FEEDBACK_DB'), token=setting('L3_SERVE_TOKEN') or False)
 
 # %% ../nbs/12_serve.ipynb #62f5eb6e
 class BackgroundServer:
@@ -381,7 +456,7 @@ def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     return new
 
 def _loader(data: DataBunch, ds: LabelList, bs: int, train: bool):
-    lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None, vocab=data.vocab))()
+    lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None))()
     dl = ds.label.loader(ds, bs, train, data.device, lls, num_workers=0)
     dl.stats = data.stats
     return dl

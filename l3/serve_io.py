@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from .core import IGNORE_ID
 from .labels import Label, CategoryLabel, MultiCategoryLabel, FloatLabel
@@ -19,7 +19,7 @@ from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
 from .text_data import TextList
 
 # %% auto #0
-__all__ = ['LIMITS', 'ServeError', 'input_frame', 'to_source_points', 'to_source_mask']
+__all__ = ['LIMITS', 'ServeError', 'in_mib', 'input_frame', 'to_source_points', 'to_source_mask']
 
 # %% ../nbs/11b_serve_io.ipynb #737d8c3c
 class ServeError(Exception):
@@ -31,7 +31,13 @@ class ServeError(Exception):
 LIMITS = dict(max_bytes=8 * 2**20,       # a request body (an upload) at most 8 MiB
               max_pixels=25_000_000,     # an image at most 25 megapixels once decoded (no "decompression bomb")
               max_text=20_000,           # a text at most 20,000 characters
-              max_note=2_000)            # a feedback note at most 2,000 characters
+              max_note=2_000,            # a feedback note at most 2,000 characters
+              drain_bytes=128 * 2**20,   # after a refusal, read and drop at most 128 MiB more of the body...
+              drain_seconds=30.)         # ... for at most 30 s, so that the client can read the refusal
+
+def in_mib(n: int) -> str:
+    "`n` bytes as a person reads a limit: '8 MiB', '2.5 MiB'."
+    return f'{n / 2**20:.3g} MiB'
 
 # %% ../nbs/11b_serve_io.ipynb #45f66f1b
 @patch(cls_method=True)
@@ -56,7 +62,8 @@ def _open_upload(data: bytes, limits: dict) -> Image.Image:
         raise ServeError(415, msg) from None
     w, h = im.size
     if w * h > limits['max_pixels']:
-        raise ServeError(413, f"the image is {w}x{h} pixels, more than {limits['max_pixels']:,}: send a smaller one")
+        raise ServeError(413, f"the image is {w}x{h} pixels ({w * h / 1e6:.1f} megapixels), more than "
+                              f"{limits['max_pixels'] / 1e6:g} megapixels: send a smaller one")
     return im
 
 # %% ../nbs/11b_serve_io.ipynb #eab36c88
@@ -72,11 +79,11 @@ def stored_item(cls: ImageList, data: bytes, sha: str, dest: Path): return dest/
 
 @patch(cls_method=True)
 def serve_read(cls: ImageList, data, limits: dict, desc: dict):
-    "Upload bytes -> (PIL image to predict on, PNG bytes to store, {'width', 'height'}); decoded before it is trusted."
+    "Upload bytes -> (the image, upright, to predict on; PNG bytes to store; {'width', 'height'}), decoded first."
     if not isinstance(data, (bytes, bytearray)):
         raise ServeError(415, 'this model takes an image: send it as the multipart form field "file"')
     im = _open_upload(bytes(data), limits)
-    try: im = im.convert(desc.get('convert_mode') or 'RGB')
+    try: im = ImageOps.exif_transpose(im).convert(desc.get('convert_mode') or 'RGB')   # upright, as browsers show it
     except Exception as e:
         msg = f'the image could not be decoded ({type(e).__name__}): it is truncated or corrupt'
         raise ServeError(422, msg) from None

@@ -7,17 +7,27 @@ nbs/12_serve.ipynb and the deploy lesson; here the CLI refuses a fine-tune that 
 """
 import io
 import json
+import os
+import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 import urllib.error
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
-from l3.serve import create_app, BackgroundServer, FeedbackStore, export_feedback, model_versions
+from pathlib import Path
+from l3.serve import (create_app, BackgroundServer, FeedbackStore, export_feedback, model_versions, reload_token,
+                      free_port, app_from_env)
+from l3.serve_io import LIMITS
 from l3.cli import main
 from _serve_models import build_models, sample_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
@@ -46,6 +56,7 @@ def test_models_and_health(env):
     r = c.get('/')
     assert r.status_code == 200 and 'content-security-policy' in r.headers and '/static/app.js' in r.text
     assert c.get('/static/app.js').status_code == 200
+    assert c.get('/api/limits').json() == {**LIMITS, 'max_bytes': 2 * 2**20, 'max_text': 5000}   # the page states them
 
 def test_predict_every_kind(env):
     c, got = env['client'], {}
@@ -105,6 +116,11 @@ def test_errors_are_json_never_500(env):
         (lambda: c.post('/api/feedback', json={'prediction_id': 1}), 400),
         (lambda: c.post('/api/feedback', content=b'{not json', headers={'content-type': 'application/json'}), 400),
         (lambda: c.post('/api/feedback', content=b'\xff\xfe', headers={'content-type': 'application/json'}), 400),
+        (lambda: c.post('/api/feedback', content=b'[' * 100_000, headers={'content-type': 'application/json'}), 400),
+        (lambda: c.post('/api/feedback', content=b'{"a":' * 50_000 + b'1' + b'}' * 50_000,
+                        headers={'content-type': 'application/json'}), 400),     # valid JSON, 50,000 levels deep
+        (lambda: c.post('/api/models/imdb/predict', content=b'[' * 100_000,
+                        headers={'content-type': 'application/json'}), 400),
         (lambda: predict(c, 'mnist', b'plain text, not an image'), 415),
         (lambda: predict(c, 'mnist', 'a text for an image model'), 415),
         (lambda: predict(c, 'imdb', ins['mnist']), 415),
@@ -128,6 +144,11 @@ def test_errors_are_json_never_500(env):
         r = call()
         assert r.status_code == status, (i, r.status_code, r.text)
         assert 'error' in r.json(), (i, r.text)
+    r = c.post('/api/feedback', content=b'[' * 100_000, headers={'content-type': 'application/json'})
+    assert 'nested too deeply' in r.json()['error']
+    r = c.post('/api/models/mnist/predict', content=b'x' * (3 * 2**20))
+    assert r.json()['error'] == 'the request body is over 2 MiB'          # a limit in the units a person reads
+    assert 'megapixels' in predict(c, 'mnist', png(6000, 5000, 'L')).json()['error']
     pid = predict(c, 'mnist', ins['mnist']).json()['prediction_id']
     r = c.post('/api/feedback', json={'prediction_id': pid, 'correct': True, 'note': 'n' * 3000})
     assert r.status_code == 413
@@ -174,6 +195,64 @@ def test_feedback_export_layouts(env, tmp_path):
     assert len(lls.train) == counts['mnist']['7']
     assert main(['feedback', 'export', str(env['root']/'fb.db'), str(tmp_path/'cli')]) == 0
 
+def post_whole_body(url, body, ctype='multipart/form-data; boundary=b', timeout=60):
+    "urllib as most clients are: the whole body written before the answer is read -> (status, JSON answer)."
+    req = urllib.request.Request(url, body, {'Content-Type': ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r: return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
+
+def multipart_stream(mib: int):
+    "A chunked upload of a `mib` MiB file (no Content-Length: the server sees its size as it comes)."
+    yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n'
+    for _ in range(mib): yield b'x' * 2**20
+
+def test_whole_body_clients_read_the_413(env):
+    """A client that writes a 60 MiB body before reading gets the 413 JSON, not 'connection reset' (the server reads
+    and drops the rest of the body first, as nginx's lingering close): announced by Content-Length, or in chunks."""
+    with BackgroundServer(env['app']) as srv:
+        url = srv.url + '/api/models/mnist/predict'
+        t0 = time.monotonic()
+        status, answer = post_whole_body(url, b'x' * (60 * 2**20))
+        assert (status, answer) == (413, {'error': 'the request body is over 2 MiB'})
+        status, answer = post_whole_body(url, multipart_stream(60))              # chunked: refused as it streams
+        assert (status, answer) == (413, {'error': 'the request body is over 2 MiB'})
+        status, answer = post_whole_body(url, (b'x' * 2**20 for _ in range(60)), 'text/plain')   # refused unread
+        assert status == 415 and 'multipart/form-data' in answer['error']
+        assert time.monotonic() - t0 < 60
+        assert post_whole_body(srv.url + '/healthz', None)[0] == 200
+
+def endless_upload(url, chunk=2**20, pause=0., timeout=60.) -> tuple:
+    "POST a chunked body that never ends, until the server cuts it off -> (bytes sent, seconds taken)."
+    host, port = url[7:].split(':')
+    t0, sent = time.monotonic(), 0
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(b'POST /api/models/mnist/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                  b'Content-Type: multipart/form-data; boundary=b\r\n\r\n')
+        head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        s.sendall(f'{len(head):x}\r\n'.encode() + head + b'\r\n')
+        piece = f'{chunk:x}\r\n'.encode() + b'x' * chunk + b'\r\n'
+        try:
+            while time.monotonic() - t0 < timeout:
+                s.sendall(piece)
+                sent += chunk
+                if pause: time.sleep(pause)
+        except OSError: pass                                   # reset or broken pipe: cut off
+    return sent, time.monotonic() - t0
+
+def test_endless_clients_are_cut_off_at_the_bound(env):
+    "A client that never stops is cut off once `drain_bytes` more have come, or after `drain_seconds`."
+    lim = {'max_bytes': 2**20, 'drain_bytes': 8 * 2**20, 'drain_seconds': 3.}
+    app = create_app({'mnist': env['app'].state.models['mnist']}, db=env['root']/'fb_endless.db', limits=lim)
+    with BackgroundServer(app) as srv:
+        fast, took = endless_upload(srv.url)                   # fast: stopped by the bytes
+        assert fast < 64 * 2**20 and took < 30, (fast, took)   # 1 + 8 MiB read, plus what the sockets buffer
+        sent, slow = endless_upload(srv.url, chunk=64 * 2**10, pause=0.05)   # a trickle: stopped by the clock
+        assert 2 < slow < 30 and sent < 16 * 2**20, (sent, slow)
+        assert post_whole_body(srv.url + '/healthz', None)[0] == 200
+    print(f'endless clients cut off: a fast one after {fast / 2**20:.0f} MiB sent ({took:.1f} s), a trickle after '
+          f'{slow:.1f} s')
+
 def test_real_server_concurrency_and_disconnect(env):
     c = env['client']
     pid = predict(c, 'mnist', env['inputs']['mnist']).json()['prediction_id']
@@ -201,9 +280,83 @@ def test_real_server_concurrency_and_disconnect(env):
         assert json.loads(urllib.request.urlopen(srv.url + '/healthz', timeout=30).read())['ok']   # still serving
     assert store.count('feedback') == n0 + 80                  # every concurrent write landed
 
+def start_serve(args: list, log: Path, **env) -> tuple:
+    "`l3 serve ARGS` in a process of its own, its output in `log`, L3_SERVE_TOKEN unset -> (process, URL on 127.0.0.1)."
+    host = args[args.index('--host') + 1]
+    port = free_port(host)
+    env = {**{k: v for k, v in os.environ.items() if k != 'L3_SERVE_TOKEN'}, 'PYTHONPATH': str(ROOT),
+           'PYTHONUNBUFFERED': '1', **env}
+    code = 'import sys; from l3.cli import main; sys.exit(main())'
+    with open(log, 'w') as out:
+        p = subprocess.Popen([sys.executable, '-c', code, 'serve', *args, '--port', str(port)], stdout=out,
+                             stderr=subprocess.STDOUT, env=env)
+    return p, f'http://127.0.0.1:{port}'
+
+def wait_until_up(p, url, log: Path, timeout=240.):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        assert p.poll() is None, f'l3 serve exited ({p.returncode}):\n{log.read_text()[-3000:]}'
+        try:
+            with urllib.request.urlopen(url + '/healthz', timeout=5) as r:
+                if r.status == 200: return
+        except OSError: time.sleep(0.5)
+    raise AssertionError(f'l3 serve did not answer within {timeout} s:\n{log.read_text()[-3000:]}')
+
+def reload(url, token=None, name='mnist') -> int:
+    headers = {'Authorization': f'Bearer {token}'} if token else {}
+    req = urllib.request.Request(f'{url}/api/models/{name}/reload', b'', headers, method='POST')
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r: return r.status
+    except urllib.error.HTTPError as e:
+        assert e.code != 401 or ('Authorization: Bearer' in json.loads(e.read())['error']
+                                 and e.headers['www-authenticate'] == 'Bearer')
+        return e.code
+
+def test_reload_needs_the_token_beyond_loopback(env, tmp_path):
+    """Real `l3 serve` processes; every request goes to 127.0.0.1. Beyond loopback (bound to 0.0.0.0) with no token
+    given, the server makes one and prints it once; reload needs it. On loopback reload is open, unless a token is set
+    (--token wins over L3_SERVE_TOKEN)."""
+    mnist = str(env['models']['mnist'])
+    runs = {'open': ['--host', '0.0.0.0'], 'loopback': ['--host', '127.0.0.1'],
+            'given': ['--host', '127.0.0.1', '--token', 'cli-secret']}
+    procs = {k: start_serve([mnist, *a, '--db', str(tmp_path/f'{k}.db')], tmp_path/f'{k}.log',
+                            **({'L3_SERVE_TOKEN': 'env-secret'} if k == 'given' else {})) for k, a in runs.items()}
+    try:
+        for k, (p, url) in procs.items(): wait_until_up(p, url, tmp_path/f'{k}.log')
+        made = re.findall(r'reload token: (\S+)', (tmp_path/'open.log').read_text())
+        assert len(made) == 1 and len(made[0]) >= 32, made              # printed once, long enough not to be guessed
+        url = procs['open'][1]
+        assert (reload(url), reload(url, 'wrong'), reload(url, made[0])) == (401, 401, 200)
+        assert reload(procs['loopback'][1]) == 200
+        assert 'reload token' not in (tmp_path/'loopback.log').read_text()
+        url = procs['given'][1]
+        assert (reload(url), reload(url, 'env-secret'), reload(url, 'cli-secret')) == (401, 401, 200)
+    finally:
+        for p, _ in procs.values(): p.terminate()
+        for p, _ in procs.values():
+            try: p.wait(timeout=30)
+            except subprocess.TimeoutExpired: p.kill()
+
+def test_reload_token_sources(env, monkeypatch):
+    monkeypatch.delenv('L3_SERVE_TOKEN', raising=False)
+    assert reload_token('127.0.0.1') == (None, False) and reload_token('::1') == (None, False)
+    assert reload_token('0.0.0.0')[1] and reload_token('192.168.1.5')[1] and reload_token('example.org')[1]
+    monkeypatch.setenv('L3_SERVE_TOKEN', 'env-secret')
+    assert reload_token('127.0.0.1') == reload_token('0.0.0.0') == ('env-secret', False)
+    assert reload_token('0.0.0.0', 'cli-secret') == ('cli-secret', False)
+    monkeypatch.delenv('L3_SERVE_TOKEN')
+    monkeypatch.setenv('L3_MODELS', str(env['models']['mnist']))
+    monkeypatch.setenv('L3_FEEDBACK_DB', str(env['root']/'fb_factory.db'))
+    factory = TestClient(app_from_env())                  # under uvicorn's own command line: no token, no reload
+    r = factory.post('/api/models/mnist/reload')
+    assert r.status_code == 403 and 'L3_SERVE_TOKEN' in r.json()['error']
+
 def test_cli_errors_and_refused_finetune(env, tmp_path, capsys):
     assert main(['serve', str(tmp_path)]) == 2 and 'holds no export.pth' in capsys.readouterr().err
     assert main(['serve']) == 2
+    with pytest.raises(SystemExit): main(['serve', '--help'])
+    help_text = ' '.join(capsys.readouterr().out.split())
+    assert all(w in help_text for w in ('--token', 'L3_SERVE_TOKEN', 'Authorization: Bearer TOKEN', 'printed once'))
     with BackgroundServer(env['app']) as srv:                # a port in use is a message, not a traceback
         assert main(['serve', str(env['models']['mnist']), '--port', srv.url.rsplit(':', 1)[1]]) == 2
         assert 'in use' in capsys.readouterr().err
