@@ -166,5 +166,6 @@ def test_unknown_arch_stops_the_lesson_naming_its_cell(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     err = json.loads((tmp_path/'run.json').read_text())['error']
     assert "arch 'vgg16' is not supported: use one of resnet18" in err
-    assert "(`ARCH = getattr(torchvision.models, arch_name(" in err
+    assert "(`from functools import partial`) failed" in err   # the mode set-up cell, named by its first line
+    assert not (tmp_path/'models').exists()                    # before any training
     assert "arch 'vgg16' is not supported" in r.stderr and 'FAILED: cell' in r.stdout
