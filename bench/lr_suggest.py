@@ -24,6 +24,7 @@ import numpy as np
 import torch, torch.nn as nn
 from l3.core import set_seed
 from l3.learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find on the plain Learner)
 from l3.metrics import accuracy, fbeta, masked_accuracy, mse
 
 def lm_cross_entropy(out, targ):

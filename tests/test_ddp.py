@@ -16,7 +16,9 @@ WORKER = textwrap.dedent('''
     import json, os, sys
     from pathlib import Path
     import torch, torch.nn as nn
-    from l3.learner import Learner, tensor_data, rank, world_size
+    from l3.learner import Learner, tensor_data
+    from l3.distributed import rank, world_size
+    import l3.schedules        # learn.fit_one_cycle
     import l3.learner_export   # learn.save
     from l3.metrics import accuracy
     out = Path(sys.argv[1])

@@ -126,7 +126,7 @@ def _full_learners(root):
     x = torch.rand(4, 3, 32, 32)
     tags, pts = (torch.rand(4, 17) > 0.5).float(), torch.rand(4, 1, 2) * 2 - 1
     masks = torch.randint(0, 32, (4, 32, 32))
-    td = lambda y, kind: tensor_data(x[:2], y[:2], x[2:], y[2:], bs=2, y_kind=kind, device='cpu', path=root)
+    td = lambda y, kind: tensor_data(x[:2], y[:2], x[2:], y[2:], bs=2, label_cls=kind, device='cpu', path=root)
     return {'planet': lambda: cnn_learner(td(tags, 'multi_category'), 'resnet50', pretrained='require'),
             'camvid': lambda: unet_learner(td(masks, 'mask'), 'resnet34', wd=1e-2, pretrained='require'),
             'head_pose': lambda: cnn_learner(td(pts, 'points'), 'resnet34', ps=0.5, y_range=None, pretrained='require')}

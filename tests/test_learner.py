@@ -3,8 +3,10 @@ import json, warnings
 from functools import partial
 import pytest
 import torch, torch.nn as nn
-import l3.learner as L
-from l3.learner import Learner, Callback, tensor_data, lr_range, GradientClipping, CancelFit
+import l3.callbacks as C
+from l3.callbacks import Callback, GradientClipping
+from l3.learner import Learner, tensor_data, lr_range
+from l3.schedules import LRFinder
 from l3.learner_export import load_learner, register_model, SaveModelCallback, EarlyStoppingCallback
 from l3.labels import BCEWithLogitsFlat, CrossEntropyFlat
 from l3.metrics import AvgMetric, accuracy, accuracy_thresh, fbeta, mse, rmse, masked_accuracy, MeanIoU, best_thresholds
@@ -28,10 +30,12 @@ def learn(tmp_path):
 
 
 class InterruptAt(Callback):
-    "Raise KeyboardInterrupt (as Ctrl-C would) at a given epoch and batch."
-    def __init__(self, epoch, batch, event='before_batch'): self.epoch, self.batch, self.event = epoch, batch, event
-    def __call__(self, event):
-        if event == self.event and self.learn.training and self.learn.epoch == self.epoch and self.learn.iter == self.batch:
+    "Raise KeyboardInterrupt (as Ctrl-C would) at a given epoch and batch, at `event`."
+    def __init__(self, epoch, batch, event='before_batch'):
+        self.epoch, self.batch = epoch, batch
+        setattr(self, event, self.interrupt)
+    def interrupt(self):
+        if self.learn.training and self.learn.epoch == self.epoch and self.learn.iter == self.batch:
             raise KeyboardInterrupt()
 
 
@@ -60,7 +64,7 @@ def test_interrupted_lr_find_restores_weights(learn):
     learn.fit(1, 1e-3)
     w0 = {k: v.clone() for k, v in learn.model.state_dict().items()}
     with pytest.raises(KeyboardInterrupt):
-        learn.fit(5, 1e-3, callbacks=[L.LRFinder(num_it=40), InterruptAt(1, 2)])
+        learn.fit(5, 1e-3, callbacks=[LRFinder(num_it=40), InterruptAt(1, 2)])
     assert all(torch.equal(w0[k], v) for k, v in learn.model.state_dict().items())
     assert not learn.lr_finding
 
@@ -99,7 +103,7 @@ def test_failed_save_keeps_previous_checkpoint(learn, tmp_path, monkeypatch):
     def broken_save(obj, dest, *a, **k):
         with open(dest, 'wb') as fh: fh.write(b'half a checkpoint')
         raise OSError('disk full')
-    monkeypatch.setattr(L.torch, 'save', broken_save)
+    monkeypatch.setattr(torch, 'save', broken_save)
     with pytest.raises(OSError): learn.save('ckpt')
     monkeypatch.undo()
     assert f.read_bytes() == good and not [p for p in f.parent.iterdir() if p.name != 'ckpt.pth']   # no temp litter
@@ -197,7 +201,7 @@ def test_epoch_table_html_in_jupyter_and_text_in_terminal(learn, monkeypatch, ca
     out = capsys.readouterr().out
     assert out.count('valid_loss') == 1 and len([l for l in out.splitlines() if l.strip().startswith(('1 ', '2 '))]) == 2
     shown = []
-    monkeypatch.setattr(L, '_in_jupyter', lambda: True)
+    monkeypatch.setattr(C, '_in_jupyter', lambda: True)
     import IPython.display as D
     class Handle:
         def update(self, obj): shown.append(obj.data)

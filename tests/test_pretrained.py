@@ -25,7 +25,7 @@ def _data(y_kind='multi_category', n_out=17):
     torch.manual_seed(0)
     x = torch.rand(8, 3, 32, 32)
     y = (torch.rand(8, n_out) > 0.7).float() if y_kind == 'multi_category' else torch.randint(0, n_out, (8, 32, 32))
-    return tensor_data(x[:6], y[:6], x[6:], y[6:], bs=3, y_kind=y_kind, device='cpu')
+    return tensor_data(x[:6], y[:6], x[6:], y[6:], bs=3, label_cls=y_kind, device='cpu')
 
 def _frozen_body(model, body) -> bool:
     "Every weight of `body` frozen but BatchNorm's (as fastai's freeze does), and something outside it trains."

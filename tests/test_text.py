@@ -258,7 +258,8 @@ DDP_WORKER = '''
 import json, os, sys
 from pathlib import Path
 import torch, pandas as pd
-from l3.learner import rank, Callback
+from l3.callbacks import Callback
+from l3.distributed import rank
 from l3.text_data import TextList
 from l3.synth_text import synth
 from l3.text_models import language_model_learner, AWD_LSTM

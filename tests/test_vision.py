@@ -140,7 +140,7 @@ def seg_data():
     x, m = torch.rand(6, 3, 40, 56), torch.randint(0, 4, (6, 40, 56))
     ds = lambda a, b: torch.utils.data.TensorDataset(a, b)
     return TensorData(TensorLoader(ds(x[:4], m[:4]), 2, shuffle=True, device='cpu'),
-                      TensorLoader(ds(x[4:], m[4:]), 2, device='cpu'), c=4, classes=list('abcd'), y_kind='mask')
+                      TensorLoader(ds(x[4:], m[4:]), 2, device='cpu'), c=4, classes=list('abcd'), label_cls='mask')
 
 def _trainable(model): return {n for n, p in model.named_parameters() if p.requires_grad}
 
@@ -171,11 +171,11 @@ def test_losses_from_target_kind():
     torch.manual_seed(0)
     x = torch.rand(6, 3, 32, 32)
     tags = (torch.rand(6, 5) > 0.5).float()
-    learn = cnn_learner(tensor_data(x[:4], tags[:4], x[4:], tags[4:], bs=2, y_kind='multi_category', device='cpu'),
+    learn = cnn_learner(tensor_data(x[:4], tags[:4], x[4:], tags[4:], bs=2, label_cls='multi_category', device='cpu'),
                         'resnet18', pretrained=False)
     assert type(learn.loss_func).__name__ == 'BCEWithLogitsFlat' and learn.model.head[-1].out_features == 5
     pts = torch.rand(6, 1, 2)*2 - 1
-    learn = cnn_learner(tensor_data(x[:4], pts[:4], x[4:], pts[4:], bs=2, y_kind='points', device='cpu'),
+    learn = cnn_learner(tensor_data(x[:4], pts[:4], x[4:], pts[4:], bs=2, label_cls='points', device='cpu'),
                         'resnet18', pretrained=False, y_range=(-1.1, 1.1))
     assert type(learn.loss_func).__name__ == 'MSELossFlat' and isinstance(learn.model.head[-1], SigmoidRange)
     learn.fit(1, 1e-3)
@@ -188,6 +188,8 @@ def test_fast_path_defaults(cls_data):
     assert learn.channels_last and learn.model.body.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert learn.amp_dtype == (torch.bfloat16 if bf16_pays() else None)
     assert cnn_learner(cls_data, 'resnet18', pretrained=False, mixed_precision=False).amp_dtype is None
+    plain = cnn_learner(cls_data, 'resnet18', pretrained=False, channels_last=False)    # the layout is speed_up's alone
+    assert not plain.channels_last and all(p.is_contiguous() for p in plain.model.parameters())
 
 def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     _fake_weights('resnet18')
@@ -201,8 +203,8 @@ def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     assert not set(n for n, _ in learn.model.named_parameters()) - _trainable(learn.model)
     learn.fit(1, 1e-3)
     s = learn.summary(print_out=False)
-    # after a fit in float32 on CPU, l3.fast computes the convolutions on tiny maps as one matmul (SmallMapConv2d)
-    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \((SmallMap)?Conv2d\)', s)
+    # speed_up makes each convolution l3.fast's MapSizeConv2d (the kernel chosen by the size of its map)
+    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \(MapSizeConv2d\)', s)
     assert '[1, 4, 40, 56]' in s and 'Total params' in s
 
 def test_model_summary_counts():

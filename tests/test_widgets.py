@@ -13,7 +13,7 @@ from l3.widgets import (loss_slope, fit_code, lr_find_curve, lr_find_explorer, p
 from l3.uat import parse_expression, relu_net, relu_parts, relu_interpolant, fit_relu_net, uat_playground, UAT_TARGETS
 from l3.metrics import accuracy_thresh, fbeta, best_thresholds, MeanIoU
 from l3.learner import Learner, tensor_data
-import l3.vision_data   # the mask label class, for tensor_data(y_kind='mask')
+import l3.vision_data   # the mask label class, for tensor_data(label_cls='mask')
 from l3.augment import IGNORE_ID
 
 
@@ -260,7 +260,7 @@ def test_segmentation_viewer_from_learner():
     torch.manual_seed(0)
     codes = ['a', 'b', 'Void']
     x = torch.rand(20, 3, 8, 8); y = (x[:, 0] > 0.5).long(); y[:, :1] = 2
-    data = tensor_data(x[:12], y[:12], x[12:], y[12:], bs=4, y_kind='mask', classes=codes, device='cpu')
+    data = tensor_data(x[:12], y[:12], x[12:], y[12:], bs=4, label_cls='mask', classes=codes, device='cpu')
     data.c = 3
     learn = Learner(data, nn.Conv2d(3, 3, 1))
     learn.model.train()
