@@ -59,7 +59,7 @@ def run_l3(cfg, vocab, bs, bptt, n_batches, mixed_precision='auto'):
     sys.path.insert(0, str(ROOT))
     import torch, l3
     from l3.callbacks import Callback
-    from l3.learner import TensorData
+    from l3.tensor_data import TensorData
     from l3.text import LMDataLoader, Vocab, SPECIAL_TOKENS
     from l3.text_models import language_model_learner, AWD_LSTM
     docs = _docs(vocab, bs * bptt * (n_batches + 2))

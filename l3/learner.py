@@ -4,7 +4,6 @@
 
 # %% ../nbs/07b_learner.ipynb #8178d10f
 from __future__ import annotations
-import warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,54 +11,12 @@ import torch.nn as nn
 from .core import default_device, listify, main_rank
 from .metrics import as_metric, Metric
 from .labels import Label, LABELS, label_class
-from .data import results_table
 from .callbacks import (Callback, CancelBatch, CancelValidate, CancelEpoch, CancelFit, Recorder, ProgressCallback,
                           TerminateOnNaN)
 from .distributed import init_distributed, all_reduce_totals, unwrap, DistributedTrainer
 
 # %% auto #0
-__all__ = ['TensorLoader', 'TensorData', 'tensor_data', 'loss_for', 'lr_range', 'AdamW', 'param_groups', 'Learner']
-
-# %% ../nbs/07b_learner.ipynb #94a901fa
-class TensorLoader:
-    "Batches `(xb, yb)` of a tensor dataset moved to `device`, with `len()`, `.dataset`, `.bs` and `.new(**kwargs)`."
-    def __init__(self, dataset, bs: int = 64, shuffle: bool = False, device=None, **kwargs):
-        self.dataset, self.bs, self.device = dataset, bs, default_device(device)
-        self.kwargs = dict(shuffle=shuffle, **kwargs)
-        self.dl = torch.utils.data.DataLoader(dataset, batch_size=bs, **self.kwargs)
-    def __len__(self): return len(self.dl)
-    def __iter__(self):
-        for xb, yb in self.dl: yield xb.to(self.device), yb.to(self.device)
-    def new(self, **kwargs) -> TensorLoader:
-        "A copy with some DataLoader arguments changed (e.g. `sampler=DistributedSampler(...)`, `shuffle=False`)."
-        kw = {**self.kwargs, **kwargs}
-        if kw.get('sampler') is not None: kw['shuffle'] = False
-        return TensorLoader(self.dataset, kw.pop('batch_size', self.bs), device=self.device, **kw)
-
-# %% ../nbs/07b_learner.ipynb #e89359e3
-class TensorData:
-    "A minimal DataBunch over tensors: `train_dl`, `valid_dl`, `c`, `label` (of `label_cls`), `device`, `describe()`."
-    test_dl, stats = None, None
-    def __init__(self, train_dl, valid_dl, c, classes=None, label_cls='category', path='.'):
-        self.train_dl, self.valid_dl, self.c, self.label = train_dl, valid_dl, c, label_class(label_cls)(classes)
-        self.device, self.path = train_dl.device, Path(path)
-    classes = property(lambda self: self.label.classes)
-    def one_batch(self, ds_type='train'): return next(iter(getattr(self, f'{ds_type}_dl')))
-    def show_results(self, xb, actuals, preds, figsize=None): return results_table(actuals, preds)
-    def describe(self) -> dict: return {'label': self.label.describe(), 'classes': self.classes, 'c': self.c}
-
-# %% ../nbs/07b_learner.ipynb #aff339a0
-def tensor_data(x_train, y_train, x_valid, y_valid, bs: int = 64, label_cls='category', classes=None,
-                device=None, path='.') -> TensorData:
-    "A `TensorData` from train and valid tensors, targets of `label_cls` (a label class or its name); `c` from them."
-    label_cls = label_class(label_cls)
-    c = label_cls(classes).c(classes or []) if classes else None
-    if c is None and not y_train.is_floating_point() and y_train.dim() == 1:
-        c = int(max(y_train.max(), y_valid.max())) + 1
-    elif c is None: c = y_train[0].numel()
-    tds = lambda x, y: torch.utils.data.TensorDataset(x, y)
-    return TensorData(TensorLoader(tds(x_train, y_train), bs, shuffle=True, device=device, drop_last=len(x_train) > bs),
-                      TensorLoader(tds(x_valid, y_valid), bs * 2, device=device), c, classes, label_cls, path)
+__all__ = ['loss_for', 'lr_range', 'AdamW', 'param_groups', 'Learner']
 
 # %% ../nbs/07b_learner.ipynb #4b6e0873
 def loss_for(target) -> nn.Module:
@@ -185,25 +142,6 @@ class Learner:
     def set_wd(self, wd: float):
         "Set the weight decay of the decaying parameter groups (the others keep 0)."
         for g in self.opt.param_groups: g['weight_decay'] = wd if g.get('decay', True) else 0.
-
-    def freeze_to(self, n: int):
-        "Train only layer groups `n` onwards (negative `n` counts from the end); BatchNorm layers stay trainable."
-        n = n % len(self.layer_groups) if n < 0 else min(n, len(self.layer_groups))
-        for i, g in enumerate(self.layer_groups):
-            for m in [m for top in _modules_of(g) for m in top.modules()]:
-                keep = i >= n or (self.train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm))
-                for p in m.parameters(recurse=False): p.requires_grad_(keep)
-
-    def freeze(self):
-        "Train only the last layer group (the head) and the BatchNorm layers."
-        if len(self.layer_groups) == 1:
-            warnings.warn('freeze(): the model has a single layer group, so everything stays trainable; '
-                          'pass layer_groups=[...] to the Learner (cnn_learner does) to freeze a body')
-        self.freeze_to(-1)
-
-    def unfreeze(self):
-        "Make every layer group trainable."
-        self.freeze_to(0)
 
     def predict_batch(self): self.pred = self.model(self.xb)
     def get_loss(self): self.loss = self.loss_func(self.pred, self.yb)

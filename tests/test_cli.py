@@ -112,14 +112,21 @@ def test_lesson_under_torchrun_only_rank0_prints_and_writes(tmp_path, monkeypatc
 # --- what the real lessons wrote (each runs once per session, see conftest.lesson_run) ------------------------------
 
 def test_data_block_run(lesson_run):
+    "The data block lesson's run: each block's sizes and label class, the largest-object check recorded and passed."
     rec = lesson_run('data_block_examples')
     assert 'error' not in rec, rec.get('error')
     m = rec['metrics']
-    assert set(m) == {'mnist', 'planet', 'camvid', 'biwi', 'imdb', 'coco', 'largest_object', 'checks'}
-    assert m['mnist']['c'] == 2 and m['camvid']['c'] == 32 and m['coco']['c'] == 7 and m['coco']['train'] + m['coco']['valid'] == 200
-    assert m['biwi']['valid'] > 0 and m['imdb']['classes'] == ['negative', 'positive']
+    labels = {'mnist': 'CategoryLabel', 'planet': 'MultiCategoryLabel', 'camvid': 'MaskLabel', 'coco': 'BBoxLabel',
+              'biwi': 'PointsLabel', 'imdb': 'CategoryLabel'}
+    assert set(m) == set(labels) | {'largest_object', 'checks', 'failed_checks'}
+    assert {name: m[name]['label'] for name in labels} == labels
+    assert m['mnist']['c'] == 2 and m['mnist']['classes'] == ['3', '7'] and m['camvid']['c'] == 32
+    assert m['coco']['c'] == 7 and m['coco']['train'] + m['coco']['valid'] == 200
+    assert m['biwi']['valid'] > 0 and m['biwi']['c'] == 2 and m['imdb']['classes'] == ['negative', 'positive']
     lo = m['largest_object']                                  # the largest-object check beats the mean box clearly
-    assert lo['mean_iou'] > max(1.5*lo['baseline_mean_iou'], lo['baseline_mean_iou'] + 0.05) and all(m['checks'].values()), lo
+    assert lo['mean_iou'] > max(1.5*lo['baseline_mean_iou'], lo['baseline_mean_iou'] + 0.05), lo
+    assert m['failed_checks'] == [] and list(m['checks']) == ['mean IoU clearly beats the mean box']
+    assert m['checks']['mean IoU clearly beats the mean box'] == {'figure': round(lo['mean_iou'], 3), 'ok': True}
     assert len(rec['figures']) >= 7 and all((Path(rec['out'])/'figures'/f).exists() for f in rec['figures'])
 
 def test_imdb_run(lesson_run):

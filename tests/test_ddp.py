@@ -16,7 +16,8 @@ WORKER = textwrap.dedent('''
     import json, os, sys
     from pathlib import Path
     import torch, torch.nn as nn
-    from l3.learner import Learner, tensor_data
+    from l3.learner import Learner
+    from l3.tensor_data import tensor_data
     from l3.distributed import rank, world_size
     import l3.schedules        # learn.fit_one_cycle
     import l3.learner_export   # learn.save

@@ -5,7 +5,8 @@ import pytest
 import torch, torch.nn as nn
 import l3.callbacks as C
 from l3.callbacks import Callback, GradientClipping
-from l3.learner import Learner, tensor_data, lr_range
+from l3.learner import Learner, lr_range
+from l3.tensor_data import tensor_data
 from l3.schedules import LRFinder
 from l3.learner_export import load_learner, register_model, SaveModelCallback, EarlyStoppingCallback
 from l3.labels import BCEWithLogitsFlat, CrossEntropyFlat

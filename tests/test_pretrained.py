@@ -8,7 +8,7 @@ import pickle, warnings
 import pytest
 import torch, torch.nn as nn, torchvision
 from l3.vision import weights_file, pretrained_state_dict, cnn_learner, unet_learner, PretrainedWeightsWarning
-from l3.learner import tensor_data
+from l3.tensor_data import tensor_data
 from _weights import write_resnet_weights, write_wt103, fastai_awd_lstm_state, SPECIALS, WORDS
 
 @pytest.fixture

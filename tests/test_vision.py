@@ -9,7 +9,8 @@ import torch, torch.nn as nn, torchvision
 from l3.vision import (arch_name, weights_file, pretrained_state_dict, PretrainedWeightsWarning, adapt_first_conv,
                        resnet_body, create_head, cnn_model, cnn_groups, unet_model, unet_groups, DynamicUnet,
                        model_summary, cnn_learner, unet_learner, SigmoidRange)
-from l3.learner import tensor_data, TensorData, TensorLoader
+from l3.tensor_data import tensor_data, TensorData
+from l3.databunch import DeviceDataLoader
 from l3.learner_export import load_learner
 
 
@@ -139,8 +140,9 @@ def seg_data():
     torch.manual_seed(0)
     x, m = torch.rand(6, 3, 40, 56), torch.randint(0, 4, (6, 40, 56))
     ds = lambda a, b: torch.utils.data.TensorDataset(a, b)
-    return TensorData(TensorLoader(ds(x[:4], m[:4]), 2, shuffle=True, device='cpu'),
-                      TensorLoader(ds(x[4:], m[4:]), 2, device='cpu'), c=4, classes=list('abcd'), label_cls='mask')
+    return TensorData(DeviceDataLoader(ds(x[:4], m[:4]), 'cpu', batch_size=2, shuffle=True),
+                      DeviceDataLoader(ds(x[4:], m[4:]), 'cpu', batch_size=2), c=4, classes=list('abcd'),
+                      label_cls='mask')
 
 def _trainable(model): return {n for n, p in model.named_parameters() if p.requires_grad}
 

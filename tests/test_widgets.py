@@ -12,7 +12,8 @@ from l3.widgets import (loss_slope, fit_code, lr_find_curve, lr_find_explorer, p
                         segmentation_viewer, segmentation_viewer_from_learner)
 from l3.uat import parse_expression, relu_net, relu_parts, relu_interpolant, fit_relu_net, uat_playground, UAT_TARGETS
 from l3.metrics import accuracy_thresh, fbeta, best_thresholds, MeanIoU
-from l3.learner import Learner, tensor_data
+from l3.learner import Learner
+from l3.tensor_data import tensor_data
 import l3.vision_data   # the mask label class, for tensor_data(label_cls='mask')
 from l3.augment import IGNORE_ID
 
