@@ -91,7 +91,6 @@ class DataBunch:
     valid_ds = property(lambda self: self.valid_dl.dataset)
     test_ds = property(lambda self: self.test_dl.dataset if self.test_dl is not None else None)
     label = property(lambda self: self.train_ds.label)
-    y_kind = property(lambda self: self.label.name)   # the label class's short name, as the lessons read it
     classes = property(lambda self: self.label.classes)
     c = property(lambda self: self.train_ds.c)
     bs = property(lambda self: self.train_dl.bs)

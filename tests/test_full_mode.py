@@ -37,7 +37,8 @@ SKIPPED_CHECKS = {   # what CHECKS=False skips in full mode, and why a tiny budg
     'camvid': ['lr=3e-3 lies 5x below where the loss blows up (6-point sweep)',
                'fp32 and mixed precision agree within 0.02 on acc_camvid (an untrained model sits near class ties)'],
     'head_pose': ['mean pixel error under 10% of the diagonal; better than guessing the average centre (one epoch)'],
-    'imdb': ['language model accuracy > 0.25, classifier accuracy >= 0.90, the two hand-written reviews right'],
+    'imdb': ['language model accuracy > 0.25, classifier accuracy >= 0.90, the two hand-written reviews right '
+             '(one epoch of a tiny AWD-LSTM)'],
     'universal_approximation': ['the fits reach their error targets (20 steps instead of 2000)'],
 }
 
@@ -96,9 +97,11 @@ def test_full_head_pose(full_env):
     assert len(m['checks']) == 2 and m['failed_checks'] == []   # recorded, not enforced (CHECKS=False)
 
 def test_full_imdb(full_env):
-    "The IMDB folders (train/, test/, unsup/) through lm_databunch_on_disk, WikiText-103 weights loaded, the folder classifier."
+    """The IMDB folders (train/, test/, unsup/) via lm_databunch_on_disk, WikiText-103 weights loaded (LSTMs frozen), the
+    classifier from folders."""
     rec, m, out = run_full('imdb', full_env)
-    assert m['lm_epochs'] == 1 and m['bs'] == 4 and m['pretrained'] is True
+    assert m['lm_epochs'] == 1 and m['bs'] == 4 and m['pretrained'] is True and m['lm_frozen_at_start'] is True
+    assert len(m['checks']) == 3 and m['failed_checks'] == []      # recorded, not enforced (CHECKS=False)
     assert (Path(os.environ['L3_DATA'])/'imdb'/'tmp_lm').is_dir() and (out/'export.pth').exists()
 
 def test_full_data_block_examples(full_env):
@@ -111,7 +114,7 @@ def test_full_data_block_examples(full_env):
 
 def test_full_universal_approximation(full_env):
     rec, m, out = run_full('universal_approximation', full_env)
-    assert m['steps'] == 20
+    assert m['steps'] == 20 and len(m['checks']) == 7 and m['failed_checks'] == []
 
 
 # --- GPU-ready: the device and precision each lesson's full mode picks, checked on the CPU ----------------------------
