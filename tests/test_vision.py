@@ -3,9 +3,11 @@
 Never reaches the network: torch's cache (TORCH_HOME) points at a temporary folder and L3_OFFLINE=1.
 """
 import re
-import os, warnings
+import warnings
 import pytest
-import torch, torch.nn as nn, torchvision
+import torch
+import torch.nn as nn
+import torchvision
 from l3.vision import (arch_name, weights_file, pretrained_state_dict, PretrainedWeightsWarning, adapt_first_conv,
                        resnet_body, create_head, cnn_model, cnn_groups, unet_model, unet_groups, DynamicUnet,
                        model_summary, cnn_learner, unet_learner, SigmoidRange)
@@ -25,7 +27,8 @@ def _fake_weights(arch='resnet18', seed=0):
     "A randomly initialised torchvision model saved under the file name torchvision would download."
     torch.manual_seed(seed)
     ref = getattr(torchvision.models, arch)(weights=None)
-    f = weights_file(arch); f.parent.mkdir(parents=True, exist_ok=True)
+    f = weights_file(arch)
+    f.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ref.state_dict(), f)
     return ref
 
@@ -51,7 +54,8 @@ def test_head_structure():
                                              'BatchNorm1d', 'Dropout', 'Linear']
     assert [l.p for l in h if isinstance(l, nn.Dropout)] == [0.25, 0.5]
     assert [l.in_features for l in h if isinstance(l, nn.Linear)] == [1024, 512]
-    x = torch.zeros(1, 512, 3, 3); x[0, 0, 1, 1] = 9.   # concat pool: max then mean of each channel
+    x = torch.zeros(1, 512, 3, 3)
+    x[0, 0, 1, 1] = 9.  # concat pool: max then mean of each channel
     assert torch.allclose(h[1](h[0](x))[0, [0, 512]], torch.tensor([9., 1.]))
     pts = create_head(512, 4, y_range=(-1.1, 1.1)).eval()
     assert isinstance(pts[-1], SigmoidRange) and pts(torch.randn(2, 512, 2, 2)*1e3).abs().max() <= 1.1
@@ -88,12 +92,16 @@ def test_require_errors(torch_home):
     with pytest.raises(RuntimeError, match='resnet34'): resnet_body('resnet34', pretrained='require')
 
 def test_broken_weights_file(torch_home):
-    f = weights_file('resnet18'); f.parent.mkdir(parents=True); f.write_bytes(b'not a checkpoint')
+    f = weights_file('resnet18')
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b'not a checkpoint')
     with pytest.raises(RuntimeError, match=str(f.name)): resnet_body('resnet18', pretrained='require')
-    with pytest.raises(RuntimeError, match='broken'): resnet_body('resnet18')   # a file there is meant to be used: no fallback
+    # a file there is meant to be used: no fallback
+    with pytest.raises(RuntimeError, match='broken'): resnet_body('resnet18')
 
 def test_wrong_weights_file_names_it(torch_home):
-    f = weights_file('resnet18'); f.parent.mkdir(parents=True)
+    f = weights_file('resnet18')
+    f.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), f)
     with pytest.raises(RuntimeError, match='does not fit resnet18'): resnet_body('resnet18')
 
@@ -219,7 +227,8 @@ def test_model_summary_counts():
 
 def test_bench_train_step_smoke():
     "bench/train_step.py --quick runs (l3 side only here) and prints its table; timings are never asserted."
-    import subprocess, sys
+    import subprocess
+    import sys
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     p = subprocess.run([sys.executable, str(root/'bench'/'train_step.py'), '--quick', '--no-fastai', '--tasks', 'cnn'],
