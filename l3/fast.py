@@ -359,9 +359,12 @@ class MixedPrecision(Callback):
     order = 90
     def __init__(self, dtype=torch.bfloat16, scaler=None):
         self.dtype, self.scaler, self._unscaled = dtype, scaler, False
+        self.bf16_input = dtype == torch.bfloat16 and setting('L3_BF16_INPUT')   # read once, not in each batch
     def predict_batch(self):
         xb = self.learn.xb                            # autocast where the batch is (a text batch too)
         dev = xb.device.type if torch.is_tensor(xb) else self.learn.device.type
+        if self.bf16_input and dev == 'cpu' and xb.dim() == 4 and xb.dtype == torch.float32:
+            self.learn.xb = xb.to(torch.bfloat16)    # an image batch: what its first convolution would make of it
         with torch.autocast(dev, dtype=self.dtype): self.learn.predict_batch()
     def backward(self):
         if self.scaler is None: return self.learn.backward()
