@@ -82,7 +82,7 @@ def learner(task, frozen, dtype):
 
 
 def record_convs(learn):
-    "Every convolution of one training step: (shape key) -> [count, x needs grad, w needs grad]."
+    "Every convolution of one training step: (shape key) -> [count, x needs grad, w needs grad, module, x's dtype]."
     seen = OrderedDict()
 
     def hook(m, args):
@@ -90,7 +90,7 @@ def record_convs(learn):
         dt = torch.get_autocast_dtype('cpu') if torch.is_autocast_enabled('cpu') else x.dtype
         key = (tuple(x.shape), tuple(m.weight.shape), m.stride, m.padding, m.dilation, m.groups, dt,
                x.is_contiguous(memory_format=CL) and not x.is_contiguous())
-        row = seen.setdefault(key, [0, False, False])
+        row = seen.setdefault(key, [0, False, False, m, x.dtype])
         row[0] += 1
         row[1] |= x.requires_grad
         row[2] |= m.weight.requires_grad
@@ -99,6 +99,23 @@ def record_convs(learn):
     finally:
         for h in hs: h.remove()
     return seen
+
+
+def time_own(learn, key, gx, m, xdtype, reps):
+    "CPU seconds of (forward, forward + backward) of module `m` as the step runs it (its layout, autocast, gradients)."
+    xs, cl = key[0], key[7]
+    x = torch.randn(xs).to(xdtype).contiguous(memory_format=CL if cl else torch.contiguous_format).requires_grad_(gx)
+    with learn._autocast(): gy = torch.randn_like(m(x))          # in the output's dtype and layout, as in the step
+
+    def fwd():
+        with learn._autocast(): return m(x)
+
+    def both():
+        with learn._autocast(): y = m(x)
+        if y.requires_grad: y.backward(gy)   # a frozen stem: no backward at all
+    try: return cpu_best(fwd, reps), cpu_best(both, reps)
+    finally:
+        for p in m.parameters(): p.grad = None
 
 
 def step_times(learn, n):
@@ -170,21 +187,30 @@ def flop(key):
     return 2 * xs[0] * ho * wo * ws[0] * ws[1] * ws[2] * ws[3]
 
 
+CONV_OPS = ('convolution', 'SmallMapConv')   # profiler names of the convolutions (l3's own included)
+
+
 def rest_of_step(learn, top):
-    "CPU seconds per step of the step's ops other than convolutions, from torch.profiler (self time, top `top`)."
+    "Self CPU time of the step's ops outside the convolutions, by op, from torch.profiler (its shares, not its times)."
     from torch.profiler import profile, ProfilerActivity
     step_times(learn, 1)
     with profile(activities=[ProfilerActivity.CPU]) as prof: step_times(learn, 2)
-    per = {}
-    for e in prof.key_averages():
-        if e.key.startswith(('ProfilerStep', 'Optimizer.')): continue
-        per[e.key] = e.self_cpu_time_total / 1e6 / 3       # the warm-up step inside step_times is profiled too
-    conv = sum(v for k, v in per.items() if 'convolution' in k)
-    others = sorted(((v, k) for k, v in per.items() if 'convolution' not in k), reverse=True)
-    return conv, others[:top], sum(v for v, _ in others)
+    per, conv = {}, 0.0
+
+    def in_conv(e):
+        while e is not None:
+            if any(k in e.name for k in CONV_OPS): return True
+            e = e.cpu_parent
+        return False
+    for e in prof.events():
+        if e.name.startswith(('ProfilerStep', 'Optimizer.')) or e.name.startswith('autograd::engine'): continue
+        if in_conv(e): conv += e.self_cpu_time_total
+        else: per[e.name] = per.get(e.name, 0) + e.self_cpu_time_total
+    rest = sum(per.values())
+    return conv / (conv + rest), sorted(((v / rest, k) for k, v in per.items()), reverse=True)[:top]
 
 
-def run(task, phase, dtype, reps, steps, shapes, peak):
+def run(task, phase, dtype, reps, steps, shapes, peak, target):
     learn = learner(task, phase == 'frozen', dtype)
     seen = record_convs(learn)
     step = statistics.median(step_times(learn, steps))
@@ -194,65 +220,65 @@ def run(task, phase, dtype, reps, steps, shapes, peak):
     with learn._autocast(): gflop = step_gflop(learn.model.train(), learn.loss_func, xb, yb)
     arch, bs, (h, w), _ = TASKS[task]
     name = {'cnn': 'classifier', 'unet': 'U-Net'}[task]
-    dname = str(dtype).replace('torch.', '')
-    print(f'\n{name} {arch} {phase}, bs {bs}, {h}x{w}, {dname}: {len(seen)} convolution shapes, '
-          f'{sum(r[0] for r in seen.values())} calls')
-    tot = {k: 0.0 for k in ('f_gf', 'x_gf', 'w_gf', 'f_own', 'x_own', 'w_own', 'b_own', 'f_best', 'x_best', 'w_best')}
+    print(f"\n{name} {arch} {phase}, bs {bs}, {h}x{w}, {str(dtype).replace('torch.', '')}: {len(seen)} convolution "
+          f"shapes, {sum(r[0] for r in seen.values())} calls")
+    tot = dict.fromkeys(('f_gf', 'x_gf', 'w_gf', 'f_own', 'fb_own', 'f_best', 'x_best', 'w_best'), 0.0)
     best_ways = {}
     if shapes:
         print(f"  {'n':>2} {'input':<18} {'weight':<16} {'s':>1} {'gx':>2} {'gw':>2} "
               f"{'fwd cl':>7} {'ct':>6} {'mm':>6}  {'dx cl':>6} {'ct':>6} {'mm':>6}  {'dw cl':>6} {'ct':>6} {'mm':>6}  "
-              f"{'both cl':>7}  (ms; fwd/dx/dw best % of limit)")
-    for key, (n, gx, gw) in seen.items():
+              f"{'l3 f':>6} {'l3 f+b':>6}  (ms; best fwd/dx/dw, % of the limit)")
+    for key, (n, gx, gw, module, xdtype) in seen.items():
         t = time_shape(key, reps)
+        own_f, own_fb = time_own(learn, key, gx, module, xdtype, reps)
         fl = flop(key) / 1e9
-        fb = min(v for k, v in t.items() if k.startswith('fwd'))
-        xbest = min(v for k, v in t.items() if k.startswith('dx'))
-        wbest = min(v for k, v in t.items() if k.startswith('dw'))
-        for ph_, tt in (('fwd', t), ('dx', t), ('dw', t)):
-            if ph_ == 'dx' and not gx or ph_ == 'dw' and not gw: continue
-            way = min((v, k) for k, v in tt.items() if k.startswith(ph_))[1]
-            best_ways[way] = best_ways.get(way, 0) + n
-        own = t['fwd_cl' if key[7] else 'fwd_ct']
+        best = {ph: min(v for k, v in t.items() if k.startswith(ph)) for ph in ('fwd', 'dx', 'dw')}
+        for ph, need in (('fwd', True), ('dx', gx), ('dw', gw)):
+            if need:
+                way = min((v, k) for k, v in t.items() if k.startswith(ph))[1]
+                best_ways[way] = best_ways.get(way, 0) + n
         tot['f_gf'] += n * fl
-        tot['f_own'] += n * own
-        tot['f_best'] += n * fb
+        tot['f_own'] += n * own_f
+        tot['fb_own'] += n * own_fb
+        tot['f_best'] += n * best['fwd']
         if gx:
             tot['x_gf'] += n * fl
-            tot['x_best'] += n * xbest
+            tot['x_best'] += n * best['dx']
         if gw:
             tot['w_gf'] += n * fl
-            tot['w_best'] += n * wbest
-        lay = 'cl' if key[7] else 'ct'
-        tot['b_own'] += n * (t[f'both_{lay}'] if gx and gw else t[f'dx_{lay}'] if gx else t[f'dw_{lay}'] if gw else 0)
+            tot['w_best'] += n * best['dw']
         if shapes:
             ms = {k: f'{1e3*v:6.2f}' for k, v in t.items()}
             print(f"  {n:>2} {'x'.join(map(str, key[0])):<18} {'x'.join(map(str, key[1])):<16} {key[2][0]:>1} "
                   f"{'y' if gx else '-':>2} {'y' if gw else '-':>2} {ms['fwd_cl']:>7} {ms['fwd_ct']:>6} "
                   f"{ms.get('fwd_mm', '-'):>6}  {ms['dx_cl']:>6} {ms['dx_ct']:>6} {ms.get('dx_mm', '-'):>6}  "
-                  f"{ms['dw_cl']:>6} {ms['dw_ct']:>6} {ms.get('dw_mm', '-'):>6}  {ms[f'both_{lay}']:>7}  "
-                  f"{100*fl/fb/peak:.0f}/{100*fl/xbest/peak:.0f}/{100*fl/wbest/peak:.0f}%")
-    conv_prof, others, rest = rest_of_step(learn, 8)
-    share = lambda gf, s: f'{100 * gf / s / peak:4.0f}%' if s else '   -'   # noqa: E731
-    print(f"  {'phase':<34} {'GFLOP':>6} {'step own s':>10} {'share':>5} {'best s':>7} {'share':>5}")
-    print(f"  {'forward convolutions':<34} {tot['f_gf']:>6.1f} {tot['f_own']:>10.3f} "
-          f"{share(tot['f_gf'], tot['f_own'])} {tot['f_best']:>7.3f} {share(tot['f_gf'], tot['f_best'])}")
-    bgf = tot['x_gf'] + tot['w_gf']
-    print(f"  {'backward convolutions (dx + dw)':<34} {bgf:>6.1f} {tot['b_own']:>10.3f} {share(bgf, tot['b_own'])} "
-          f"{tot['x_best'] + tot['w_best']:>7.3f} {share(bgf, tot['x_best'] + tot['w_best'])}")
-    print(f"  {'  input gradients, best':<34} {tot['x_gf']:>6.1f} {'':>10} {'':>5} {tot['x_best']:>7.3f} "
-          f"{share(tot['x_gf'], tot['x_best'])}")
-    print(f"  {'  weight gradients, best':<34} {tot['w_gf']:>6.1f} {'':>10} {'':>5} {tot['w_best']:>7.3f} "
-          f"{share(tot['w_gf'], tot['w_best'])}")
-    conv_own, conv_best = tot['f_own'] + tot['b_own'], tot['f_best'] + tot['x_best'] + tot['w_best']
-    cgf = tot['f_gf'] + bgf
-    print(f"  {'all convolutions':<34} {cgf:>6.1f} {conv_own:>10.3f} {share(cgf, conv_own)} {conv_best:>7.3f} "
-          f"{share(cgf, conv_best)}")
-    print(f"  {'the step (median CPU s)':<34} {gflop:>6.1f} {step:>10.3f} {share(gflop, step)}")
-    print(f"  profiled step: convolutions {conv_prof:.3f} s, the rest {rest:.3f} s; of the rest (s per step):")
-    print('    ' + ', '.join(f'{k.replace("aten::", "")} {v:.3f}' for v, k in others))
-    print(f"  at best (best convolutions + today's rest): {conv_best + rest:.3f} s = {share(gflop, conv_best + rest)}; "
-          f"convolutions at best with no rest at all: {share(gflop, conv_best)}")
+                  f"{ms['dw_cl']:>6} {ms['dw_ct']:>6} {ms.get('dw_mm', '-'):>6}  {1e3*own_f:6.2f} {1e3*own_fb:6.2f}  "
+                  + '/'.join(f'{100*fl/best[ph]/peak:.0f}' for ph in ('fwd', 'dx', 'dw')) + '%')
+    conv_frac, others = rest_of_step(learn, 8)
+
+    def share(gf, sec): return f'{100 * gf / sec / peak:5.0f}%' if sec > 0 else '     -'
+    bgf, b_own = tot['x_gf'] + tot['w_gf'], tot['fb_own'] - tot['f_own']
+    b_best = tot['x_best'] + tot['w_best']
+    c_best, cgf = tot['f_best'] + b_best, tot['f_gf'] + bgf
+    rest = step - tot['fb_own']
+    print(f"  {'':<36} {'GFLOP':>6} {'l3 s':>7} {'share':>6} {'best s':>7} {'share':>6}")
+    for label, gf, own, bst in (('forward convolutions', tot['f_gf'], tot['f_own'], tot['f_best']),
+                                ('backward convolutions', bgf, b_own, b_best),
+                                ('  input gradients', tot['x_gf'], None, tot['x_best']),
+                                ('  weight gradients', tot['w_gf'], None, tot['w_best']),
+                                ('all convolutions, each alone', cgf, tot['fb_own'], c_best)):
+        o = f"{'':>7} {'':>6}" if own is None else f'{own:>7.3f} {share(gf, own)}'
+        print(f'  {label:<36} {gf:>6.1f} {o} {bst:>7.3f} {share(gf, bst)}')
+    print(f"  {'the step (median CPU s)':<36} {gflop:>6.1f} {step:>7.3f} {share(gflop, step)}")
+    print(f"  {'the rest: step - convolutions':<36} {'':>6} {rest:>7.3f}   ({100*rest/step:.0f}% of the step; the "
+          f"profiler puts {100*(1-conv_frac):.0f}% of its time outside convolutions)")
+    print('    the rest by op (profiler shares, scaled to the rest, s): '
+          + ', '.join(f'{k.replace("aten::", "")} {f*rest:.3f}' for f, k in others))
+    need = gflop / (target * peak)
+    print(f"  {100*target:.0f}% of the limit needs a step of {need:.3f} s: the convolutions at their best alone take "
+          f"{c_best:.3f} s ({share(gflop, c_best).strip()} with nothing else), leaving {need - c_best:.3f} s for the "
+          f"rest (today {rest:.3f} s); with today's rest and the best convolutions: "
+          f"{share(gflop, c_best + rest).strip()}")
     print(f"  fastest way per shape and phase (calls): {dict(sorted(best_ways.items()))}")
 
 
@@ -265,6 +291,7 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, default=5, help='timed training steps (median is kept)')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--shapes', action='store_true', help='one row per convolution shape')
+    ap.add_argument('--target', type=float, default=35, help='share of the limit (%%) to set the step against')
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -272,7 +299,8 @@ def main(argv=None):
     print(f'{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, {args.threads} thread(s); '
           f'{args.dtype} limit {peak:.0f} GFLOP/s (matmul {mm:.0f}, conv {cv:.0f}); times are CPU seconds')
     for task in args.tasks.split(','):
-        for phase in args.phases.split(','): run(task, phase, dtype, args.reps, args.steps, args.shapes, peak)
+        for phase in args.phases.split(','):
+            run(task, phase, dtype, args.reps, args.steps, args.shapes, peak, args.target / 100)
     os.system('uptime')
 
 
