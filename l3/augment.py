@@ -184,22 +184,27 @@ def resize_item(img, size=None, method='crop', mask=None, points=None, train=Fal
             None if kp is None else _from_kp(kp, points.dtype))
 
 # %% ../nbs/04_augment.ipynb #7d652756
-def _check_p(t):
+def _check_tfm(t, field=None, lo=0., hi=None):
+    "Raise when `t.p` is not a probability, or `t.<field>` is below `lo` (or not below `hi`)."
     if not 0 <= t.p <= 1: raise ValueError(f'{type(t).__name__}: probability p must be in [0, 1], got {t.p!r}')
+    v = getattr(t, field) if field else lo
+    if not (v >= lo and (hi is None or v < hi)):
+        want = f'in [{lo:g}, {hi:g})' if hi is not None else f'>= {lo:g}'
+        raise ValueError(f'{type(t).__name__}: {field} must be {want}, got {v!r}')
 
 # %% ../nbs/04_augment.ipynb #e257c8f0
 @dataclass
 class Flip:
     "Mirror left-right with probability `p`."
     p: float = 0.5
-    def __post_init__(self): _check_p(self)
+    def __post_init__(self): _check_tfm(self)
 
 # %% ../nbs/04_augment.ipynb #b7d90adf
 @dataclass
 class Dihedral:
     "With probability `p`, one of the 8 symmetries of a square (flips and quarter turns), uniformly."
     p: float = 1.
-    def __post_init__(self): _check_p(self)
+    def __post_init__(self): _check_tfm(self)
 
 # %% ../nbs/04_augment.ipynb #52c84a28
 @dataclass
@@ -207,9 +212,7 @@ class Rotate:
     "Rotate by a uniform angle in [-max_deg, max_deg] degrees."
     max_deg: float = 10.
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not self.max_deg >= 0: raise ValueError(f'Rotate: max_deg must be >= 0, got {self.max_deg!r}')
+    def __post_init__(self): _check_tfm(self, 'max_deg')
 
 # %% ../nbs/04_augment.ipynb #38abbed4
 @dataclass
@@ -217,10 +220,7 @@ class Zoom:
     "Zoom in by a uniform factor in [1, max_zoom] around a random centre (the zoomed window stays in the image)."
     max_zoom: float = 1.1
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not self.max_zoom >= 1:
-            raise ValueError(f'Zoom: max_zoom must be >= 1 (1 = no zoom), got {self.max_zoom!r}')
+    def __post_init__(self): _check_tfm(self, 'max_zoom', 1.)   # 1: no zoom
 
 # %% ../nbs/04_augment.ipynb #c0e3c382
 @dataclass
@@ -228,10 +228,7 @@ class Warp:
     "Perspective warp: tilt up/down and left/right by uniform magnitudes in [-magnitude, magnitude]."
     magnitude: float = 0.2
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not 0 <= self.magnitude < 1:
-            raise ValueError(f'Warp: magnitude must be in [0, 1), got {self.magnitude!r}')
+    def __post_init__(self): _check_tfm(self, 'magnitude', 0., 1.)
 
 # %% ../nbs/04_augment.ipynb #6b40c180
 @dataclass
@@ -239,10 +236,7 @@ class Brightness:
     "Change brightness: add logit(b) in logit space, b uniform in [0.5(1-max_lighting), 0.5(1+max_lighting)]."
     max_lighting: float = 0.2
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not 0 <= self.max_lighting < 1:
-            raise ValueError(f'{type(self).__name__}: max_lighting must be in [0, 1), got {self.max_lighting!r}')
+    def __post_init__(self): _check_tfm(self, 'max_lighting', 0., 1.)
 
 # %% ../nbs/04_augment.ipynb #23189749
 @dataclass

@@ -144,24 +144,18 @@ def local_http_server(files: dict, status: dict|None = None, cut_after: dict|Non
     class Handler(BaseHTTPRequestHandler):
         timeout = 5
         def log_message(self, *a): pass
+        def empty(self, code, **headers):
+            self.send_response(code)
+            for k, v in {'Content-Length': '0', **headers}.items(): self.send_header(k, v)
+            self.end_headers()
         def do_GET(self):
             rng = self.headers.get('Range')
             log.append((self.path, rng))
-            if self.path in status or self.path not in files:
-                code = status.get(self.path, 404)
-                self.send_response(code)
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-                return
+            if self.path in status or self.path not in files: return self.empty(status.get(self.path, 404))
             data, start = files[self.path], 0
             if rng and not ignore_range and rng.startswith('bytes='):
                 start = int(rng[6:].split('-')[0])
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header('Content-Range', f'bytes */{len(data)}')
-                    self.send_header('Content-Length', '0')
-                    self.end_headers()
-                    return
+                if start >= len(data): return self.empty(416, **{'Content-Range': f'bytes */{len(data)}'})
                 self.send_response(206)
                 self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
             else: self.send_response(200)
@@ -482,8 +476,7 @@ def _state(dest: Path, info: DatasetInfo) -> str:
 # %% ../nbs/02_datasets.ipynb #e50d22db
 def dataset_status(name: str, dest=None) -> str:
     "'real', 'stand-in' or 'absent': what `get_dataset(name)` would find on disk now (no network)."
-    info = dataset_info(name)
-    return _state(Path(dest) if dest else data_path()/name, info)
+    return _state(Path(dest) if dest else data_path()/name, dataset_info(name))
 
 # %% ../nbs/02_datasets.ipynb #e14b8243
 def folder_size(path) -> int:
@@ -643,7 +636,11 @@ def pose_file(img) -> Path:
 # %% ../nbs/02_datasets.ipynb #8c5a53b6
 def image_size(fn) -> tuple[int, int]:
     "(height, width) of the image file `fn`, from its header."
-    with Image.open(fn) as im: return im.size[1], im.size[0]
+    try:
+        with Image.open(fn) as im: return im.size[1], im.size[0]
+    except FileNotFoundError: raise DataError(f"image file {fn} does not exist") from None
+    except Exception as e:
+        raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
 
 # %% ../nbs/02_datasets.ipynb #0a23e5ec
 def biwi_point(img, cal) -> torch.Tensor:

@@ -509,29 +509,36 @@ def biwi_frame(person, rng, size=(120, 160)):
     return im, pose, (row, col)
 
 # %% ../nbs/01_synth.ipynb #5d795b49
-def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int = 20, size=(120, 160)) -> Path:
-    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal`, NN = 1..`n_persons`."
-    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 '
-                                        'are needed')
-    dest = Path(dest)
-    rng = _rng(seed, 'biwi_head_pose')
+_SKINS = [(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)]
+
+def _synth_biwi(dest, name, seed, persons, n_frames, size, skins, move_furniture) -> Path:
+    "Folders `NN/` of `persons` in one lab: `rgb.cal` and `n_frames` frames of a drawn person each, with pose files."
+    dest, rng = Path(dest), _rng(seed, name)
     room = rng.integers(40, 220, 3)  # one lab for everyone, as in the real dataset
     furniture = [_furniture(rng) for _ in range(3)]
-    for p in range(1, n_persons + 1):
+    for p in persons:
         folder = dest/f'{p:02d}'
         folder.mkdir(parents=True, exist_ok=True)
         (folder/'rgb.cal').write_text(biwi_cal_text(size))
-        skin = rng.choice([(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)])
-        person = dict(skin=tuple(int(c) for c in skin), hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
-                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
+        rgb = lambda v: tuple(int(c) for c in v)
+        person = dict(skin=rgb(rng.choice(skins)), hair=rgb(rng.integers(10, 120, 3)),
+                      shirt=rgb(rng.integers(20, 240, 3)),
                       room=np.clip(room + rng.integers(-20, 21, 3), 0, 255),  # the same lab, lit a little differently
-                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture])
+                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture]
+                      if move_furniture else furniture)
         frame = int(rng.integers(3, 10))
         for _ in range(n_frames):
             im, pose, _ = biwi_frame(person, rng, size)
             im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90)
             (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
             frame += int(rng.integers(1, 12))
+    return dest
+
+def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int = 20, size=(120, 160)) -> Path:
+    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal`, NN = 1..`n_persons`."
+    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 '
+                                        'are needed')
+    dest = _synth_biwi(dest, 'biwi_head_pose', seed, range(1, n_persons + 1), n_frames, size, _SKINS, True)
     _write_marker(dest, 'biwi_head_pose', seed, f'cartoon heads at varying places {size[0]}x{size[1]} (real: 480x640)',
                   persons=n_persons, frames_per_person=n_frames)
     return dest
@@ -541,24 +548,8 @@ def synth_biwi_head_pose_full(dest, seed: int = 0, persons=(1, 2, 9, 13), n_fram
     "BIWI at the real size 480x640: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for `persons`."
     if 13 not in persons: raise ValueError(f'persons={persons}: the lesson validates on person 13, so it must be one '
                                            'of them')
-    dest = Path(dest)
-    rng = _rng(seed, 'biwi_head_pose_full')
-    room = rng.integers(40, 220, 3)
-    furniture = [_furniture(rng) for _ in range(3)]
-    for p in persons:
-        folder = dest/f'{p:02d}'
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder/'rgb.cal').write_text(biwi_cal_text(size))
-        person = dict(skin=tuple(int(c) for c in rng.choice([(235, 195, 165), (175, 120, 85), (120, 80, 55)])),
-                      hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
-                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
-                      room=np.clip(room + rng.integers(-20, 21, 3), 0, 255), furniture=furniture)
-        frame = int(rng.integers(3, 10))
-        for _ in range(n_frames):
-            im, pose, _ = biwi_frame(person, rng, size)
-            im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90)
-            (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
-            frame += int(rng.integers(1, 12))
+    skins = [_SKINS[i] for i in (0, 2, 3)]
+    dest = _synth_biwi(dest, 'biwi_head_pose_full', seed, persons, n_frames, size, skins, False)
     _write_marker(dest, 'biwi_head_pose_full', seed, f'cartoon heads at the real size {size[0]}x{size[1]}',
                   persons=[f'{p:02d}' for p in persons], frames_per_person=n_frames)
     return dest

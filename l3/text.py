@@ -22,10 +22,9 @@ from .core import progress as progress_bar, save_json
 
 # %% auto #0
 __all__ = ['UNK', 'PAD', 'BOS', 'FLD', 'TK_MAJ', 'TK_UP', 'TK_REP', 'TK_WREP', 'SPECIAL_TOKENS', 'SPECIAL_CASES', 'fix_html',
-           'replace_rep', 'replace_wrep', 'spec_add_spaces', 'rm_useless_spaces', 'replace_all_caps', 'replace_maj',
-           'replace_caps', 'process_text', 'tokenize1', 'iter_tokenized', 'tokenize', 'Vocab', 'check_vocab_size',
-           'tokenize_to_disk', 'load_ids', 'LMDataLoader', 'pad_collate', 'SortSampler', 'SortishSampler',
-           'clas_dataloader']
+           'replace_rep', 'replace_wrep', 'spec_add_spaces', 'rm_useless_spaces', 'replace_caps', 'process_text',
+           'tokenize1', 'iter_tokenized', 'tokenize', 'Vocab', 'check_vocab_size', 'tokenize_to_disk', 'load_ids',
+           'LMDataLoader', 'pad_collate', 'SortSampler', 'SortishSampler', 'clas_dataloader']
 
 # %% ../nbs/10_text.ipynb #be844d10
 UNK, PAD, BOS, FLD, TK_MAJ, TK_UP, TK_REP, TK_WREP = 'xxunk xxpad xxbos xxfld xxmaj xxup xxrep xxwrep'.split()
@@ -67,21 +66,6 @@ def spec_add_spaces(t: str) -> str:
 def rm_useless_spaces(t: str) -> str:
     "Replace runs of spaces by a single space."
     return _re_spaces.sub(' ', t)
-
-# %% ../nbs/10_text.ipynb #0a991241
-_re_all_caps = re.compile(r'(\s|^)([A-Z]+[^a-z\s]*)(?=\s|$)')
-_re_maj = re.compile(r'(\s|^)([A-Z][^A-Z\s]*)(?=\s|$)')
-
-def replace_all_caps(t: str) -> str:
-    "Lower-case words in ALL CAPS (more than one letter) and put `xxup` before them."
-    def _sub(m): return m.group(1) + (f'{TK_UP} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
-    return _re_all_caps.sub(_sub, t)
-
-# %% ../nbs/10_text.ipynb #92d15b99
-def replace_maj(t: str) -> str:
-    "Lower-case Capitalised words (more than one letter) and put `xxmaj` before them."
-    def _sub(m): return m.group(1) + (f'{TK_MAJ} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
-    return _re_maj.sub(_sub, t)
 
 # %% ../nbs/10_text.ipynb #938d8c51
 _re_cap_word = re.compile(r'(?<!\S)[A-Z]\S*')

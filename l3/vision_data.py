@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from .core import IGNORE_ID
+from .datasets import image_size
 from .labels import Label, CrossEntropyFlat, MSELossFlat
 from .data import DataError, ItemList, results_table, _stack
 from .augment import (resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch,
@@ -403,15 +404,6 @@ def get_annotations(fname, prefix=None, folder=None, keep_crowd=True):
     if empty: warnings.warn(f"{fname}: {len(empty)} images have no box (e.g. {empty[:3]}); kept, with zero boxes")
     return [(prefix or '') + o['file_name'] for o in imgs.values()], [list(boxes[k]) for k in imgs]
 
-# %% ../nbs/05_vision_data.ipynb #60093b5e
-def _image_size(fn) -> tuple[int, int]:
-    "(h, w) of image file `fn`, from its header."
-    try:
-        with Image.open(fn) as im: return im.size[1], im.size[0]
-    except FileNotFoundError: raise DataError(f"image file {fn} does not exist") from None
-    except Exception as e:
-        raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
-
 # %% ../nbs/05_vision_data.ipynb #8379357b
 def _box_error(item, box, size, msg='lies outside the image'):
     return DataError(f"box {[round(float(v), 2) for v in box]} (top, left, bottom, right) of {item} {msg} of size "
@@ -496,7 +488,7 @@ class BBoxLabel(Label):
             if unknown: raise DataError(f"class {unknown[0]!r} of {item} is not in classes {self.classes[:20]}; "
                                         f"add it or fix the label")
             b = torch.tensor(bb, dtype=torch.float32).view(-1, 4)
-            _check_boxes(item, b, _image_size(item))
+            _check_boxes(item, b, image_size(item))
             out.append((b, torch.tensor([idx[n] for n in names], dtype=torch.long)))
         return out
     def get(self, y, x=None, item=None):
