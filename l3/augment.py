@@ -87,7 +87,6 @@ def _hw(size):
     if not ok: raise ValueError(f'size must be a positive int or a (h, w) pair of positive ints, got {size!r}')
     return int(h), int(w)
 
-# %% ../nbs/04_augment.ipynb #bcb1b613
 def _check_points(points, what='points'):
     "Raise when `points` (...x2, (row, col)) are not finite or lie outside [-1, 1]."
     if points is None or points.numel() == 0: return
@@ -136,7 +135,6 @@ def _reflect_pad(img, pads):
         l, t, r, b = l - step[0], t - step[1], r - step[2], b - step[3]
     return img
 
-# %% ../nbs/04_augment.ipynb #a51a76c5
 def _crop_start(n, size, coords, random):
     "Start of a `size` window in `n` pixels: random or centred, keeping pixel `coords` (if any) inside."
     lo, hi = 0, n - size
@@ -238,7 +236,6 @@ class Brightness:
     p: float = 0.75
     def __post_init__(self): _check_tfm(self, 'max_lighting', 0., 1.)
 
-# %% ../nbs/04_augment.ipynb #23189749
 @dataclass
 class Contrast(Brightness):
     "Change contrast: multiply in logit space by s, log-uniform in [1-max_lighting, 1/(1-max_lighting)]."
@@ -285,7 +282,6 @@ def _dihedral_mats():
         ms.append(m)
     return torch.stack(ms)
 
-# %% ../nbs/04_augment.ipynb #24ebddeb
 DIHEDRAL = _dihedral_mats()   # the out->in matrix of symmetry k is DIHEDRAL[k] (a tensor of ks gives a stack)
 
 # %% ../nbs/04_augment.ipynb #c78019d4
@@ -306,7 +302,6 @@ def zoom_mat(scale, row_pct=0.5, col_pct=0.5):
     m[:, 0, 2], m[:, 1, 2] = (2*cp - 1)*(1 - 1/s), (2*rp - 1)*(1 - 1/s)
     return m
 
-# %% ../nbs/04_augment.ipynb #bad7acc9
 def homography(src, dst):
     "Matrices H (n x 3 x 3) with H (x, y, 1) ~ (u, v, 1) for the 4 point pairs src (n x 4 x 2) -> dst (n x 4 x 2)."
     src, dst = src.double(), dst.double()
@@ -468,7 +463,6 @@ def apply_params(params, x, y=None, target=None, pad_mode='reflection', funcs=()
     for f in funcs: x = f(x)
     return x, y
 
-# %% ../nbs/04_augment.ipynb #98466f02
 def _funcs(tfms): return [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]   # plain x -> x ones
 
 # %% ../nbs/04_augment.ipynb #33226236

@@ -113,15 +113,12 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
 class DownloadError(RuntimeError):
     "A download or extraction failed; the message says why and what to do."
 
-# %% ../nbs/02_datasets.ipynb #3de93421
 class NetworkError(DownloadError):
     "The server could not be reached at all (no network, DNS failure, connection refused, timeout)."
 
-# %% ../nbs/02_datasets.ipynb #58aafde7
 class KaggleError(DownloadError):
     "A Kaggle download failed (credentials, competition rules, missing file)."
 
-# %% ../nbs/02_datasets.ipynb #a0ae5581
 class UnknownDatasetError(KeyError):
     "A dataset name that is not in `DATASETS`."
     def __str__(self): return str(self.args[0])        # KeyError would print the message in quotes
@@ -286,7 +283,6 @@ def _inside(root: str, target: str) -> bool:
     root = os.path.realpath(root)
     return os.path.commonpath([root, os.path.realpath(target)]) == root
 
-# %% ../nbs/02_datasets.ipynb #3662811f
 def _check_name(src, root: str, name: str, link: str|None = None, hard: bool = False):
     "Refuse member `name` (and its link target `link`) if it would land outside `root`."
     bad = (name.startswith(('/', '\\')) or (len(name) > 1 and name[1] == ':') or
@@ -378,7 +374,6 @@ def extract_archive(src, dest, strip_root: bool = False) -> Path:
 # %% ../nbs/02_datasets.ipynb #7958c54d
 def kaggle_rules_url(competition: str) -> str: return f'https://www.kaggle.com/c/{competition}/rules'
 
-# %% ../nbs/02_datasets.ipynb #bbb2d28d
 def _kaggle_has_credentials() -> bool:
     if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return True
     if os.environ.get('KAGGLE_API_TOKEN'): return True
@@ -402,7 +397,6 @@ def _kaggle_api():
     except (Exception, SystemExit) as e: raise KaggleError(f'{_CRED_MSG} ({type(e).__name__}: {e})') from None
     return api
 
-# %% ../nbs/02_datasets.ipynb #f81d1277
 def _http_status(e):
     for o in (e, getattr(e, 'response', None)):
         for a in ('status', 'status_code', 'code'):
@@ -473,7 +467,6 @@ def _state(dest: Path, info: DatasetInfo) -> str:
     if info.key_files and all((dest/k).exists() for k in info.key_files): return 'real'
     return 'absent'
 
-# %% ../nbs/02_datasets.ipynb #e50d22db
 def dataset_status(name: str, dest=None) -> str:
     "'real', 'stand-in' or 'absent': what `get_dataset(name)` would find on disk now (no network)."
     return _state(Path(dest) if dest else data_path()/name, dataset_info(name))
@@ -490,7 +483,6 @@ def list_datasets() -> list[dict]:
     return [dict(name=n, status=dataset_status(n), path=str(data_path()/n), bytes=folder_size(data_path()/n),
                  source=d.source) for n, d in DATASETS.items()]
 
-# %% ../nbs/02_datasets.ipynb #99d5ac90
 def _load_sums(root: Path) -> dict:
     f = root/'.checksums.json'
     return json.loads(f.read_text()) if f.exists() else {}
@@ -535,7 +527,6 @@ def _dataset_lock(dest: Path):
         finally:
             if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
 
-# %% ../nbs/02_datasets.ipynb #c27ae24f
 def _write_synth(name: str, dest: Path, reason: str, stand_in: str|None = None) -> Path:
     if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
         raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
@@ -597,7 +588,6 @@ def biwi_path(full: bool = False) -> Path:
     if dataset_status('biwi_head_pose') == 'real': dest = data_path()/'biwi_head_pose_synth'
     return get_dataset('biwi_head_pose', dest=dest, force_synth=True)
 
-# %% ../nbs/02_datasets.ipynb #78602a84
 def _genfromtxt(path, what, **kw) -> np.ndarray:
     path = Path(path)
     if not path.is_file(): raise DataError(f'{what} {path} does not exist')

@@ -92,7 +92,6 @@ class AvgMetric(Metric):
     @property
     def value(self): return (self.totals['sum'] / self.totals['n']).float() if self.totals.get('n', 0) > 0 else None
 
-# %% ../nbs/06_metrics.ipynb #cceb56a1
 def as_metric(m) -> Metric:
     "`m` unchanged if it is an accumulating metric, else a plain function wrapped in `AvgMetric`."
     return m if isinstance(m, Metric) else AvgMetric(m)
@@ -114,7 +113,6 @@ class _PixelMetric(Metric):
         keep = targs != self.ignore_id
         return keep & (targs != self.void_id) if self.void_id is not None else keep
 
-# %% ../nbs/06_metrics.ipynb #4acb65f6
 class MaskedAccuracy(_PixelMetric):
     "Pixel accuracy leaving out pixels whose target is `void_id` or `ignore_id`, summed over the whole set."
     name = 'masked_accuracy'
@@ -234,7 +232,6 @@ def pixel_errors(preds, targs, size) -> torch.Tensor:
     pts = lambda p: torch.as_tensor(p, dtype=torch.float32).view(-1, 2)
     return ((pts(preds) - pts(targs)) * half).norm(dim=-1)
 
-# %% ../nbs/06_metrics.ipynb #bca5cce4
 def diagonal(size) -> float:
     "The diagonal of an image of `size` (h, w), in pixels."
     return math.hypot(*size)

@@ -56,7 +56,6 @@ def _paint(img: np.ndarray, mask: Image.Image|np.ndarray, colour, alpha: float =
     img += m * np.asarray(colour, dtype=np.float32)
     return img
 
-# %% ../nbs/01_synth.ipynb #60252b7e
 def _to_uint8(img: np.ndarray) -> np.ndarray: return np.clip(img, 0, 255).round().astype(np.uint8)
 
 # %% ../nbs/01_synth.ipynb #bcdc7beb
@@ -256,7 +255,6 @@ def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-# %% ../nbs/01_synth.ipynb #be56014a
 def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles, `labels.csv` (image_name without extension, tags)."
     dest = Path(dest)
@@ -448,7 +446,6 @@ _BIWI_F = 517.679  # the real Kinect RGB focal length in pixels at 640x480
 
 def _biwi_focal(W): return float(f'{_BIWI_F * W / 640:.6g}')  # as written in rgb.cal
 
-# %% ../nbs/01_synth.ipynb #19f604e4
 def biwi_cal_text(size=(120, 160)) -> str:
     "`rgb.cal` in the real file's shape: intrinsics (3 lines), distortion, rotation (3), translation, image size."
     H, W = size
@@ -462,7 +459,6 @@ def convert_biwi(coords, cal) -> np.ndarray:
     x, y, z = np.asarray(coords, dtype=np.float64)[:3]
     return np.array([y * cal[1][1] / z + cal[1][2], x * cal[0][0] / z + cal[0][2]])
 
-# %% ../nbs/01_synth.ipynb #219db108
 def _furniture(rng):
     "A box (left, top, right, bottom) in [0, 1] and a colour."
     return np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)

@@ -62,7 +62,6 @@ def spec_add_spaces(t: str) -> str:
     "Put spaces around `/`, `#` and `\\`."
     return _re_spec.sub(r' \1 ', t)
 
-# %% ../nbs/10_text.ipynb #fd11437e
 def rm_useless_spaces(t: str) -> str:
     "Replace runs of spaces by a single space."
     return _re_spaces.sub(' ', t)
@@ -233,7 +232,6 @@ def _merge_specials(toks: list[str]) -> list[str]:
             i += 1
     return out
 
-# %% ../nbs/10_text.ipynb #750e97d9
 _MERGES = {tuple(p): SPECIAL_CASES[k] for k in SPECIAL_CASES if len(p := _split_chunk(k, {})) > 1 and len(p) <= 4}
 _MERGE_FIRST = {k[0] for k in _MERGES}
 
@@ -245,13 +243,11 @@ def process_text(t: str, min_rep: int = 3, min_wrep: int = 3) -> str:
     t = rm_useless_spaces(spec_add_spaces(t))
     return replace_caps(t).lower().strip()
 
-# %% ../nbs/10_text.ipynb #55de1ad6
 _re_ws_tok = re.compile(r'[^\S ]\s*')  # whitespace other than one space (the space in " \n" only separates)
 _cache: dict = {}
 
 def _ws_token(m) -> str: return ' ' + m.group(0).replace(' ', '▁') + ' '
 
-# %% ../nbs/10_text.ipynb #48168552
 def _split_text(t: str) -> list[str]:
     "Split processed text into tokens: chunks between spaces, and whitespace other than one space (`\\n` -> `\\n`)."
     if not t.isascii() or '\n' in t or '\t' in t or '\r' in t or '\x0b' in t or '\x0c' in t:
@@ -289,7 +285,6 @@ def _tok_chunk(args) -> list[list[str]]:
     texts, start, min_rep, min_wrep = args
     return [tokenize1(_check_text(t, start + i), min_rep, min_wrep) for i, t in enumerate(texts)]
 
-# %% ../nbs/10_text.ipynb #e30b4093
 def _mp_context():
     return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
 
@@ -446,7 +441,6 @@ def load_ids(dest) -> tuple[list[np.ndarray], Vocab]:
 def _to(t: torch.Tensor, device) -> torch.Tensor:
     return t.to(device, non_blocking=True) if device is not None and t.device != torch.device(device) else t
 
-# %% ../nbs/10_text.ipynb #d91f2571
 def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
     "Lengths of the batches reading `n` tokens a row: `bptt` each, varied as fastai does when `shuffle`."
     sls, i = [], 0
@@ -456,7 +450,6 @@ def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
         i += sls[-1]
     return sls
 
-# %% ../nbs/10_text.ipynb #59897129
 def _lm_rows(ids_list, lengths, order, bs, n, rank):
     "Process `rank`'s `bs` x `n` token matrix: the documents in `order` concatenated, its share cut into rows."
     start, stop = rank * bs * n, (rank + 1) * bs * n

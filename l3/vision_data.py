@@ -45,7 +45,6 @@ def _decode_rgb(fn):
         return x if x.dtype == torch.uint8 and x.shape[0] == 3 else None
     except Exception: return None
 
-# %% ../nbs/05_vision_data.ipynb #a9b9ca32
 def open_image(fn, convert_mode: str|None = 'RGB') -> torch.Tensor:
     "Decode image file `fn` to a uint8 tensor CxHxW (RGB by default; `convert_mode=None` keeps the file's mode)."
     fn = Path(fn)
@@ -86,7 +85,6 @@ def _mask_cmap(n=256):
     from matplotlib.colors import ListedColormap
     return ListedColormap([plt.get_cmap('tab20')(i % 20) for i in range(n)])
 
-# %% ../nbs/05_vision_data.ipynb #c1884c3e
 def _axes(ax, figsize):
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)[1] if ax is None else ax
@@ -106,7 +104,6 @@ def show_image(img, ax=None, figsize=(3, 3), title=None, hide_axis=True, **kw):
     if hide_axis: ax.axis('off')
     return ax
 
-# %% ../nbs/05_vision_data.ipynb #ce23a5d6
 def show_mask(mask, ax=None, figsize=(3, 3), alpha=1., title=None, ignore_id=255):
     "Show an HxW mask of class ids in colour (ids beyond the codes, e.g. the ignore id, transparent)."
     ax = _axes(ax, figsize)
@@ -142,7 +139,6 @@ imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 def _ms(x, mean, std):
     return [torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in (mean, std)]
 
-# %% ../nbs/05_vision_data.ipynb #87732916
 def normalize(x, mean, std, inplace=False, scale=1.):
     "Normalise a float batch BxCxHxW per channel: (x/scale - mean)/std, in one pass (in place when `inplace`)."
     m, s = _ms(x, mean, std)
@@ -176,10 +172,7 @@ def _grid(n, ncol, figsize, w=3, h=3):
     nrow = math.ceil(n/ncol)
     return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
 
-# %% ../nbs/05_vision_data.ipynb #439c74f0
 def _cpu(t): return type(t)(_cpu(o) for o in t) if isinstance(t, (tuple, list)) else t.detach().cpu()
-
-# %% ../nbs/05_vision_data.ipynb #d430059e
 def _at(t, i): return type(t)(o[i] for o in t) if isinstance(t, (tuple, list)) else t[i]   # item i (boxes: a pair)
 
 # %% ../nbs/05_vision_data.ipynb #07c053cc
@@ -409,7 +402,6 @@ def _box_error(item, box, size, msg='lies outside the image'):
     return DataError(f"box {[round(float(v), 2) for v in box]} (top, left, bottom, right) of {item} {msg} of size "
                      f"{tuple(size)} (h, w); fix the annotation (rows first?)")
 
-# %% ../nbs/05_vision_data.ipynb #88c57d18
 def _check_boxes(item, b, size, tol=1.):
     "Raise when a box `b` (Mx4 px) of `item` has no area or is outside an image of `size` (h, w) by more than `tol` px."
     bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
