@@ -97,11 +97,19 @@ def _execute(nb, cwd: Path, at: int, desc: str|None, timeout=None) -> str|None:
     return None
 
 # %% ../nbs/13_cli.ipynb #e33597d6
-def run_lesson(name: str, out, params: dict|None = None, timeout: int|None = None) -> dict:
-    "Execute lesson `name` with `params` injected; write the notebook, figures, run.json to `out` (rank 0). -> its record."
+def _checks_error(metrics: dict) -> str|None:
+    "The run's error when the lesson's metrics.json lists failed learning checks: each one named with its figure."
+    failed, checks = metrics.get('failed_checks') or [], metrics.get('checks') or {}
+    fig = lambda n: (lambda v: f'{v:.4g}' if isinstance(v, float) else v)(checks.get(n, {}).get('figure'))
+    if not failed: return None
+    head = 'learning check failed' if len(failed) == 1 else f'{len(failed)} learning checks failed'
+    return f"{head}: {'; '.join(f'{n} (figure {fig(n)})' for n in failed)}"
+
+def run_lesson(name, out, params: dict|None = None, timeout: int|None = None) -> dict:
+    "Execute lesson `name` (or a notebook's path) with `params` injected; write notebook, figures, run.json to `out`."
     import nbformat
-    src, out, main = lesson_notebook(name), Path(out), main_rank()
-    params = {**(params or {}), 'RUN_DIR': str(out)}
+    src = Path(name) if str(name).endswith('.ipynb') else lesson_notebook(name)
+    out, main, params = Path(out), main_rank(), {**(params or {}), 'RUN_DIR': str(out)}
     nb = nbformat.from_dict(inject_parameters(nbformat.read(src, as_version=4), params))
     at = lesson_parameters(nb)[0] + 1                     # the injected cell's index
     if main:
@@ -109,14 +117,16 @@ def run_lesson(name: str, out, params: dict|None = None, timeout: int|None = Non
         for old in ('metrics.json', 'run.json'): (out/old).unlink(missing_ok=True)
     t0 = time.perf_counter()
     err = _execute(nb, src.parent, at, f'{src.stem} (cells)' if main else None, timeout)
-    rec = {'lesson': src.stem, 'notebook': str(src), 'out': str(out), 'params': params, 'seconds': round(time.perf_counter() - t0, 1)}
-    if err: rec['error'] = err
+    metrics = json.loads((out/'metrics.json').read_text()) if (out/'metrics.json').exists() else {}
+    rec = {'lesson': src.stem, 'notebook': str(src), 'out': str(out), 'params': params,
+           'seconds': round(time.perf_counter() - t0, 1)}
+    if err or _checks_error(metrics): rec['error'] = err or _checks_error(metrics)
     if main:
         nbformat.write(nb, str(out/f'{src.stem}.ipynb'))
         rec['figures'] = [f.name for f in save_figures(nb, out/'figures', at)]
         save_json(rec, out/'run.json')
-    rec['metrics'] = json.loads((out/'metrics.json').read_text()) if (out/'metrics.json').exists() else {}
-    return rec
+    return {**rec, 'metrics': metrics}
+
 
 # %% ../nbs/13_cli.ipynb #f51def8b
 def _parser() -> argparse.ArgumentParser:
@@ -166,19 +176,24 @@ def _data(args) -> int:
 OPTIONS = {'full': 'FULL', 'epochs': 'EPOCHS', 'size': 'SIZE', 'bs': 'BS', 'arch': 'ARCH', 'device': 'DEVICE',
            'fp16': 'FP16', 'seed': 'SEED'}   # command-line option -> the lesson's parameter
 
+def _fmt_metric(k, v) -> str|None:
+    "One headline figure of a lesson for the summary, or None to leave it to metrics.json."
+    if k == 'checks':   # passed / checked in this mode
+        return f"checks={sum(r['ok'] is True for r in v.values())}/{sum(r['ok'] is not None for r in v.values())}"
+    if isinstance(v, bool): return f'{k}={v}'
+    if isinstance(v, float): return f'{k}={v:.4g}'
+    if isinstance(v, dict) and 'train' in v: return f"{k}={v['train']}/{v['valid']}"  # a data block: train/valid sizes
+    if isinstance(v, str) and (len(v) > 24 or '\n' in v): return None   # a generated text: in metrics.json
+    return None if isinstance(v, (dict, list)) else f'{k}={v}'
+
 def _summary(results: dict) -> str:
-    "A one-screen table: lesson, seconds, and its headline metrics (or the first line of its error)."
+    "A one-screen table: lesson, seconds, its headline metrics and checks passed/checked (or the ends of its error)."
     lines = [f"{'lesson':24} {'time':>7}  metrics"]
     for task, r in results.items():
-        m = r.get('metrics', {})
-        def fmt(k, v):
-            if isinstance(v, bool): return f'{k}={v}'
-            if isinstance(v, float): return f'{k}={v:.4g}'
-            if isinstance(v, dict) and 'train' in v: return f"{k}={v['train']}/{v['valid']}"  # a data block: train/valid sizes
-            if isinstance(v, str) and (len(v) > 24 or '\n' in v): return None   # a generated text: in metrics.json
-            return None if isinstance(v, (dict, list)) else f'{k}={v}'
-        flat = ', '.join(s for s in (fmt(k, v) for k, v in m.items()) if s)
-        if 'error' in r: flat = 'FAILED: ' + r['error'].splitlines()[0] + ' ' + r['error'].splitlines()[-1]
+        flat = ', '.join(s for s in (_fmt_metric(k, v) for k, v in r.get('metrics', {}).items()) if s)
+        if 'error' in r:
+            ends = r['error'].splitlines()
+            flat = 'FAILED: ' + ' '.join(dict.fromkeys([ends[0], ends[-1]]))
         lines.append(f"{task:24} {r['seconds']:>6.1f}s  {flat or 'ok'}")
     return '\n'.join(lines)
 
@@ -194,21 +209,30 @@ def _given(args) -> dict:
 
 def _lesson(args) -> int:
     try: nbs, given = [lesson_notebook(n) for n in (LESSONS if args.task == 'all' else [args.task])], _given(args)
-    except (KeyError, FileNotFoundError, ValueError) as e: print(e.args[0], file=sys.stderr); return 2
+    except (KeyError, FileNotFoundError, ValueError) as e:
+        print(e.args[0], file=sys.stderr)
+        return 2
     declared = {p.stem: lesson_parameters(json.loads(p.read_text(encoding='utf-8')))[1] for p in nbs}
     unused = [k for k in (kv.partition('=')[0] for kv in args.param) if not any(k in d for d in declared.values())]
-    if unused: print(f"no lesson here has a parameter {unused[0]!r}; see the `parameters` cell of each lesson", file=sys.stderr); return 2
+    if unused:
+        print(f"no lesson here has a parameter {unused[0]!r}; see each lesson's `parameters` cell", file=sys.stderr)
+        return 2
     main, results = main_rank(), {}   # under torchrun every rank runs the lesson; only rank 0 prints and writes
     for name, names in declared.items():
         out = (args.out/name if args.task == 'all' else args.out) if args.out else runs_path(name)
         params = {k: v for k, v in given.items() if k in names}
-        skipped = [k for k in given if k not in names]
-        if main: print(f'== l3 lesson {name} -> {out}' + (f" ({', '.join(skipped)}: not a parameter of this lesson)" if skipped else ''), flush=True)
+        skipped = ', '.join(k for k in given if k not in names)
+        if main:
+            note = f' ({skipped}: not a parameter of this lesson)' if skipped else ''
+            print(f'== l3 lesson {name} -> {out}{note}', flush=True)
         try: results[name] = run_lesson(name, out, params)
-        except Exception as e: results[name] = {'seconds': 0., 'metrics': {}, 'error': f'the lesson could not run: {type(e).__name__}: {e}'}
-        if main and 'error' in results[name]: print(f"l3 lesson {name}: {results[name]['error']}", file=sys.stderr, flush=True)
+        except Exception as e:
+            err = f'the lesson could not run: {type(e).__name__}: {e}'
+            results[name] = {'seconds': 0., 'metrics': {}, 'error': err}
+        if main and 'error' in results[name]:
+            print(f"l3 lesson {name}: {results[name]['error']}", file=sys.stderr, flush=True)
     if main: print('\n' + _summary(results))
-    return 1 if any('error' in r for r in results.values()) else 0
+    return 1 if any('error' in r for r in results.values()) else 0   # a failed cell or a failed learning check
 
 def _bench(args) -> int:
     root = _repo_root()
