@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's l3, whatever is installed
 import torch
-from l3.augment import get_transforms, augment_batch, mask_target
+from l3.augment import get_transforms, augment_batch
+from l3.vision_data import MaskLabel
 
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
@@ -30,8 +31,8 @@ def make_batch(bs, h, w, device, seed=0):
     return x.to(device), m.to(device)
 
 def l3_runner(x, m):
-    tfms = get_transforms()[0]
-    return lambda: augment_batch(tfms, x, m, mask_target())
+    tfms, masks = get_transforms()[0], MaskLabel()
+    return lambda: augment_batch(tfms, x, m, masks)
 
 def fastai_runner(x, m):
     "fastai's batch transforms as its DataLoader applies them to a training batch, or None when fastai is absent."

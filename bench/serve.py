@@ -1,6 +1,6 @@
 """Serving load: `l3 serve`'s app under a bounded loopback load, per task (no peer: fastai has no server).
 
-    python bench/serve.py                    # 8 clients x 50 requests against each of mnist, planet, camvid, head_pose, imdb
+    python bench/serve.py                    # 8 clients x 50 requests to each of mnist, planet, camvid, head_pose, imdb
     python bench/serve.py --quick            # smoke run: 2 clients x 5 requests, mnist and imdb
     python bench/serve.py --clients 4 --requests 20 --tasks mnist camvid
 
@@ -9,24 +9,37 @@ the server's and the model's, not the accuracy's). One uvicorn in a background t
 `clients` threads each send `requests` predictions (multipart images, or JSON texts) over HTTP/1.1 with the standard
 library. Prints requests/s, p50/p99 latency, errors (must be 0) and the CPU's vector capability.
 """
-import argparse, json, statistics, sys, tempfile, threading, time, uuid, urllib.request
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT/'tests'))   # this checkout's l3; the tests' model builders
-import os; os.environ.setdefault('L3_OFFLINE', '1'); os.environ.setdefault('L3_QUIET', '1')
-import torch
-from l3.serve import create_app, BackgroundServer
-from _serve_models import build_models, sample_inputs, NAMES
+sys.path[:0] = [str(ROOT), str(ROOT/'tests')]   # this checkout's l3; the tests' model builders
+os.environ.setdefault('L3_OFFLINE', '1')
+os.environ.setdefault('L3_QUIET', '1')
+import torch  # noqa: E402  (after the path and the environment above)
+from l3.serve import create_app, BackgroundServer  # noqa: E402
+from _serve_models import build_models, sample_inputs, NAMES  # noqa: E402
 
 def request(url, name, data):
     if isinstance(data, str): body, ctype = json.dumps({'text': data}).encode(), 'application/json'
     else:
         b = uuid.uuid4().hex
-        body = (f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n').encode() + data + f'\r\n--{b}--\r\n'.encode()
+        head = f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+        body = head.encode() + data + f'\r\n--{b}--\r\n'.encode()
         ctype = f'multipart/form-data; boundary={b}'
     req = urllib.request.Request(f'{url}/api/models/{name}/predict', body, {'Content-Type': ctype})
-    with urllib.request.urlopen(req, timeout=120) as r: r.read(); return r.status
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+        return r.status
 
 def load(url, name, data, clients, n):
     lat, errors, lock = [], [], threading.Lock()
@@ -34,7 +47,9 @@ def load(url, name, data, clients, n):
         for _ in range(n):
             t = time.perf_counter()
             try: ok = request(url, name, data) == 200
-            except Exception as e: ok = False; errors.append(repr(e))
+            except Exception as e:
+                ok = False
+                errors.append(repr(e))
             with lock: lat.append(time.perf_counter() - t)
             if not ok and not errors: errors.append('non-200')
     ts = [threading.Thread(target=client) for _ in range(clients)]
@@ -43,13 +58,15 @@ def load(url, name, data, clients, n):
     for t in ts: t.join()
     wall = time.perf_counter() - t0
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
-    return {'requests': len(lat), 'rps': len(lat) / wall, 'p50_ms': 1000 * statistics.median(lat), 'p99_ms': 1000 * q[98],
-            'errors': len(errors)}
+    return {'requests': len(lat), 'rps': len(lat) / wall, 'p50_ms': 1000 * statistics.median(lat),
+            'p99_ms': 1000 * q[98], 'errors': len(errors)}
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--clients', type=int, default=8); p.add_argument('--requests', type=int, default=50)
-    p.add_argument('--tasks', nargs='*', default=list(NAMES)); p.add_argument('--quick', action='store_true')
+    p.add_argument('--clients', type=int, default=8)
+    p.add_argument('--requests', type=int, default=50)
+    p.add_argument('--tasks', nargs='*', default=list(NAMES))
+    p.add_argument('--quick', action='store_true')
     a = p.parse_args(argv)
     if a.quick: a.clients, a.requests, a.tasks = 2, 5, ['mnist', 'imdb']
     print(f'CPU capability: {torch.backends.cpu.get_cpu_capability()}, torch threads: {torch.get_num_threads()}, '
@@ -62,7 +79,8 @@ def main(argv=None):
             for name in a.tasks:
                 request(srv.url, name, ins[name])                      # warm-up
                 res[name] = r = load(srv.url, name, ins[name], a.clients, a.requests)
-                print(f"{name:10} {r['rps']:7.1f} req/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms   errors {r['errors']}", flush=True)
+                print(f"{name:10} {r['rps']:7.1f} req/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms   "
+                      f"errors {r['errors']}", flush=True)
         print(f"feedback store: {app.state.store.count('predictions')} predictions recorded")
     return 1 if any(r['errors'] for r in res.values()) else 0
 

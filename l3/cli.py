@@ -256,32 +256,48 @@ def main(argv: list[str]|None = None) -> int:
 # %% ../nbs/13_cli.ipynb #113ada7f
 def _deploy_parsers(sub):
     s = sub.add_parser('serve', help='serve exported models: a web page and a JSON API',
-                       description='Serve exported models (run folders holding export.pth) at http://HOST:PORT.')
+                       description='Serve exported models (run folders holding export.pth) at http://HOST:PORT.',
+                       epilog='Reload (POST /api/models/NAME/reload: serve the newest version of a model) needs '
+                              'a token when the server listens beyond loopback (--host 0.0.0.0, an address of this '
+                              'machine): send it as the header "Authorization: Bearer TOKEN". The token is --token, '
+                              'else the environment variable L3_SERVE_TOKEN, else a random one printed once at start. '
+                              'On loopback (the default --host 127.0.0.1) no token is needed unless one was set.')
     s.add_argument('folders', nargs='*', type=Path, help='run folders, e.g. runs/planet runs/camvid')
     s.add_argument('--model', action='append', type=Path, default=[], help='an export .pth file (repeatable)')
-    s.add_argument('--host', default='127.0.0.1'); s.add_argument('--port', type=int, default=8000)
-    s.add_argument('--db', type=Path, default=Path('feedback.db'), help='the SQLite feedback store (default: feedback.db)')
+    s.add_argument('--host', default='127.0.0.1')
+    s.add_argument('--port', type=int, default=8000)
+    s.add_argument('--db', type=Path, default=Path('feedback.db'), help='the SQLite feedback store (%(default)s)')
     s.add_argument('--device', default='cpu')
+    s.add_argument('--token', default=None, help='the token reload needs (default: $L3_SERVE_TOKEN; see below)')
     f = sub.add_parser('feedback', help='the feedback store', description='Work with the feedback store of `l3 serve`.')
-    fe = f.add_subparsers(dest='action', metavar='{export}').add_parser('export', help='write the corrected items as datasets')
-    fe.add_argument('db', type=Path); fe.add_argument('out', type=Path); fe.add_argument('--model', default=None)
+    fe = f.add_subparsers(dest='action', metavar='{export}').add_parser('export',
+                                                                      help='write the corrected items as datasets')
+    fe.add_argument('db', type=Path)
+    fe.add_argument('out', type=Path)
+    fe.add_argument('--model', default=None)
     t = sub.add_parser('finetune', help='fine-tune a served model on its corrections, with proof',
-                       description='Fine-tune the newest version in FOLDER on its corrections in --db (mixed with a sample of '
-                                   '--data), unfrozen; keep it as the next version only if validation drops <= --tolerance.')
-    t.add_argument('folder', type=Path); t.add_argument('--db', type=Path, default=Path('feedback.db'))
-    t.add_argument('--data', type=Path, required=True, help='the original data, in the layout `l3 feedback export` writes')
+                       description='Fine-tune the newest version in FOLDER on its corrections in --db (mixed with a '
+                                   'sample of --data), unfrozen; keep it as the next version only if validation drops '
+                                   '<= --tolerance.')
+    t.add_argument('folder', type=Path)
+    t.add_argument('--db', type=Path, default=Path('feedback.db'))
+    t.add_argument('--data', type=Path, required=True,
+                   help='the original data, in the layout `l3 feedback export` writes')
     t.add_argument('--name', default=None, help='the model name in the store (default: the folder name)')
-    for opt, typ, d in (('--epochs', int, 3), ('--lr', float, 1e-3), ('--sample', int, 200), ('--tolerance', float, 0.01), ('--bs', int, 32)):
+    for opt, typ, d in (('--epochs', int, 3), ('--lr', float, 1e-3), ('--sample', int, 200),
+                        ('--tolerance', float, 0.01), ('--bs', int, 32)):
         t.add_argument(opt, type=typ, default=d)
 
 # %% ../nbs/13_cli.ipynb #b06fbf52
-def _fail(e) -> int: print(f'l3: {e.args[0] if e.args else e}', file=sys.stderr); return 2
+def _fail(e) -> int:
+    print(f'l3: {e.args[0] if e.args else e}', file=sys.stderr)
+    return 2
 
 def _serve(args) -> int:
     from l3.serve import serve
     models = list(args.folders) + list(args.model)
     if not models: return _fail(ValueError('give run folders (l3 serve runs/planet) or --model path/export.pth'))
-    try: serve(models, host=args.host, port=args.port, db=args.db, device=args.device)
+    try: serve(models, host=args.host, port=args.port, db=args.db, device=args.device, token=args.token)
     except (FileNotFoundError, OSError, ValueError, KeyError) as e: return _fail(e)
     return 0
 
@@ -299,7 +315,8 @@ def _finetune(args) -> int:
     try: r = finetune_from_db(args.folder, args.db, args.data, args.name, bs=args.bs, epochs=args.epochs, lr=args.lr,
                               sample=args.sample, tolerance=args.tolerance)
     except (FileNotFoundError, ValueError, KeyError) as e: return _fail(e)
-    print(f"corrected items ({r['corrections']}): {r['metric']} {r['corrected_before']:.4f} -> {r['corrected_after']:.4f}")
+    n, metric = r['corrections'], r['metric']
+    print(f"corrected items ({n}): {metric} {r['corrected_before']:.4f} -> {r['corrected_after']:.4f}")
     print(f"validation: {r['metric']} {r['valid_before']:.4f} -> {r['valid_after']:.4f} (tolerance {r['tolerance']})")
     print(f"kept as {r['version']}: {r['file']}" if r['accepted'] else r['reason'])
     return 0 if r['accepted'] else 1

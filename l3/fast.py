@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import contextlib, ctypes, ctypes.util, gc, os, platform, statistics, time, warnings
+import atexit, contextlib, ctypes, ctypes.util, gc, os, platform, statistics, sys, time, warnings
 from functools import partial
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -44,12 +44,18 @@ def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2
 # %% ../nbs/08_fast.ipynb #abb92794
 _FROZEN = None
 
+def _nanobind_loaded() -> bool:
+    "True when an extension built with nanobind is loaded (its functions' and types' type lives in module `nanobind`)."
+    exts = [m for m in list(sys.modules.values()) if not str(getattr(m, '__file__', '')).endswith('.py')]
+    return any(type(v).__module__ == 'nanobind' for m in exts for v in list(getattr(m, '__dict__', {}).values()))
+
 def freeze_imports() -> bool:
     "Hide the objects alive now (the imported modules) from the cyclic garbage collector, once per process (see above)."
     global _FROZEN
     if _FROZEN is None:
         _FROZEN = not _switched_off('L3_GC_FREEZE')
         if _FROZEN: gc.freeze()
+        if _FROZEN and _nanobind_loaded(): atexit.register(gc.unfreeze)   # else its frozen objects print as leaks
     return _FROZEN
 
 freeze_imports()

@@ -32,18 +32,18 @@ def _plain(x):
     if isinstance(x, Path): return str(x)
     return x
 
+# %% ../nbs/11c_lesson.ipynb #fa1014d6
 def _fmt(x) -> str:
     "A figure as a person reads it: 4 significant digits for floats, '-' for none."
     if x is None: return '-'
     if isinstance(x, float): return 'nan' if math.isnan(x) else f'{x:.4g}'
     return str(x)
 
-# %% ../nbs/11c_lesson.ipynb #a13c2a6c
+# %% ../nbs/11c_lesson.ipynb #223d29ab
 class LessonChecks:
     "The learning checks of lesson `name`, recorded as it goes; `enforce=False` records them without failing the run."
     def __init__(self, name: str, enforce: bool = True):
         self.name, self.enforce, self.results = name, bool(enforce), {}
-
     def __call__(self, name: str, figure, ok):
         "Record check `name` (a later call replaces it) with its `figure` and `ok` (None: not checked); return `ok`."
         ok = None if ok is None else bool(ok)
@@ -51,15 +51,11 @@ class LessonChecks:
         if ok is False and main_rank():
             print(f'learning check failed: {name} (figure {_fmt(_plain(figure))}); the lesson goes on')
         return ok
-
     @property
-    def failed(self) -> list[str]:
-        "The names of the checks that failed (enforced or not)."
-        return [k for k, r in self.results.items() if r['ok'] is False]
-
+    def failed(self) -> list[str]: return [k for k, r in self.results.items() if r['ok'] is False]  # enforced or not
     def __repr__(self): return f'LessonChecks({self.name!r}: {len(self.results)} recorded, {len(self.failed)} failed)'
 
-# %% ../nbs/11c_lesson.ipynb #f3760558
+# %% ../nbs/11c_lesson.ipynb #e5cb2406
 _STATUS = {True: ('passed', '#1a7f37'), False: ('FAILED', '#c62828'), None: ('not checked in this mode', '#666')}
 
 def _html_table(headers, rows, colors=None) -> str:
@@ -71,6 +67,7 @@ def _html_table(headers, rows, colors=None) -> str:
                  for r, c in zip(rows, colors))
     return f'<table><thead><tr>{th}</tr></thead><tbody>{tr}</tbody></table>'
 
+# %% ../nbs/11c_lesson.ipynb #2df8f46e
 def _text_table(headers, rows) -> str:
     "The same table as plain text, columns padded."
     cols = list(zip(headers, *rows))
@@ -78,38 +75,38 @@ def _text_table(headers, rows) -> str:
     line = lambda r: '  '.join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
     return '\n'.join([line(headers), line(['-'*w for w in widths]), *map(line, rows)])
 
-# %% ../nbs/11c_lesson.ipynb #2df8f46e
+# %% ../nbs/11c_lesson.ipynb #093f95d7
+def _check_rows(rec: dict) -> list:
+    return [(k, _fmt(r['figure']), _STATUS[r['ok']][0]) for k, r in rec.get('checks', {}).items()]
+
+def _key_figures(rec: dict) -> str:
+    "The key figures of a lesson's record (numbers and short strings) on one line."
+    keep = {k: v for k, v in rec.items() if k not in ('checks', 'failed_checks')
+            and isinstance(v, (int, float, str)) and len(str(v)) <= 24}
+    return ', '.join(f'{k} {_fmt(v)}' for k, v in keep.items())
+
+# %% ../nbs/11c_lesson.ipynb #7816ba23
+def _checks_summary(rec: dict) -> str:
+    "One sentence: how many checks passed, failed, were not checked, and what a failure means here."
+    oks = [r['ok'] for r in rec.get('checks', {}).values()]
+    if not oks: return 'No learning checks were recorded.'
+    s = (f'{len(oks)} learning checks: {oks.count(True)} passed, {oks.count(False)} failed, '
+         f'{oks.count(None)} not checked in this mode.')
+    if rec.get('failed_checks'): return s + ' Under l3 lesson and the tests the run fails; here the lesson went on.'
+    return s + (' Recorded only (CHECKS = False): the run does not fail.' if False in oks else '')
+
+# %% ../nbs/11c_lesson.ipynb #cc7bcd2f
 class LessonRecord(dict):
     "A lesson's metrics.json content (a plain dict) that shows itself as its checks' table."
-    def _rows(self):
-        return [(k, _fmt(r['figure']), _STATUS[r['ok']][0]) for k, r in self.get('checks', {}).items()]
-
-    def summary(self) -> str:
-        "One sentence: how many checks passed, failed, were not checked, and what a failure means here."
-        oks = [r['ok'] for r in self.get('checks', {}).values()]
-        if not oks: return 'No learning checks were recorded.'
-        s = (f'{len(oks)} learning checks: {oks.count(True)} passed, {oks.count(False)} failed, '
-             f'{oks.count(None)} not checked in this mode.')
-        if self.get('failed_checks'):
-            s += ' Under `l3 lesson` and the tests this run fails; here the lesson ran to its end.'
-        elif False in oks: s += ' Recorded only (CHECKS = False): the run does not fail.'
-        return s
-
-    def figures(self) -> str:
-        "The key figures (numbers and short strings) on one line."
-        keep = {k: v for k, v in self.items() if k not in ('checks', 'failed_checks')
-                and isinstance(v, (int, float, str)) and len(str(v)) <= 24}
-        return ', '.join(f'{k} {_fmt(v)}' for k, v in keep.items())
-
+    _heads = ['learning check', 'figure', 'result']
     def _repr_html_(self):
         colors = [_STATUS[r['ok']][1] for r in self.get('checks', {}).values()]
-        table = _html_table(['learning check', 'figure', 'result'], self._rows(), colors) if self.get('checks') else ''
-        figs = f'<p><small>Key figures: {html.escape(self.figures())}</small></p>' if self.figures() else ''
-        return f'<div class="l3-checks">{table}<p>{html.escape(self.summary())}</p>{figs}</div>'
-
+        table = _html_table(self._heads, _check_rows(self), colors) if self.get('checks') else ''
+        figs = f'<p><small>Key figures: {html.escape(_key_figures(self))}</small></p>' if _key_figures(self) else ''
+        return f'<div class="l3-checks">{table}<p>{html.escape(_checks_summary(self))}</p>{figs}</div>'
     def _repr_pretty_(self, p, cycle):
-        table = _text_table(['learning check', 'figure', 'result'], self._rows()) + '\n' if self.get('checks') else ''
-        p.text(table + self.summary() + (f'\nKey figures: {self.figures()}' if self.figures() else ''))
+        table = _text_table(self._heads, _check_rows(self)) + '\n' if self.get('checks') else ''
+        p.text(table + _checks_summary(self) + (f'\nKey figures: {_key_figures(self)}' if _key_figures(self) else ''))
 
 # %% ../nbs/11c_lesson.ipynb #4b2138b1
 def finish_lesson(checks: LessonChecks, metrics: dict, run_dir=None) -> LessonRecord:
@@ -119,7 +116,7 @@ def finish_lesson(checks: LessonChecks, metrics: dict, run_dir=None) -> LessonRe
     if main_rank(): save_json(rec, lesson_dir(checks.name, run_dir)/'metrics.json')
     return rec
 
-# %% ../nbs/11c_lesson.ipynb #cc7bcd2f
+# %% ../nbs/11c_lesson.ipynb #8af1c150
 _REF_COLS = {'what': 'what', 'lecture': 'the lecture', 'small': 'small mode, measured', 'this_run': 'this run'}
 
 class ReferenceResults(list):
@@ -130,6 +127,7 @@ class ReferenceResults(list):
         return f'<div class="l3-reference">{_html_table(list(_REF_COLS.values()), self._cells())}</div>'
     def _repr_pretty_(self, p, cycle): p.text(_text_table(list(_REF_COLS.values()), self._cells()))
 
+# %% ../nbs/11c_lesson.ipynb #f47a7087
 def reference_results(rows: list[dict]) -> ReferenceResults:
     "The table of `rows` (what, lecture, small, this_run): the lecture's figure, small mode's, this run's."
     for i, r in enumerate(rows):
@@ -139,7 +137,7 @@ def reference_results(rows: list[dict]) -> ReferenceResults:
         if not r.get('what'): raise ValueError(f"reference_results: row {i} needs 'what' (the figure it is about)")
     return ReferenceResults({**r, 'this_run': _plain(r.get('this_run'))} for r in rows)
 
-# %% ../nbs/11c_lesson.ipynb #c298466e
+# %% ../nbs/11c_lesson.ipynb #7be2c7c0
 class QuestionnaireError(ValueError):
     "A malformed question file; the message names the file and line and says what to write."
 
@@ -151,30 +149,34 @@ _KEYS = ('section', 'answer', 'why')
 def _new_question(text: str, line: int) -> dict:
     return dict(text=text.strip(), line=line, choices=[], right=[], answers=None, section=None, why=None)
 
-# %% ../nbs/11c_lesson.ipynb #07ddf2f5
+# %% ../nbs/11c_lesson.ipynb #677a57fe
+def _add_choice(q: dict, m, err):
+    "Add the choice matched by `m` (`- [ ] text` or `- [x] text`) to question `q`."
+    if not (m[2] or '').strip(): raise err(f'a choice with no text; {_HOW_CHOICE}')
+    if m[1] in 'xX': q['right'].append(len(q['choices']))
+    q['choices'].append(m[2].strip())
+
+# %% ../nbs/11c_lesson.ipynb #02a1e65e
+def _add_key(q: dict, key: str, val: str, err):
+    "Set `key:` (section, answer or why) of question `q` to `val`, once."
+    if key not in _KEYS: raise err(f'unknown key `{key}:`; a question has only section:, answer: and why:')
+    if q['answers' if key == 'answer' else key] is not None: raise err(f'a second `{key}:` in the same question')
+    if not val and key != 'why': raise err(f'`{key}:` is empty')
+    if key != 'answer': q[key] = val
+    else: q['answers'] = [a.strip() for a in val.split('|')]
+    if key == 'answer' and not all(q['answers']): raise err('an empty answer between `|`; write `answer: 2 | two`')
+
+# %% ../nbs/11c_lesson.ipynb #5fbccda2
 def _parse_line(q: dict, s: str, err) -> bool:
     "Add line `s` to question `q`; True when it starts `why:` (whose text may go on). `err(msg)` builds the error."
-    m = _CHOICE.match(s)
-    if m:
-        if not (m[2] or '').strip(): raise err(f'a choice with no text; {_HOW_CHOICE}')
-        if m[1] in 'xX': q['right'].append(len(q['choices']))
-        q['choices'].append(m[2].strip())
-        return False
+    if m := _CHOICE.match(s): return _add_choice(q, m, err) or False
     if s.startswith(('- [', '* [')): raise err(f'{s!r} is not a choice; {_HOW_CHOICE}')
-    m = _KEY.match(s)
-    if not m:
+    if not (m := _KEY.match(s)):
         raise err(f'{s[:60]!r} is not part of a question; write `## text`, then section:, choices or answer:, why:')
-    key, val = m[1].lower(), m[2].strip()
-    if key not in _KEYS: raise err(f'unknown key `{m[1]}:`; a question has only section:, answer: and why:')
-    if q[key if key != 'answer' else 'answers'] is not None: raise err(f'a second `{key}:` in the same question')
-    if not val and key != 'why': raise err(f'`{key}:` is empty')
-    if key == 'answer':
-        q['answers'] = [a.strip() for a in val.split('|')]
-        if not all(q['answers']): raise err('an empty answer between `|`; write `answer: 2 | two`')
-    else: q[key] = val
-    return key == 'why'
+    _add_key(q, m[1], m[2].strip(), err)
+    return m[1] == 'why'
 
-# %% ../nbs/11c_lesson.ipynb #8af1c150
+# %% ../nbs/11c_lesson.ipynb #54be5be8
 def _validate(q: dict, err):
     "Raise `err(msg)` unless question `q` is complete."
     if not q['text']: raise err('a question with no text after `## `')
@@ -187,6 +189,7 @@ def _validate(q: dict, err):
         raise err('no right choice; mark exactly one with `- [x]`' if not q['right'] else
                   f"{len(q['right'])} right choices; mark exactly one with `- [x]`")
 
+# %% ../nbs/11c_lesson.ipynb #833353f3
 def parse_questions(path) -> tuple[str, list[dict]]:
     "The title and questions of question file `path` (dicts: text, section, choices + right or answers, why, line)."
     path = Path(path)
@@ -204,13 +207,14 @@ def parse_questions(path) -> tuple[str, list[dict]]:
     if not qs: raise QuestionnaireError(f'{path}: no questions; each question starts with `## `')
     return title or path.stem, [{k: v for k, v in q.items()} for q in qs]
 
-# %% ../nbs/11c_lesson.ipynb #677a57fe
-def _norm(s: str) -> str: return ' '.join(str(s).strip().rstrip('.').strip().lower().split())
+# %% ../nbs/11c_lesson.ipynb #8f151677
+def _norm(s: str) -> str: return ' '.join(str(s).replace('`', '').strip().rstrip('.').strip().lower().split())
 
 def _number(s: str):
     try: return float(s)
     except ValueError: return None
 
+# %% ../nbs/11c_lesson.ipynb #fa11d115
 def check_answer(q: dict, given) -> bool:
     "Is `given` right for question `q`? (a choice: its index or text; a short answer: the text typed)"
     if q['choices']:
@@ -218,7 +222,7 @@ def check_answer(q: dict, given) -> bool:
     g = _norm(given)
     return any(g == _norm(a) or (_number(g) is not None and _number(g) == _number(_norm(a))) for a in q['answers'])
 
-# %% ../nbs/11c_lesson.ipynb #54be5be8
+# %% ../nbs/11c_lesson.ipynb #841df480
 def _inline(s: str) -> str:
     "Markdown's inline code in escaped text: `x` -> <code>x</code>."
     return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s))
@@ -228,6 +232,7 @@ def _right_answer(q: dict) -> str:
     more = f" (also accepted: {', '.join(map(_inline, q['answers'][1:]))})" if len(q['answers']) > 1 else ''
     return _inline(q['answers'][0]) + more
 
+# %% ../nbs/11c_lesson.ipynb #d54f160d
 def questionnaire_html(title: str, qs: list[dict]) -> str:
     "Static HTML of the questions, each answer folded in `<details>` with the explanation and the section to reread."
     items = []
@@ -236,9 +241,9 @@ def questionnaire_html(title: str, qs: list[dict]) -> str:
         items.append(f"<li><p>{_inline(q['text'])}</p>" + (f'<ul>{choices}</ul>' if choices else '') +
                      f"<details><summary>Answer</summary><p><strong>{_right_answer(q)}</strong></p><p>{_inline(q['why'])}</p>"
                      f"<p><em>Reread: {_inline(q['section'])}</em></p></details></li>")
-    return f'<div class="l3-questionnaire"><h3>{_inline(title)}</h3><ol>{"".join(items)}</ol></div>'
+    return f'<div class="l3-questionnaire"><p><strong>{_inline(title)}</strong></p><ol>{"".join(items)}</ol></div>'
 
-# %% ../nbs/11c_lesson.ipynb #e7cf7023
+# %% ../nbs/11c_lesson.ipynb #5f65dca6
 def _feedback(q: dict, given) -> str:
     "The HTML shown after Check: right or wrong, the explanation, the section."
     if given is None or (isinstance(given, str) and not given.strip()):
@@ -249,6 +254,7 @@ def _feedback(q: dict, given) -> str:
             '<span style="color:#c62828"><b>✗ Not quite.</b></span> ')
     return head + _inline(q['why']) + f" <i>{'See' if ok else 'Reread'}: {_inline(q['section'])}</i>"
 
+# %% ../nbs/11c_lesson.ipynb #03d0ef28
 def _question_box(q: dict, n: int) -> W.VBox:
     "One question as a widget: text, input, Check button, feedback."
     text = W.HTML(f"<b>{n}. {_inline(q['text'])}</b>")
@@ -258,16 +264,18 @@ def _question_box(q: dict, n: int) -> W.VBox:
     button, out = W.Button(description='Check'), W.HTML()
     button.on_click(lambda _: setattr(out, 'value', _feedback(q, inp.value)))
     box = W.VBox([text, inp, W.HBox([button]), out], layout=W.Layout(margin='0 0 1em 0'))
+    box.add_class('l3-question')          # names for the page's styles and the browser test
+    out.add_class('l3-feedback')
     box.input, box.button, box.feedback = inp, button, out
     return box
 
-# %% ../nbs/11c_lesson.ipynb #6e96efaa
+# %% ../nbs/11c_lesson.ipynb #7ac737b7
 class Questionnaire(W.VBox):
     "The questions of one lesson as widgets; on static pages, the list with folded answers."
     def __init__(self, title: str, questions: list[dict], path=None):
         self.title, self.questions, self.path = title, questions, path
         self.boxes = [_question_box(q, i) for i, q in enumerate(questions, 1)]
-        super().__init__([W.HTML(f'<h3>{_inline(title)}</h3>'), *self.boxes])
+        super().__init__([W.HTML(f'<p><strong>{_inline(title)}</strong></p>'), *self.boxes])
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs) or {}
@@ -275,6 +283,7 @@ class Questionnaire(W.VBox):
         data['text/html'] = questionnaire_html(self.title, self.questions)
         return data
 
+# %% ../nbs/11c_lesson.ipynb #b17cdd7e
 def _questions_file(name) -> Path:
     "The question file of lesson `name` (nbs/lessons/questions/NAME.md from the repository root), or `name` as a path."
     if str(name).endswith('.md'): return Path(name)
@@ -300,7 +309,7 @@ LAYOUTS = {
 class FolderProblem(DataError):
     "What is wrong with a learner's folder for a task, and what to do (raised inside `check_folder`, then printed)."
 
-# %% ../nbs/11c_lesson.ipynb #a36ac777
+# %% ../nbs/11c_lesson.ipynb #6e1be8c4
 def _only(path: Path, pattern: str, what: str, how: str) -> Path:
     "The one file or folder of `path` matching `pattern`, or a FolderProblem saying what to write."
     found = sorted(path.glob(pattern))
@@ -309,12 +318,13 @@ def _only(path: Path, pattern: str, what: str, how: str) -> Path:
     raise FolderProblem(f"{path} has {len(found)} {what}s ({', '.join(f.name for f in found[:5])}); name the one to "
                         f'use (check_folder(..., {"csv_name" if "CSV" in what else "folder"}=...))')
 
+# %% ../nbs/11c_lesson.ipynb #e5048008
 def _suffix(folder: Path, name: str) -> str:
     "'' when `name` is a file of `folder`, else the suffix of the image named `name` + suffix (the CSV left it off)."
     if (folder/name).is_file(): return ''
     return next((f.suffix for f in sorted(folder.glob(f'{glob.escape(name)}.*')) if f.suffix.lower() in IMAGE_EXTS), '')
 
-# %% ../nbs/11c_lesson.ipynb #d54f160d
+# %% ../nbs/11c_lesson.ipynb #71122274
 def _split(il, kw): return il.split_by_rand_pct(kw.get('valid_pct', 0.2), seed=kw.get('seed', 42))
 
 def _single_label(path: Path, kw):
@@ -322,6 +332,7 @@ def _single_label(path: Path, kw):
     by_folder = (path/'train').is_dir() and (path/'valid').is_dir()
     return (il.split_by_folder() if by_folder else _split(il, kw)).label_from_folder(), False
 
+# %% ../nbs/11c_lesson.ipynb #bcc6023e
 def _multi_label(path: Path, kw):
     csv = kw.get('csv_name') or _only(path, '*.csv', 'CSV file', 'write one (e.g. labels.csv) with the columns '
                                       'name,tags: the image name, then its tags separated by spaces').name
@@ -345,7 +356,7 @@ def _segmentation(path: Path, kw):
     il = SegmentationItemList.from_folder(path/'images')
     return _split(il, kw).label_from_func(get_y, classes=codes), True
 
-# %% ../nbs/11c_lesson.ipynb #a54c50a2
+# %% ../nbs/11c_lesson.ipynb #3fe42b05
 def _read_points(img: Path):
     "The point(s) of `img` from `<stem>.txt` beside it (`row col` per line, pixels), read by the datasets' reader."
     txt = img.with_suffix('.txt')
@@ -356,12 +367,13 @@ def _read_points(img: Path):
         raise FolderProblem(f'points file {txt} does not hold pairs of numbers; {how}')
     return a.reshape(-1, 2)
 
+# %% ../nbs/11c_lesson.ipynb #c7130669
 def _points(path: Path, kw):
     return _split(PointsItemList.from_folder(path), kw).label_from_func(_read_points), True
 
 _TASKS = {'single_label': _single_label, 'multi_label': _multi_label, 'segmentation': _segmentation, 'points': _points}
 
-# %% ../nbs/11c_lesson.ipynb #03d0ef28
+# %% ../nbs/11c_lesson.ipynb #5c022da1
 def _build(lls, tfm_y: bool, task: str, kw) -> DataBunch:
     for ds in (lls.train, lls.valid):
         for i in range(len(ds)): ds[i]          # raises the data block's own error, naming the item
@@ -374,7 +386,15 @@ def _build(lls, tfm_y: bool, task: str, kw) -> DataBunch:
                                                                                           num_workers=0)
     return data.normalize(imagenet_stats)
 
-# %% ../nbs/11c_lesson.ipynb #7ac737b7
+# %% ../nbs/11c_lesson.ipynb #35307c6f
+def _ready(path: Path, data, show: bool):
+    "Say what was built, show a batch, return the DataBunch."
+    n_cls = f', {len(data.classes)} classes: {", ".join(map(str, list(data.classes)[:10]))}' if data.classes else ''
+    print(f'{path}: {len(data.train_ds)} training and {len(data.valid_ds)} validation images{n_cls}. Ready.')
+    if show: data.show_batch(rows=2, figsize=(5, 5))
+    return data
+
+# %% ../nbs/11c_lesson.ipynb #e3c46522
 def check_folder(path, task: str, **kw):
     "Build the DataBunch of `task` from `path`, or say in plain words what is wrong; `path=None`: show the layout."
     if task not in LAYOUTS: raise ValueError(f"task {task!r}: choose one of {', '.join(LAYOUTS)}")
@@ -388,7 +408,4 @@ def check_folder(path, task: str, **kw):
     except (DataError, ValueError, OSError) as e:     # DataError: the library's own words, naming the file
         print(f'{path} is not ready for {task} yet:\n  {e}\nThe layout {task} expects: {LAYOUTS[task]}.')
         return None
-    n_cls = f', {len(data.classes)} classes: {", ".join(map(str, list(data.classes)[:10]))}' if data.classes else ''
-    print(f'{path}: {len(data.train_ds)} training and {len(data.valid_ds)} validation images{n_cls}. Ready.')
-    if kw.get('show', True): data.show_batch(rows=2, figsize=(5, 5))
-    return data
+    return _ready(path, data, kw.get('show', True))

@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_synth.ipynb #2c9a7432
 from __future__ import annotations
-import json, math
+import json
+import math
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -25,30 +26,37 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     "A numpy Generator for dataset `name` and `seed`: independent streams per dataset, identical for the same pair."
     return np.random.default_rng([int(seed), *name.encode()])
 
+# %% ../nbs/01_synth.ipynb #6f76c86c
 def _write_marker(dest: Path, name: str, seed: int, what: str, **extra) -> Path:
     "Write `dest/.l3_synthetic` (JSON) saying this folder is a generated stand-in, not the real data."
-    info = dict(name=name, seed=int(seed), synthetic=True, generator='l3.synth', version=SYNTH_VERSION, what=what, **extra)
+    info = dict(name=name, seed=int(seed), synthetic=True, generator='l3.synth', version=SYNTH_VERSION, what=what,
+                **extra)
     (dest/SYNTH_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + '\n')
     return dest/SYNTH_MARKER
 
+# %% ../nbs/01_synth.ipynb #bf254f30
 def synth_version(dest: Path) -> int:
     "The generator version recorded in the stand-in at `dest` (1 if written before versions existed, 0 if unreadable)."
     try: return int(json.loads((Path(dest)/SYNTH_MARKER).read_text()).get('version', 1))
     except (OSError, ValueError): return 0
 
+# %% ../nbs/01_synth.ipynb #0ddb699a
 def _smooth_noise(rng, h: int, w: int, cells: int = 8) -> np.ndarray:
     "Smooth random field in [0, 1] of shape (h, w): a small random grid upsampled bicubically."
     small = (rng.random((cells, cells)) * 255).astype(np.uint8)
     return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
 
+# %% ../nbs/01_synth.ipynb #631bbab6
 def _paint(img: np.ndarray, mask: Image.Image|np.ndarray, colour, alpha: float = 1.) -> np.ndarray:
     "Blend `colour` (RGB 0-255) into float image `img` (HxWx3, 0-255) where `mask` (L image or 0-1 array) is set."
     m = np.asarray(mask, dtype=np.float32)
     if m.max() > 1: m = m / 255
     m = (m * alpha)[..., None]
-    img *= (1 - m); img += m * np.asarray(colour, dtype=np.float32)
+    img *= (1 - m)
+    img += m * np.asarray(colour, dtype=np.float32)
     return img
 
+# %% ../nbs/01_synth.ipynb #60252b7e
 def _to_uint8(img: np.ndarray) -> np.ndarray: return np.clip(img, 0, 255).round().astype(np.uint8)
 
 # %% ../nbs/01_synth.ipynb #bcdc7beb
@@ -78,8 +86,9 @@ def _digit_strokes(digit: int, rng) -> list[np.ndarray]:
         return [np.concatenate([upper, lower[1:]])]
     raise ValueError(f"only digits 3 and 7 are drawn, got {digit!r}")
 
+# %% ../nbs/01_synth.ipynb #9c6543f2
 def draw_digit(digit: int, rng, size: int = 28, scale: int = 4) -> Image.Image:
-    "A `size`x`size` grayscale image of `digit` (3 or 7): white strokes on black, random thickness, rotation, shift, scale."
+    "A `size`x`size` grayscale `digit` (3 or 7): white strokes on black, random thickness, rotation, shift and scale."
     S = size * scale
     ang, zoom = np.radians(rng.uniform(-18, 18)), rng.uniform(0.8, 1.1)
     shift = rng.uniform(-0.08, 0.08, 2)
@@ -91,13 +100,15 @@ def draw_digit(digit: int, rng, size: int = 28, scale: int = 4) -> Image.Image:
         p = ((s - 0.5) * zoom) @ R.T + 0.5 + shift
         pts = [tuple(q) for q in (p * S)]
         d.line(pts, fill=255, width=int(round(width)), joint='curve')
-        for q in (pts[0], pts[-1]): d.ellipse([q[0] - width / 2, q[1] - width / 2, q[0] + width / 2, q[1] + width / 2], fill=255)
+        for q in (pts[0], pts[-1]):   # round ends
+            d.ellipse([q[0] - width / 2, q[1] - width / 2, q[0] + width / 2, q[1] + width / 2], fill=255)
     return im.resize((size, size), Image.LANCZOS)
 
 # %% ../nbs/01_synth.ipynb #76da90e6
 def synth_mnist_tiny(dest, seed: int = 0, n_train: int = 709, n_valid: int = 699, n_test: int = 20) -> Path:
-    "MNIST-tiny stand-in: `train/{3,7}/N.png`, `valid/{3,7}/N.png`, `test/N.png`, `labels.csv` (name,label) for train+valid."
-    dest = Path(dest); rng = _rng(seed, 'mnist_tiny')
+    "MNIST-tiny stand-in: `train/{3,7}/N.png`, `valid/{3,7}/N.png`, `test/N.png`, `labels.csv` (name,label) of both."
+    dest = Path(dest)
+    rng = _rng(seed, 'mnist_tiny')
     ids = iter(rng.choice(70000, n_train + n_valid + n_test, replace=False))
     rows = []
     for split, n in (('train', n_train), ('valid', n_valid)):
@@ -110,7 +121,7 @@ def synth_mnist_tiny(dest, seed: int = 0, n_train: int = 709, n_valid: int = 699
     (dest/'test').mkdir(parents=True, exist_ok=True)
     for i in range(n_test): draw_digit((3, 7)[int(rng.integers(2))], rng).save(dest/'test'/f'{next(ids)}.png')
     (dest/'labels.csv').write_text('name,label\n' + '\n'.join(rows) + '\n')
-    _write_marker(dest, 'mnist_tiny', seed, 'handwritten-looking 3s and 7s, 28x28 grayscale, drawn as stroked polylines',
+    _write_marker(dest, 'mnist_tiny', seed, 'handwritten-looking 3s and 7s, 28x28 grayscale, stroked polylines',
                   counts=dict(train=n_train, valid=n_valid, test=n_test))
     return dest
 
@@ -131,9 +142,11 @@ def planet_tags(rng) -> list[str]:
     if weather == 'cloudy': return ['cloudy']
     return sorted([weather] + [t for t, p in _GROUND_P.items() if rng.random() < p])
 
+# %% ../nbs/01_synth.ipynb #d4f0ef61
 def _blobs(rng, size, n, rmin, rmax, region=None, blur=0) -> Image.Image:
     "An L mask with `n` random ellipses of radius in [rmin, rmax] (inside `region` (x0, y0, x1, y1) when given)."
-    m = Image.new('L', (size, size), 0); d = ImageDraw.Draw(m)
+    m = Image.new('L', (size, size), 0)
+    d = ImageDraw.Draw(m)
     x0, y0, x1, y1 = region or (0, 0, size, size)
     for _ in range(n):
         cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
@@ -141,11 +154,13 @@ def _blobs(rng, size, n, rmin, rmax, region=None, blur=0) -> Image.Image:
         d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
     return m.filter(ImageFilter.GaussianBlur(blur)) if blur else m
 
+# %% ../nbs/01_synth.ipynb #173a0eac
 def _line_across(rng, size):
     "Two points on opposite borders of the tile: a straight line crossing it."
     a, b = rng.uniform(0, size, 2)
     return [(-2, a), (size + 2, b)] if rng.random() < 0.5 else [(a, -2), (b, size + 2)]
 
+# %% ../nbs/01_synth.ipynb #a9aeba29
 def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
     "An RGB satellite-like tile showing each of `tags` (strong colours, sizes scaled to `size`)."
     S, k = size, size / 128
@@ -160,55 +175,72 @@ def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
     if 'agriculture' in tags:  # large bright field rectangles
         m = Image.new('L', (S, S), 0)
         for _ in range(int(rng.integers(2, 5))):
-            x, y = rng.uniform(-10, S - 20 * k, 2); w, h = rng.uniform(25, 50, 2) * k
+            x, y = rng.uniform(-10, S - 20 * k, 2)
+            w, h = rng.uniform(25, 50, 2) * k
             dr().rectangle([x, y, x + w, y + h], fill=255)
         _paint(img, m, (185, 205, 85))
     if 'bare_ground' in tags: _paint(img, _blobs(rng, S, int(rng.integers(2, 4)), 12 * k, 22 * k), (140, 65, 25))
     if 'cultivation' in tags:  # a cluster of small pale plots
-        m = Image.new('L', (S, S), 0); cx, cy = rng.uniform(20 * k, S - 20 * k, 2)
+        m = Image.new('L', (S, S), 0)
+        cx, cy = rng.uniform(20 * k, S - 20 * k, 2)
         for _ in range(int(rng.integers(8, 13))):
-            x, y = cx + rng.normal(0, 14 * k), cy + rng.normal(0, 14 * k); s = rng.uniform(7, 12) * k
+            x, y = cx + rng.normal(0, 14 * k), cy + rng.normal(0, 14 * k)
+            s = rng.uniform(7, 12) * k
             dr().rectangle([x, y, x + s, y + s * rng.uniform(0.6, 1.4)], fill=255)
         _paint(img, m, (240, 170, 110))
     if 'water' in tags:  # a winding river
         m = Image.new('L', (S, S), 0)
-        t = np.linspace(-0.1, 1.1, 30); amp, ph, off = rng.uniform(8, 20) * k, rng.uniform(0, 6.3), rng.uniform(0.25, 0.75) * S
+        t = np.linspace(-0.1, 1.1, 30)
+        amp, ph, off = rng.uniform(8, 20) * k, rng.uniform(0, 6.3), rng.uniform(0.25, 0.75) * S
         pts = np.stack([t * S, off + amp * np.sin(2 * np.pi * t * rng.uniform(0.8, 2) + ph)], 1)
         if rng.random() < 0.5: pts = pts[:, ::-1]
         dr().line([tuple(p) for p in pts], fill=255, width=int(rng.uniform(7, 12) * k), joint='curve')
         _paint(img, m, (35, 75, 170))
     if 'blow_down' in tags:  # pale parallel streaks of fallen trees
-        m = Image.new('L', (S, S), 0); x, y = rng.uniform(10, S - 45 * k, 2)
-        for i in range(6): dr().line([(x + 6 * k * i, y), (x + 6 * k * i + 18 * k, y + 30 * k)], fill=255, width=max(2, int(3 * k)))
+        m = Image.new('L', (S, S), 0)
+        x, y = rng.uniform(10, S - 45 * k, 2)
+        for i in range(6):
+            dr().line([(x + 6 * k * i, y), (x + 6 * k * i + 18 * k, y + 30 * k)], fill=255, width=max(2, int(3 * k)))
         _paint(img, m, (200, 215, 150))
     if 'selective_logging' in tags:  # thin dark branching skid trails
-        m = Image.new('L', (S, S), 0); p = _line_across(rng, S); dr().line(p, fill=255, width=max(1, int(2 * k)))
+        m = Image.new('L', (S, S), 0)
+        p = _line_across(rng, S)
+        dr().line(p, fill=255, width=max(1, int(2 * k)))
         for f in rng.uniform(0.15, 0.85, 4):
             q = (p[0][0] + f * (p[1][0] - p[0][0]), p[0][1] + f * (p[1][1] - p[0][1]))
-            dr().line([q, (q[0] + rng.uniform(-22, 22) * k, q[1] + rng.uniform(-22, 22) * k)], fill=255, width=max(1, int(2 * k)))
+            end = (q[0] + rng.uniform(-22, 22) * k, q[1] + rng.uniform(-22, 22) * k)
+            dr().line([q, end], fill=255, width=max(1, int(2 * k)))
         _paint(img, m, (95, 55, 25))
     if 'slash_burn' in tags:
         m = _blobs(rng, S, 2, 6 * k, 11 * k, (15 * k, 15 * k, S - 15 * k, S - 15 * k))
-        _paint(img, m.filter(ImageFilter.MaxFilter(5)), (210, 70, 20)); _paint(img, m, (20, 15, 15))
+        _paint(img, m.filter(ImageFilter.MaxFilter(5)), (210, 70, 20))
+        _paint(img, m, (20, 15, 15))
     if 'blooming' in tags:  # bright pink flowering crowns
         _paint(img, _blobs(rng, S, 14, 2 * k, 3.5 * k, (S * 0.2, S * 0.2, S * 0.8, S * 0.8)), (240, 110, 210))
     if 'road' in tags:
-        m = Image.new('L', (S, S), 0); dr().line(_line_across(rng, S), fill=255, width=max(2, int(5 * k)))
+        m = Image.new('L', (S, S), 0)
+        dr().line(_line_across(rng, S), fill=255, width=max(2, int(5 * k)))
         _paint(img, m, (235, 230, 205))
     if 'habitation' in tags:  # small bright roofs, some red
         cx, cy = rng.uniform(20 * k, S - 20 * k, 2)
         for _ in range(int(rng.integers(10, 16))):
-            m = Image.new('L', (S, S), 0); x, y = cx + rng.normal(0, 12 * k), cy + rng.normal(0, 12 * k); s = rng.uniform(4, 7) * k
+            m = Image.new('L', (S, S), 0)
+            x, y = cx + rng.normal(0, 12 * k), cy + rng.normal(0, 12 * k)
+            s = rng.uniform(4, 7) * k
             dr().rectangle([x, y, x + s, y + s], fill=255)
             _paint(img, m, (240, 240, 235) if rng.random() < 0.6 else (205, 75, 55))
     if 'artisinal_mine' in tags:  # orange diggings with turquoise ponds
         r = (15 * k, 15 * k, S - 15 * k, S - 15 * k)
-        _paint(img, _blobs(rng, S, 4, 4 * k, 8 * k, r), (230, 150, 40)); _paint(img, _blobs(rng, S, 3, 2 * k, 4 * k, r), (60, 210, 195))
+        _paint(img, _blobs(rng, S, 4, 4 * k, 8 * k, r), (230, 150, 40))
+        _paint(img, _blobs(rng, S, 3, 2 * k, 4 * k, r), (60, 210, 195))
     if 'conventional_mine' in tags:  # a big grey pit with terraces
-        m = Image.new('L', (S, S), 0); x, y = rng.uniform(5, S - 45 * k, 2)
+        m = Image.new('L', (S, S), 0)
+        x, y = rng.uniform(5, S - 45 * k, 2)
         for i, c in enumerate((160, 120, 160, 110)):
-            mi = Image.new('L', (S, S), 0); e = 5 * k * i
-            ImageDraw.Draw(mi).rectangle([x + e, y + e, x + 38 * k - e, y + 38 * k - e], fill=255); _paint(img, mi, (c, c, c + 10))
+            mi = Image.new('L', (S, S), 0)
+            e = 5 * k * i
+            ImageDraw.Draw(mi).rectangle([x + e, y + e, x + 38 * k - e, y + 38 * k - e], fill=255)
+            _paint(img, mi, (c, c, c + 10))
     if 'haze' in tags: img = img * 0.55 + np.array([215, 215, 225], np.float32) * 0.45
     if 'partly_cloudy' in tags:
         _paint(img, _blobs(rng, S, int(rng.integers(2, 4)), 10 * k, 20 * k, blur=4 * k), (245, 245, 245), alpha=0.85)
@@ -216,22 +248,26 @@ def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
 
 # %% ../nbs/01_synth.ipynb #ec3fbf99
 def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
-    folder.mkdir(parents=True, exist_ok=True); rows = []
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
     for i in ids[:n]:
         tags = planet_tags(rng)
         planet_tile(tags, rng, size).save(folder/f'{prefix}_{i}.jpg', quality=90)
         rows.append(f"{prefix}_{i},{' '.join(tags)}")
     return rows
 
-def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see the note above)
-    "Planet-tiny stand-in: `train/train_N.jpg` tiles + `labels.csv` (image_name without extension, tags space-separated)."
-    dest = Path(dest); rng = _rng(seed, 'planet_tiny')
+# %% ../nbs/01_synth.ipynb #be56014a
+def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see above)
+    "Planet-tiny stand-in: `train/train_N.jpg` tiles, `labels.csv` (image_name without extension, tags)."
+    dest = Path(dest)
+    rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
     rows = _planet_rows(rng, n, size, dest/'train', 'train', ids)
     (dest/'labels.csv').write_text('image_name,tags\n' + '\n'.join(rows) + '\n')
     _write_marker(dest, 'planet_tiny', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags', count=n)
     return dest
 
+# %% ../nbs/01_synth.ipynb #fcf7bcf9
 def _every_tag(rng, n) -> list[list[str]]:
     "Tags of `n` tiles (the real rules) in which each of the 17 tags occurs at least twice (`n`: a few dozen or more)."
     tags = [planet_tags(rng) for _ in range(n)]
@@ -239,13 +275,17 @@ def _every_tag(rng, n) -> list[list[str]]:
     for t in PLANET_TAGS:
         while count(t) < 2:   # a tile whose own tags all occur more than twice gets tag t (and keeps the rules)
             k = next(k for k, ts in enumerate(tags) if t not in ts and all(count(u) > 2 for u in ts))
-            tags[k] = ['cloudy'] if t == 'cloudy' else sorted({t, 'primary'} | (set() if t in PLANET_WEATHER else {'clear'}))
+            weather = set() if t in PLANET_WEATHER else {'clear'}
+            tags[k] = ['cloudy'] if t == 'cloudy' else sorted({t, 'primary'} | weather)
     return tags
 
+# %% ../nbs/01_synth.ipynb #48178f95
 def synth_planet(dest, seed: int = 0, n: int = 48, n_test: int = 6, n_additional: int = 4, size: int = 256) -> Path:
-    """Planet as Kaggle's files extract: `train-jpg/train_N.jpg`, `train_v2.csv` (image_name,tags), `test-jpg/test_N.jpg`,
-    `test-jpg-additional/file_N.jpg`; 256x256 tiles as the real ones, every tag at least twice (a few dozen tiles)."""
-    dest = Path(dest); rng = _rng(seed, 'planet'); rows = []
+    """Planet as Kaggle's files extract: `train-jpg/train_N.jpg`, `train_v2.csv` (image_name,tags),
+    `test-jpg/test_N.jpg`, `test-jpg-additional/file_N.jpg`; 256x256 tiles as the real ones, each tag twice or more."""
+    dest = Path(dest)
+    rng = _rng(seed, 'planet')
+    rows = []
     for folder, prefix, k, labelled in (('train-jpg', 'train', n, True), ('test-jpg', 'test', n_test, False),
                                         ('test-jpg-additional', 'file', n_additional, False)):
         (dest/folder).mkdir(parents=True, exist_ok=True)
@@ -253,18 +293,20 @@ def synth_planet(dest, seed: int = 0, n: int = 48, n_test: int = 6, n_additional
             planet_tile(tags, rng, size).save(dest/folder/f'{prefix}_{i}.jpg', quality=90)
             if labelled: rows.append(f"{prefix}_{i},{' '.join(tags)}")
     (dest/'train_v2.csv').write_text('image_name,tags\n' + '\n'.join(rows) + '\n')
-    _write_marker(dest, 'planet', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags, in the Kaggle layout',
+    _write_marker(dest, 'planet', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags, Kaggle layout',
                   count=n, test_count=n_test, additional_count=n_additional)
     return dest
 
 # %% ../nbs/01_synth.ipynb #240f1a76
-CAMVID_CODES = ['Animal', 'Archway', 'Bicyclist', 'Bridge', 'Building', 'Car', 'CartLuggagePram', 'Child', 'Column_Pole',
-                'Fence', 'LaneMkgsDriv', 'LaneMkgsNonDriv', 'Misc_Text', 'MotorcycleScooter', 'OtherMoving', 'ParkingBlock',
-                'Pedestrian', 'Road', 'RoadShoulder', 'Sidewalk', 'SignSymbol', 'Sky', 'SUVPickupTruck', 'TrafficCone',
-                'TrafficLight', 'Train', 'Tree', 'Truck_Bus', 'Tunnel', 'VegetationMisc', 'Void', 'Wall']
+CAMVID_CODES = ['Animal', 'Archway', 'Bicyclist', 'Bridge', 'Building', 'Car', 'CartLuggagePram', 'Child',
+                'Column_Pole', 'Fence', 'LaneMkgsDriv', 'LaneMkgsNonDriv', 'Misc_Text', 'MotorcycleScooter',
+                'OtherMoving', 'ParkingBlock', 'Pedestrian', 'Road', 'RoadShoulder', 'Sidewalk', 'SignSymbol', 'Sky',
+                'SUVPickupTruck', 'TrafficCone', 'TrafficLight', 'Train', 'Tree', 'Truck_Bus', 'Tunnel',
+                'VegetationMisc', 'Void', 'Wall']
 _C = {c: i for i, c in enumerate(CAMVID_CODES)}
 # the classes whose outline gets a thin `Void` border, as the hand labelling of the real data leaves
-_OBJECTS = [_C[c] for c in ('Car', 'SUVPickupTruck', 'Pedestrian', 'Bicyclist', 'Column_Pole', 'SignSymbol', 'TrafficLight', 'Tree')]
+_OBJECTS = [_C[c] for c in ('Car', 'SUVPickupTruck', 'Pedestrian', 'Bicyclist', 'Column_Pole', 'SignSymbol',
+                             'TrafficLight', 'Tree')]
 # (sequence name, frame-number format, first frame, step): the real CamVid naming
 _CAMVID_SEQS = [('0001TP', '{:06d}', 6690, 30), ('0006R0', 'f{:05d}', 930, 30), ('0016E5', '{:05d}', 390, 30),
                 ('Seq05VD', 'f{:05d}', 0, 30)]
@@ -276,13 +318,15 @@ def _camvid_world(rng, W):
         w = rng.uniform(0.15, 0.35) * W
         top, c = rng.uniform(0.08, 0.3), rng.integers(60, 200, 3)
         col = c.mean() + (c - c.mean()) * 0.25               # greys, browns, beiges: facades are not saturated
-        xs.append((b, w, top, col, rng.random() < 0.25)); b += w
+        xs.append((b, w, top, col, rng.random() < 0.25))
+        b += w
     hz, vx, s = rng.uniform(0.5, 0.58), rng.uniform(0.42, 0.58), rng.integers(170, 235, 3)
     sky = s.mean() - np.array([25, 10, 0]) + (s - s.mean()) * 0.2   # pale blue to white-grey, as real skies are
     return dict(buildings=xs, horizon=hz, vx=vx, sky=sky,
                 trees=[(rng.uniform(-W, 3 * W), rng.uniform(0.1, 0.2)) for _ in range(6)],
                 poles=[rng.uniform(-W, 3 * W) for _ in range(5)], speed=rng.uniform(0.01, 0.03) * W)
 
+# %% ../nbs/01_synth.ipynb #f42a6383
 def camvid_scene(world, frame: int, rng, size=(96, 128)):
     "An RGB street scene and its uint8 label map (CamVid codes) for `frame` of a sequence `world`."
     H, W = size
@@ -306,44 +350,54 @@ def camvid_scene(world, frame: int, rng, size=(96, 128)):
     for x0, r in world['trees']:
         cx = (x0 - off * 1.1) % (4 * W) - W
         m = ((xx - cx) / (r * W)) ** 2 + ((yy - hz + r * H * 0.8) / (r * H * 1.3)) ** 2 < 1
-        lab[m] = _C['Tree']; img[m] = (40, 110, 35)
+        lab[m] = _C['Tree']
+        img[m] = (40, 110, 35)
     # ground: a road converging to the vanishing point, sidewalks either side
     spread = (yy - hz) * 1.25
     ground = yy >= hz
     road = ground & (np.abs(xx - vx) < spread)
-    lab[ground] = _C['Sidewalk']; img[ground] = (165, 160, 150)
+    lab[ground] = _C['Sidewalk']
+    img[ground] = (165, 160, 150)
     img[ground & ((xx.astype(int) % 8 == 0) | (yy.astype(int) % 6 == 0))] *= 0.8  # paving slabs
-    lab[road] = _C['Road']; img[road] = (105, 95, 110)
+    lab[road] = _C['Road']
+    img[road] = (105, 95, 110)
     dash = road & (np.abs(xx - vx) < np.maximum(0.6, (yy - hz) * 0.06)) & (((yy - hz + frame * 3) % 12) < 6)
-    lab[dash] = _C['LaneMkgsDriv']; img[dash] = (245, 245, 240)
+    lab[dash] = _C['LaneMkgsDriv']
+    img[dash] = (245, 245, 240)
     # poles with signs, on the sidewalk
     for px in world['poles']:
         cx = int((px - off * 1.3) % (4 * W) - W)
         if not 0 <= cx < W - 2: continue
         top, bot = int(0.15 * H), min(H, hz + int(0.15 * H))
-        lab[top:bot, cx:cx + 2] = _C['Column_Pole']; img[top:bot, cx:cx + 2] = (70, 70, 75)
+        lab[top:bot, cx:cx + 2] = _C['Column_Pole']
+        img[top:bot, cx:cx + 2] = (70, 70, 75)
         sw = max(3, int(0.05 * W))
-        lab[top:top + sw, cx - 2:cx + sw] = _C['SignSymbol']; img[top:top + sw, cx - 2:cx + sw] = (200, 30, 30) if cx % 2 else (30, 60, 200)
+        lab[top:top + sw, cx - 2:cx + sw] = _C['SignSymbol']
+        img[top:top + sw, cx - 2:cx + sw] = (200, 30, 30) if cx % 2 else (30, 60, 200)
     # cars on the road, nearer ones lower and bigger
     for _ in range(int(rng.integers(1, 4))):
-        yb = rng.uniform(hz + 0.12 * H, H + 0.05 * H); s = (yb - hz) / (H - hz)
+        yb = rng.uniform(hz + 0.12 * H, H + 0.05 * H)
+        s = (yb - hz) / (H - hz)
         w, h = 0.3 * W * s + 6, 0.2 * H * s + 4
         cx = vx + rng.uniform(-1, 1) * (yb - hz) * 1.0
         x0, x1, y0, y1 = int(cx - w / 2), int(cx + w / 2), int(yb - h), int(yb)
         cls = _C['SUVPickupTruck'] if rng.random() < 0.15 else _C['Car']
         sl = np.s_[max(y0, 0):max(min(y1, H), 0), max(x0, 0):max(min(x1, W), 0)]
-        lab[sl] = cls; img[sl] = rng.integers(30, 230, 3)
+        lab[sl] = cls
+        img[sl] = rng.integers(30, 230, 3)
         ys = np.s_[max(y0, 0):max(min(y0 + int(h * 0.35), H), 0), max(x0 + 2, 0):max(min(x1 - 2, W), 0)]
         img[ys] = (40, 45, 55)  # windows
     # pedestrians on the sidewalks
     for _ in range(int(rng.integers(0, 4))):
-        yb = rng.uniform(hz + 0.1 * H, H); s = (yb - hz) / (H - hz)
+        yb = rng.uniform(hz + 0.1 * H, H)
+        s = (yb - hz) / (H - hz)
         side = 1 if rng.random() < 0.5 else -1
         cx = int(vx + side * ((yb - hz) * 1.25 + rng.uniform(3, 0.25 * W)))
         h, w = int(0.25 * H * s + 8), max(2, int(0.03 * W * s + 2))
         if not 0 <= cx < W - w: continue
         y0 = max(0, int(yb) - h)
-        lab[y0:int(yb), cx:cx + w] = _C['Pedestrian']; img[y0:int(yb), cx:cx + w] = rng.integers(10, 120, 3)
+        lab[y0:int(yb), cx:cx + w] = _C['Pedestrian']
+        img[y0:int(yb), cx:cx + w] = rng.integers(10, 120, 3)
         img[y0:y0 + max(2, h // 6), cx:cx + w] = (220, 180, 150)  # head
     img += rng.normal(0, 5, img.shape).astype(np.float32)
     # Void: a 1-pixel border where an object meets another class
@@ -356,8 +410,10 @@ def camvid_scene(world, frame: int, rng, size=(96, 128)):
 
 # %% ../nbs/01_synth.ipynb #a7eb49d5
 def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
-    dest = Path(dest); rng = _rng(seed, name)
-    (dest/'images').mkdir(parents=True, exist_ok=True); (dest/'labels').mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    rng = _rng(seed, name)
+    (dest/'images').mkdir(parents=True, exist_ok=True)
+    (dest/'labels').mkdir(parents=True, exist_ok=True)
     (dest/'codes.txt').write_text('\n'.join(CAMVID_CODES) + '\n')
     valid = []
     for seq, fmt, first, step in _CAMVID_SEQS:
@@ -365,11 +421,13 @@ def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
         for k in range(n_per_seq):
             stem = f'{seq}_{fmt.format(first + k * step)}'
             im, lab = camvid_scene(world, k, rng, size)
-            im.save(dest/'images'/f'{stem}.png'); lab.save(dest/'labels'/f'{stem}_P.png')
+            im.save(dest/'images'/f'{stem}.png')
+            lab.save(dest/'labels'/f'{stem}_P.png')
             if seq == 'Seq05VD': valid.append(f'{stem}.png')
     if valid_txt: (dest/'valid.txt').write_text('\n'.join(valid) + '\n')
     return dest
 
+# %% ../nbs/01_synth.ipynb #7aec8ede
 def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) -> Path:
     "CamVid-tiny stand-in: `images/<seq>_<frame>.png`, `labels/<seq>_<frame>_P.png`, `codes.txt`; 4 sequences, 96x128."
     dest = _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, valid_txt=False)
@@ -377,8 +435,9 @@ def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) 
                   count=4 * n_per_seq, sequences=[s[0] for s in _CAMVID_SEQS])
     return dest
 
+# %% ../nbs/01_synth.ipynb #2604440b
 def synth_camvid(dest, seed: int = 0, n_per_seq: int = 2, size=(720, 960)) -> Path:
-    "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a handful of frames at the real 720x960."
+    "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a few frames at the real 720x960."
     dest = _synth_camvid(dest, 'camvid', seed, n_per_seq, size, valid_txt=True)
     _write_marker(dest, 'camvid', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
                   count=4 * n_per_seq, valid_sequence='Seq05VD')
@@ -389,26 +448,38 @@ _BIWI_F = 517.679  # the real Kinect RGB focal length in pixels at 640x480
 
 def _biwi_focal(W): return float(f'{_BIWI_F * W / 640:.6g}')  # as written in rgb.cal
 
+# %% ../nbs/01_synth.ipynb #19f604e4
 def biwi_cal_text(size=(120, 160)) -> str:
     "`rgb.cal` in the real file's shape: intrinsics (3 lines), distortion, rotation (3), translation, image size."
-    H, W = size; f = _biwi_focal(W)
+    H, W = size
+    f = _biwi_focal(W)
     return (f'{f:.6g} 0 {W / 2:g} \n0 {f:.6g} {H / 2:g} \n0 0 1 \n\n0 0 0 0 \n\n'
             '1 0 0 \n0 1 0 \n0 0 1 \n\n0 0 0 \n\n' f'{W} {H} \n')
 
+# %% ../nbs/01_synth.ipynb #33c838d2
 def convert_biwi(coords, cal) -> np.ndarray:
-    "Head centre (x, y, z) in mm -> (row, col) in pixels with the 3x3 intrinsics `cal`: col = x*fx/z + cx, row = y*fy/z + cy."
+    "Head centre (x, y, z) in mm -> (row, col) px by the 3x3 intrinsics `cal`: col = x*fx/z + cx, row = y*fy/z + cy."
     x, y, z = np.asarray(coords, dtype=np.float64)[:3]
     return np.array([y * cal[1][1] / z + cal[1][2], x * cal[0][0] / z + cal[0][2]])
 
+# %% ../nbs/01_synth.ipynb #219db108
+def _furniture(rng):
+    "A box (left, top, right, bottom) in [0, 1] and a colour."
+    return np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)
+
+# %% ../nbs/01_synth.ipynb #8a041501
 def _rotation(yaw, pitch, roll) -> np.ndarray:
     cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    Ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]); Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    Ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
     Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     return Ry @ Rx @ Rz
 
+# %% ../nbs/01_synth.ipynb #d44aa48d
 def biwi_frame(person, rng, size=(120, 160)):
     "One frame of `person` (a dict of looks): (image, pose-file text, (row, col) of the drawn head centre)."
-    H, W = size; f = _biwi_focal(W)
+    H, W = size
+    f = _biwi_focal(W)
     z = rng.uniform(750, 1250)
     row, col = rng.uniform(0.3, 0.7) * H, rng.uniform(0.22, 0.78) * W
     xyz = np.array([(col - W / 2) * z / f, (row - H / 2) * z / f, z])
@@ -416,17 +487,20 @@ def biwi_frame(person, rng, size=(120, 160)):
     row, col = convert_biwi(xyz, [[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]])
     yaw, pitch, roll = rng.uniform(-0.6, 0.6), rng.uniform(-0.3, 0.3), rng.uniform(-0.2, 0.2)
     R = _rotation(yaw, pitch, roll)
-    pose = ''.join(' '.join(f'{v:.6g}' for v in r) + ' \n' for r in R) + '\n' + ' '.join(f'{v:.6g}' for v in xyz) + ' \n'
+    line = lambda vs: ' '.join(f'{v:.6g}' for v in vs) + ' \n'
+    pose = ''.join(line(r) for r in R) + '\n' + line(xyz)
     # background: the person's room with some furniture, lit a little differently each frame
     img = np.asarray(person['room'], np.float32) + (_smooth_noise(rng, H, W, 4)[..., None] - 0.5) * 60
-    im = Image.fromarray(_to_uint8(img)); d = ImageDraw.Draw(im)
+    im = Image.fromarray(_to_uint8(img))
+    d = ImageDraw.Draw(im)
     for box, colour in person['furniture']:
         d.rectangle([box[0] * W, box[1] * H, box[2] * W, box[3] * H], fill=tuple(int(c) for c in colour))
     rx, ry = 80 * f / z, 105 * f / z  # head half-width and half-height: about 16 cm x 21 cm
     d.ellipse([col - rx * 1.6, row + ry * 0.8, col + rx * 1.6, row + ry * 3], fill=person['shirt'])  # shoulders
     d.ellipse([col - rx * 1.08, row - ry * 1.12, col + rx * 1.08, row + ry * 0.5], fill=person['hair'])
     shade = tuple(int(c * 0.55) for c in person['skin'])  # the face's shaded rim separates it from any background
-    d.ellipse([col - rx, row - ry, col + rx, row + ry], fill=person['skin'], outline=shade, width=max(1, int(rx * 0.12)))
+    d.ellipse([col - rx, row - ry, col + rx, row + ry], fill=person['skin'], outline=shade,
+              width=max(1, int(rx * 0.12)))
     ex, ey, er = col + yaw * rx * 0.6, row - ry * (0.3 + pitch * 0.2), max(1., rx * 0.16)
     for s in (-1, 1):
         d.ellipse([ex + s * rx * 0.4 - er, ey - er, ex + s * rx * 0.4 + er, ey + er], fill=(30, 25, 25))
@@ -436,19 +510,22 @@ def biwi_frame(person, rng, size=(120, 160)):
 
 # %% ../nbs/01_synth.ipynb #5d795b49
 def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int = 20, size=(120, 160)) -> Path:
-    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for persons 01..`n_persons`."
-    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 are needed')
-    dest = Path(dest); rng = _rng(seed, 'biwi_head_pose')
+    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal`, NN = 1..`n_persons`."
+    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 '
+                                        'are needed')
+    dest = Path(dest)
+    rng = _rng(seed, 'biwi_head_pose')
     room = rng.integers(40, 220, 3)  # one lab for everyone, as in the real dataset
-    furniture = [(np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)) for _ in range(3)]
+    furniture = [_furniture(rng) for _ in range(3)]
     for p in range(1, n_persons + 1):
-        folder = dest/f'{p:02d}'; folder.mkdir(parents=True, exist_ok=True)
+        folder = dest/f'{p:02d}'
+        folder.mkdir(parents=True, exist_ok=True)
         (folder/'rgb.cal').write_text(biwi_cal_text(size))
         skin = rng.choice([(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)])
         person = dict(skin=tuple(int(c) for c in skin), hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
                       shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
                       room=np.clip(room + rng.integers(-20, 21, 3), 0, 255),  # the same lab, lit a little differently
-                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture])  # moved a little
+                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture])
         frame = int(rng.integers(3, 10))
         for _ in range(n_frames):
             im, pose, _ = biwi_frame(person, rng, size)
@@ -461,21 +538,26 @@ def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int
 
 # %% ../nbs/01_synth.ipynb #c061e6f3
 def synth_biwi_head_pose_full(dest, seed: int = 0, persons=(1, 2, 9, 13), n_frames: int = 4, size=(480, 640)) -> Path:
-    "BIWI at the real size 480x640: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for `persons` (13 needed)."
-    if 13 not in persons: raise ValueError(f'persons={persons}: the lesson validates on person 13, so it must be one of them')
-    dest = Path(dest); rng = _rng(seed, 'biwi_head_pose_full')
+    "BIWI at the real size 480x640: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for `persons`."
+    if 13 not in persons: raise ValueError(f'persons={persons}: the lesson validates on person 13, so it must be one '
+                                           'of them')
+    dest = Path(dest)
+    rng = _rng(seed, 'biwi_head_pose_full')
     room = rng.integers(40, 220, 3)
-    furniture = [(np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)) for _ in range(3)]
+    furniture = [_furniture(rng) for _ in range(3)]
     for p in persons:
-        folder = dest/f'{p:02d}'; folder.mkdir(parents=True, exist_ok=True)
+        folder = dest/f'{p:02d}'
+        folder.mkdir(parents=True, exist_ok=True)
         (folder/'rgb.cal').write_text(biwi_cal_text(size))
         person = dict(skin=tuple(int(c) for c in rng.choice([(235, 195, 165), (175, 120, 85), (120, 80, 55)])),
-                      hair=tuple(int(c) for c in rng.integers(10, 120, 3)), shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
+                      hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
+                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
                       room=np.clip(room + rng.integers(-20, 21, 3), 0, 255), furniture=furniture)
         frame = int(rng.integers(3, 10))
         for _ in range(n_frames):
             im, pose, _ = biwi_frame(person, rng, size)
-            im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90); (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
+            im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90)
+            (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
             frame += int(rng.integers(1, 12))
     _write_marker(dest, 'biwi_head_pose_full', seed, f'cartoon heads at the real size {size[0]}x{size[1]}',
                   persons=[f'{p:02d}' for p in persons], frames_per_person=n_frames)
@@ -502,10 +584,13 @@ def _coco_object(d: ImageDraw.ImageDraw, name: str, x: int, y: int, w: int, h: i
         d.rectangle([x + w*.82, y + h*.5, x + w, y + h], fill=c)                            # the front leg
     elif name == 'tv':
         d.rectangle([x, y, x + w, y + h], fill=jit((25, 25, 30)))
-        d.rectangle([x + w*.08, y + h*.1, x + w*.92, y + h*.88], fill=jit([(90, 160, 220), (200, 200, 230), (80, 200, 120)][rng.integers(3)]))
+        screen = [(90, 160, 220), (200, 200, 230), (80, 200, 120)][rng.integers(3)]
+        d.rectangle([x + w*.08, y + h*.1, x + w*.92, y + h*.88], fill=jit(screen))
     elif name == 'remote':
         d.rectangle([x, y, x + w, y + h], fill=jit((35, 35, 40)))
-        for k in range(3): d.rectangle([x + w*.3, y + h*(.15 + .25*k), x + w*.7, y + h*(.25 + .25*k)], fill=(200, 60, 60) if k == 0 else (150, 150, 150))
+        for k in range(3):   # three buttons, the first red
+            d.rectangle([x + w*.3, y + h*(.15 + .25*k), x + w*.7, y + h*(.25 + .25*k)],
+                        fill=(200, 60, 60) if k == 0 else (150, 150, 150))
     elif name == 'book':
         d.rectangle([x, y, x + w, y + h], fill=tuple(int(v) for v in rng.integers(60, 255, 3)))
         d.rectangle([x, y, x + w*.2, y + h], fill=(240, 240, 230))                          # the spine
@@ -527,17 +612,22 @@ def _coco_place(rng, name, S):
         if (x1 - x0)*(y1 - y0) >= w*h/3 and min(x1 - x0, y1 - y0) >= 3: return (x, y, w, h), (x0, y0, x1 - x0, y1 - y0)
     return (S//4, S//4, w, h), (S//4, S//4, min(w, S - S//4), min(h, S - S//4))
 
+# %% ../nbs/01_synth.ipynb #3183c4e1
 def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
     "COCO-tiny stand-in: `train/<12-digit id>.jpg` (size x size) + `train.json` in COCO's format, 6 indoor classes."
-    dest = Path(dest); rng = _rng(seed, 'coco_tiny'); (dest/'train').mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    rng = _rng(seed, 'coco_tiny')
+    (dest/'train').mkdir(parents=True, exist_ok=True)
     names, ids = list(COCO_CATS.values()), sorted(rng.choice(581929, n, replace=False) + 1)
     cat_id = {v: k for k, v in COCO_CATS.items()}
     images, annots = [], []
     for iid in ids:
         wall, floor = rng.uniform(120, 230, 3), rng.uniform(60, 170, 3)
         hz = rng.integers(size*2//5, size*3//4)
-        img = np.where(np.arange(size)[:, None, None] < hz, wall, floor) * (0.85 + 0.3*_smooth_noise(rng, size, size)[..., None])
-        im = Image.fromarray(_to_uint8(img)); d = ImageDraw.Draw(im)
+        light = 0.85 + 0.3*_smooth_noise(rng, size, size)[..., None]
+        img = np.where(np.arange(size)[:, None, None] < hz, wall, floor) * light
+        im = Image.fromarray(_to_uint8(img))
+        d = ImageDraw.Draw(im)
         objs = sorted(rng.choice(names, int(rng.integers(1, 7)), p=[.2, .12, .14, .18, .2, .16]),
                       key=lambda o: -_COCO_SIZE[o][1]*_COCO_SIZE[o][3])
         for name in objs:
@@ -549,5 +639,6 @@ def synth_coco_tiny(dest, seed: int = 0, n: int = 200, size: int = 128) -> Path:
         images.append(dict(id=int(iid), file_name=fn))
     js = dict(categories=[dict(id=k, name=v) for k, v in COCO_CATS.items()], images=images, annotations=annots)
     (dest/'train.json').write_text(json.dumps(js))
-    _write_marker(dest, 'coco_tiny', seed, f'rooms with 1-6 drawn indoor objects and their boxes, {size}x{size}', count=n)
+    _write_marker(dest, 'coco_tiny', seed, f'rooms with 1-6 drawn indoor objects and their boxes, {size}x{size}',
+                  count=n)
     return dest

@@ -3,7 +3,8 @@
 Uses Debian's `chromium` package (installed with apt-get when missing and possible); the tests skip with a clear
 reason when no Chromium can be had.
 """
-import shutil, subprocess
+import shutil
+import subprocess
 from contextlib import contextmanager
 import pytest
 

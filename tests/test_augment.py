@@ -6,8 +6,9 @@ from hypothesis import given, settings, assume, HealthCheck, strategies as st
 
 from l3.augment import (IGNORE_ID, RESIZE_METHODS, DIHEDRAL, Flip, Dihedral, Rotate, Zoom, Warp, Brightness, Contrast,
                         resize_item, get_transforms, augment_batch, draw_params, apply_params, warp_batch,
-                        perspective_grid, move_points, tfm_to_dict, tfm_from_dict, demo_item, mask_target,
-                        points_target, as_target, Target)
+                        perspective_grid, move_points, tfm_to_dict, tfm_from_dict, demo_item)
+import l3.vision_data   # noqa: F401  registers the label classes that move with the pixels: 'mask', 'points'
+
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STRONG = [Dihedral(p=1.), Warp(0.4, p=1.), Rotate(45., p=1.), Zoom(2., p=1.)]   # every geometric kind, always on
@@ -30,8 +31,8 @@ def test_point_lands_where_its_pixel_went(seed, h, w, fr, fc):
     pts = pix_to_norm((r, c), (h, w)).expand(n, 1, 2).contiguous()
     x = torch.rand(n, 3, h, w)
     params = draw_params(STRONG, n, h, w, gen(seed))
-    _, m2 = apply_params(params, x, mask, mask_target())
-    _, p2 = apply_params(params, x, pts, points_target())
+    _, m2 = apply_params(params, x, mask, 'mask')
+    _, p2 = apply_params(params, x, pts, 'points')
     checked = 0
     for i in range(n):
         pr, pc = ((p2[i, 0] + 1)*torch.tensor([h, w])/2 - .5).tolist()   # point in output pixel units
@@ -76,7 +77,7 @@ def test_masks_keep_their_ids(seed, h, w, k, flip_vert):
     tfms = get_transforms(flip_vert=flip_vert, max_rotate=45, max_zoom=2., max_warp=0.4, p_affine=1., p_lighting=1.)[0]
     for dtype in (torch.long, torch.uint8, torch.int32):
         m = mask.to(dtype)
-        x, m2 = augment_batch(tfms, torch.rand(6, 3, h, w, generator=g), m, mask_target(), generator=gen(seed))
+        x, m2 = augment_batch(tfms, torch.rand(6, 3, h, w, generator=g), m, 'mask', generator=gen(seed))
         assert m2.dtype == dtype and m2.shape == m.shape
         assert set(m2.unique().tolist()) <= set(m.unique().tolist()) | {IGNORE_ID}
         assert x.shape == (6, 3, h, w) and 0 <= x.min() and x.max() <= 1
@@ -85,7 +86,7 @@ def test_outside_becomes_ignore_not_class_0():
     mask = torch.ones(1, 32, 32, dtype=torch.long)                 # no 0 anywhere
     params = dict(mat=torch.tensor([[[1., 0, .6], [0, 1, 0], [0, 0, 1]]], dtype=torch.float64),  # shift right
                   scale=torch.ones(1), shift=torch.zeros(1))
-    _, m2 = apply_params(params, torch.rand(1, 3, 32, 32), mask, mask_target())
+    _, m2 = apply_params(params, torch.rand(1, 3, 32, 32), mask, 'mask')
     assert 0 not in m2 and IGNORE_ID in m2 and (m2[0, :, :5] == 1).all() and (m2[0, :, -5:] == IGNORE_ID).all()
 
 @FAST
@@ -131,10 +132,10 @@ def test_flip_vert_draws_all_8():
 def test_flip_twice_is_identity(seed, k):
     x = torch.rand(3, 3, 16, 16, generator=gen(seed))
     mask = torch.randint(5, (3, 16, 16), generator=gen(seed))
-    y, m = augment_batch([Flip(p=1.), Flip(p=1.)], x, mask, mask_target())
+    y, m = augment_batch([Flip(p=1.), Flip(p=1.)], x, mask, 'mask')
     assert torch.allclose(y, x, atol=1e-5) and torch.equal(m, mask)
-    once, mo = augment_batch([Flip(p=1.)], x, mask, mask_target())
-    twice, mt = augment_batch([Flip(p=1.)], once, mo, mask_target())
+    once, mo = augment_batch([Flip(p=1.)], x, mask, 'mask')
+    twice, mt = augment_batch([Flip(p=1.)], once, mo, 'mask')
     assert torch.allclose(once, x.flip(-1), atol=1e-5) and torch.allclose(twice, x, atol=1e-5) and torch.equal(mt, mask)
     inv = [j for j in range(8) if torch.equal(DIHEDRAL[j] @ DIHEDRAL[k], DIHEDRAL[0])][0]
     assert torch.allclose(_dihedral(_dihedral(x, k), inv), x, atol=1e-5)
@@ -149,7 +150,7 @@ def test_valid_is_deterministic(seed, method):
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     _, valid = get_transforms(flip_vert=True)
     x = torch.rand(4, 3, 24, 24)
-    x1, m1 = augment_batch(valid, x, a[1][None].expand(4, -1, -1), mask_target())
+    x1, m1 = augment_batch(valid, x, a[1][None].expand(4, -1, -1), 'mask')
     assert torch.equal(x1, x) and torch.equal(m1, a[1][None].expand(4, -1, -1))
     train, _ = get_transforms()
     r1 = augment_batch(train, x, generator=gen(seed))[0]; r2 = augment_batch(train, x, generator=gen(seed))[0]
@@ -165,17 +166,17 @@ def test_zero_magnitudes_give_a_pure_resize(seed, method, size):
     assert none == []
     explicit = [Warp(0., p=1.), Rotate(0., p=1.), Zoom(1., p=1.), Brightness(0., p=1.), Contrast(0., p=1.)]
     for tfms in (none, explicit):
-        xa, ma = augment_batch(tfms, x, m, mask_target(), generator=gen(seed))
-        _, pa = augment_batch(tfms, x, p, points_target(), generator=gen(seed))
+        xa, ma = augment_batch(tfms, x, m, 'mask', generator=gen(seed))
+        _, pa = augment_batch(tfms, x, p, 'points', generator=gen(seed))
         assert torch.allclose(xa, x, atol=1e-5) and torch.equal(ma, m) and torch.allclose(pa, p, atol=1e-6)
 
 def test_lighting_never_touches_targets():
     x, mask = torch.rand(8, 3, 12, 12), torch.randint(4, (8, 12, 12))
     pts = torch.rand(8, 2, 2)*2 - 1
     light = [Brightness(0.5, p=1.), Contrast(0.5, p=1.)]
-    x2, m2 = augment_batch(light, x, mask, mask_target())
+    x2, m2 = augment_batch(light, x, mask, 'mask')
     assert not torch.allclose(x2, x) and torch.equal(m2, mask)
-    assert torch.equal(augment_batch(light, x, pts, points_target())[1], pts)
+    assert torch.equal(augment_batch(light, x, pts, 'points')[1], pts)
 
 def test_records_round_trip_json():
     tr, va = get_transforms(flip_vert=True, max_warp=0.3)
@@ -195,8 +196,8 @@ def test_bad_method_mask_points():
     with pytest.raises(ValueError, match='-3.0'): resize_item(img, 10, points=torch.tensor([[-3., 0.]]))
     x = torch.rand(2, 3, 20, 30)
     tr = get_transforms()[0]
-    with pytest.raises(ValueError, match=r'\(2, 20, 29\)'): augment_batch(tr, x, mask[None, :, :29].expand(2, -1, -1), mask_target())
-    with pytest.raises(ValueError, match='1.5'): augment_batch(tr, x, torch.tensor([[[0., 1.5]], [[0., 0.]]]), points_target())
+    with pytest.raises(ValueError, match=r'\(2, 20, 29\)'): augment_batch(tr, x, mask[None, :, :29].expand(2, -1, -1), 'mask')
+    with pytest.raises(ValueError, match='1.5'): augment_batch(tr, x, torch.tensor([[[0., 1.5]], [[0., 0.]]]), 'points')
     with pytest.raises(TypeError, match='float'): augment_batch(tr, (x*255).byte())
     with pytest.raises(ValueError, match='0.5'): Zoom(0.5)
     with pytest.raises(ValueError, match='1.5'): Rotate(10, p=1.5)
@@ -214,15 +215,14 @@ def test_bench_quick(capsys):
 
 
 def test_target_names_resolve_once_to_label_classes():
-    "A label class name (as `label_cls=` takes it) is made into its label object by `label_class`; a bad target says what to pass."
-    import l3.vision_data   # registers MaskLabel ('mask') and PointsLabel ('points')
+    "A label class, its name (as `label_cls=` takes it) or a label object moves a target alike; a bad one says what to pass."
     from l3.labels import CategoryLabel
-    assert type(as_target('mask')).__name__ == 'MaskLabel' and type(as_target(l3.vision_data.PointsLabel)).__name__ == 'PointsLabel'
-    assert isinstance(as_target('category'), CategoryLabel)
-    t = mask_target(); assert as_target(t) is t and isinstance(t, Target)
-    x = torch.rand(2, 3, 16, 16); m = torch.randint(0, 3, (2, 16, 16))
-    tr = [Flip(p=1.)]
-    assert torch.equal(augment_batch(tr, x, m, 'mask')[1], augment_batch(tr, x, m, mask_target())[1])
-    y = torch.arange(2); assert augment_batch(tr, x, y, 'category')[1] is y          # targets that do not move stay
+    from l3.vision_data import MaskLabel, PointsLabel
+    x, m, tr = torch.rand(2, 3, 16, 16), torch.randint(0, 3, (2, 16, 16)), [Flip(p=1.)]
+    for t in ('mask', MaskLabel, MaskLabel(['a', 'b', 'c'])): assert torch.equal(augment_batch(tr, x, m, t)[1], m.flip(-1))
+    p = torch.tensor([[[0., -.5]], [[.2, .5]]])
+    for t in ('points', PointsLabel): assert torch.allclose(augment_batch(tr, x, p, t)[1], p*torch.tensor([1., -1.]))
+    y = torch.arange(2)
+    for t in ('category', CategoryLabel): assert augment_batch(tr, x, y, t)[1] is y      # targets that do not move stay
     with pytest.raises(TypeError, match='does not say how it moves'): augment_batch(tr, x, m, 42)
     with pytest.raises(ValueError, match='unknown label_cls'): augment_batch(tr, x, m, 'no_such_kind')

@@ -47,23 +47,23 @@ def test_every_label_kind(blocks, name, tmp_path):
     data = blocks[name]
     metrics, seg = CASES[name]
     torch.manual_seed(0)
-    learn = Learner(data, small_net(3, data.c if data.y_kind != 'points' else 2, seg), metrics=metrics, path=tmp_path)
-    learn.model_desc = {'kind': 'test_small_net', 'kwargs': {'n_in': 3, 'n_out': data.c if data.y_kind != 'points' else 2, 'seg': seg}}
+    learn = Learner(data, small_net(3, data.c if data.label.name != 'points' else 2, seg), metrics=metrics, path=tmp_path)
+    learn.model_desc = {'kind': 'test_small_net', 'kwargs': {'n_in': 3, 'n_out': data.c if data.label.name != 'points' else 2, 'seg': seg}}
     learn.fit(1, 1e-3)
     h = learn.recorder.history[-1]
     assert all(h[n] is not None for n in learn.recorder.names)
     preds, targs, losses = learn.get_preds(with_loss=True)
     assert len(preds) == len(targs) == len(losses) == len(data.valid_ds)
-    assert abs(losses.mean().item() - h['valid_loss']) < 0.05 * h['valid_loss'] + 1e-4 or data.y_kind == 'mask'
+    assert abs(losses.mean().item() - h['valid_loss']) < 0.05 * h['valid_loss'] + 1e-4 or data.label.name == 'mask'
     item = data.valid_ds.x.items[0]
     f = learn.export()
     inf = load_learner(tmp_path)
     dec, probs = inf.predict(item)
     dec2, probs2 = learn.predict(item)
     assert torch.allclose(probs, probs2, atol=1e-5)
-    if data.y_kind == 'category': assert dec in data.classes
-    if data.y_kind == 'multi_category': assert isinstance(dec, list) and set(dec) <= set(data.classes)
-    if data.y_kind == 'mask': assert dec.shape == tuple(data.one_batch('valid')[1].shape[-2:])
-    if data.y_kind == 'points': assert dec.shape == (1, 2)
+    if data.label.name == 'category': assert dec in data.classes
+    if data.label.name == 'multi_category': assert isinstance(dec, list) and set(dec) <= set(data.classes)
+    if data.label.name == 'mask': assert dec.shape == tuple(data.one_batch('valid')[1].shape[-2:])
+    if data.label.name == 'points': assert dec.shape == (1, 2)
     learn.show_results(rows=2)
     import matplotlib.pyplot as plt; plt.close('all')

@@ -208,3 +208,10 @@ def test_lesson_headings_reads_level_two_only(tmp_path):
                     {'cell_type': 'code', 'source': ['## not a heading']}]}
     (tmp_path/'x.ipynb').write_text(json.dumps(nb))
     assert lesson_headings(tmp_path/'x.ipynb') == ['First part']
+
+def test_readme_lists_every_lesson_in_course_order():
+    "The README's lesson table (from nbs/index.ipynb) names every lesson of `l3 lesson all`, in its order."
+    import re
+    from l3.cli import LESSONS
+    table = re.findall(r'^\| `nbs/lessons/(\w+)\.ipynb` \|', (ROOT/'README.md').read_text(encoding='utf-8'), re.M)
+    assert table == LESSONS, f'README lists {table}; the course order (l3.cli.LESSONS) is {LESSONS}'

@@ -346,7 +346,7 @@ def test_factories(tmp_path):
     data = TextDataBunch.from_folder(tmp_path, test='test', bs=4)
     assert data.classes == ['neg', 'pos'] and len(data.train_ds) == 12 and len(data.test_ds) == 1
     lm = TextLMDataBunch.from_folder(tmp_path, bs=2, bptt=5)
-    assert lm.y_kind == 'lm' and isinstance(lm, type(data))
+    assert lm.label.name == 'lm' and isinstance(lm, type(data))
     df = pd.DataFrame({'label': ['a', 'b'] * 10, 'text': [f'text {i} ok' for i in range(20)]})
     d = TextClasDataBunch.from_df(tmp_path, df.iloc[:15], df.iloc[15:], test_df=df.iloc[:3], bs=4)
     assert len(d.train_ds) == 15 and len(d.valid_ds) == 5 and len(d.test_ds) == 3

@@ -3,33 +3,45 @@
 Where quarto exists, `nbdev_docs` still works as usual. Here quarto cannot be installed, so this script does what
 quarto would: it takes the executed notebooks (the copies `make test` keeps in _build/executed/, or a lesson's
 `runs/NAME/NAME.ipynb` from `make run`, when up to date; else it runs that notebook once: a lesson through the runner
-of `l3 lesson`, a library notebook as nbdev_test does), lets nbdev process them exactly as for quarto (`show_doc` API entries, `#| hide`/`#| export` directives,
-signatures, links between symbols), and renders each processed notebook to a page with a sidebar.
+of `l3 lesson`, a library notebook as nbdev_test does), lets nbdev process them exactly as for quarto (`show_doc` API
+entries, `#| hide`/`#| export` directives, signatures, links between symbols), and renders each processed notebook to
+a page with a sidebar. A widget's output keeps its static `text/html` part (a tool's snapshot; a lesson's
+questionnaire as the list of questions with the answers folded in `<details>`), since a static page has no widget
+manager.
 
 Usage: python tools/build_docs.py [--out _docs] [--no-exec]   (--no-exec: use outputs as saved, run nothing)
 """
-import argparse, html, json, os, re, shutil, sys
+import argparse
+import html
+import json
+import os
+import re
+import shutil
+import sys
 from configparser import ConfigParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from nbexec import run_nb_isolated, run_lesson_nb, keep_for_docs, is_lesson, notebooks, tst_flags, NBS, EXECUTED
+from nbexec import run_nb_isolated, run_lesson_nb, keep_for_docs, is_lesson, notebooks, tst_flags, NBS, EXECUTED  # noqa: E402
 
 BUILD = ROOT/'_build'/'site'
 
 def _cfg():
-    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini'); return cfg['DEFAULT']
+    cfg = ConfigParser(delimiters=['='])
+    cfg.read(ROOT/'settings.ini')
+    return cfg['DEFAULT']
 
 def _fresh(f: Path, nb: Path) -> bool: return f.exists() and f.stat().st_mtime >= nb.stat().st_mtime
 
 def _from_make_run(nb: Path, dest: Path) -> bool:
-    "Reuse `make run`'s executed lesson (runs/NAME/NAME.ipynb) when it is newer than the source, ran with the defaults, and passed."
+    "Reuse `make run`'s executed lesson (runs/NAME/NAME.ipynb) when newer than the source, run with defaults, passed."
     from l3.core import runs_path
     run = runs_path(nb.stem)
     try: rec = json.loads((run/'run.json').read_text())
     except (OSError, ValueError): return False
-    if 'error' in rec or set(rec.get('params', {})) != {'RUN_DIR'} or not _fresh(run/f'{nb.stem}.ipynb', nb): return False
+    if 'error' in rec or set(rec.get('params', {})) != {'RUN_DIR'} or not _fresh(run/f'{nb.stem}.ipynb', nb):
+        return False
     keep_for_docs(run/f'{nb.stem}.ipynb', nb)
     return True
 
@@ -59,7 +71,9 @@ def _split_title(nb: dict) -> dict:
         j = 1
         while j < len(lines) and not lines[j].strip(): j += 1
         quote = []
-        while j < len(lines) and lines[j].startswith('>'): quote.append(lines[j].lstrip('> ').strip()); j += 1
+        while j < len(lines) and lines[j].startswith('>'):
+            quote.append(lines[j].lstrip('> ').strip())
+            j += 1
         head = [lines[0], ''] + (['> ' + ' '.join(quote)] if quote else [])
         rest = '\n'.join(lines[j:]).strip()
         c['source'] = '\n'.join(head)
@@ -82,10 +96,13 @@ def process(nbs: list[Path]) -> Path:
     shutil.copy(ROOT/'settings.ini', BUILD/'settings.ini')
     shutil.copytree(ROOT/'l3', BUILD/'l3', ignore=shutil.ignore_patterns('__pycache__'))
     for src, nb in zip(nbs, notebooks()):
-        dest = BUILD/'nbs'/nb.relative_to(NBS); dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(json.dumps(_split_title(_no_rerun(json.loads(Path(src).read_text(encoding='utf-8'))))), encoding='utf-8')
+        dest = BUILD/'nbs'/nb.relative_to(NBS)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nb_json = json.loads(Path(src).read_text(encoding='utf-8'))
+        dest.write_text(json.dumps(_split_title(_no_rerun(nb_json))), encoding='utf-8')
     from nbdev.serve import proc_nbs
-    cwd = Path.cwd(); os.chdir(BUILD)
+    cwd = Path.cwd()
+    os.chdir(BUILD)
     try: proc_nbs(path=str(BUILD/'nbs'), n_workers=0, force=True)
     finally: os.chdir(cwd)
     return BUILD/'_proc'
@@ -115,8 +132,8 @@ def _prepare(nb) -> dict:
             c.setdefault('metadata', {})['tags'] = []
             if opts.get('echo') == 'false' or not c['source'].strip(): c['metadata']['tags'].append('remove_input')
             if opts.get('output') == 'false': c['outputs'] = []
-            for o in c.get('outputs', []):  # a static page has no widget manager: keep the widget's HTML snapshot only
-                if 'data' in o and 'text/html' in o['data']: o['data'].pop('application/vnd.jupyter.widget-view+json', None)
+            for o in c.get('outputs', []):  # a static page has no widget manager: keep the widget's static HTML only
+                if 'text/html' in o.get('data', {}): o['data'].pop('application/vnd.jupyter.widget-view+json', None)
             if not c['source'].strip() and not c.get('outputs'): continue
         cells.append(c)
     nb['cells'] = cells
@@ -138,26 +155,32 @@ PAGE = """<!doctype html>
 """
 
 CSS = """body{margin:0;font:16px/1.55 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2330;display:flex}
-.sidebar{position:sticky;top:0;height:100vh;overflow:auto;min-width:230px;max-width:230px;padding:18px;background:#f4f6fa;border-right:1px solid #dde2ea;box-sizing:border-box}
+.sidebar{position:sticky;top:0;height:100vh;overflow:auto;min-width:230px;max-width:230px;padding:18px;
+background:#f4f6fa;border-right:1px solid #dde2ea;box-sizing:border-box}
 .sidebar a{display:block;color:#2b4a8b;text-decoration:none;padding:3px 0}.sidebar a.current{font-weight:700}
-.sidebar .brand{font-size:1.5em;font-weight:800;margin-bottom:8px}.sidebar h4{margin:16px 0 4px;color:#667;font-size:.8em;text-transform:uppercase}
+.sidebar .brand{font-size:1.5em;font-weight:800;margin-bottom:8px}
+.sidebar h4{margin:16px 0 4px;color:#667;font-size:.8em;text-transform:uppercase}
 main{padding:24px 40px;max-width:980px;min-width:0;flex:1}h1.title{margin-top:0}.description{color:#556;font-size:1.1em}
 pre{background:#f6f8fa;padding:10px;border-radius:6px;overflow:auto;font-size:14px}code{font-size:.92em}
 .jp-InputArea-prompt,.jp-OutputArea-prompt,.prompt{display:none}
 .jp-OutputArea-output pre{background:#fff;border-left:3px solid #dde2ea}
 img{max-width:100%;height:auto}table{border-collapse:collapse}td,th{border:1px solid #dde2ea;padding:3px 8px}
 h3{border-top:1px solid #eee;padding-top:10px}
-.anchor-link{visibility:hidden;text-decoration:none;margin-left:4px}h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}
+.anchor-link{visibility:hidden;text-decoration:none;margin-left:4px}
+h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}
+.l3-questionnaire li{margin-bottom:.5em}.l3-questionnaire details{margin:.2em 0 .6em}
+.l3-questionnaire summary{cursor:pointer;color:#2b4a8b}
 """
 
-# the course's order: lessons as taught, then the library by number
-LESSON_ORDER = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation']
+# the course's order: lessons as taught (l3 lesson's list), then the library by number
+from l3.cli import LESSONS as LESSON_ORDER  # noqa: E402
 
 def _section(dest: str) -> str:
     return dest.split('/')[0] if '/' in dest else ''
 
 def _page_order(pg):
-    dest = pg[0]; sec, stem = _section(dest), Path(dest).stem
+    dest = pg[0]
+    sec, stem = _section(dest), Path(dest).stem
     rank = LESSON_ORDER.index(stem) if sec == 'lessons' and stem in LESSON_ORDER else len(LESSON_ORDER)
     return (dest != 'index.html', {'lessons': 0, '': 1}.get(sec, 2), rank)  # stable: else notebook order
 
@@ -197,7 +220,8 @@ def render(proc: Path, out: Path) -> list[str]:
         (out/dest).parent.mkdir(parents=True, exist_ok=True)
         (out/dest).write_text(page, encoding='utf-8')
     from pygments.formatters import HtmlFormatter
-    with open(out/'style.css', 'a', encoding='utf-8') as f: f.write(HtmlFormatter().get_style_defs('.highlight'))
+    with open(out/'style.css', 'a', encoding='utf-8') as f:
+        f.write(HtmlFormatter().get_style_defs('.highlight'))
     return [d for d, *_ in pages]
 
 def main(argv=None):

@@ -3,7 +3,8 @@
 Markdown cells are copied; code cells are dropped unless they are not hidden, in which case they are shown as code.
 Usage: python tools/make_readme.py [--check]   (--check exits 1 when README.md is out of date)
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,8 +16,9 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
         src = ''.join(cell['source']).strip()
         if not src: continue
         if cell['cell_type'] == 'markdown': out.append(src)
-        elif cell['cell_type'] == 'code' and not any(l.strip().startswith(('#| hide', '#|hide')) for l in src.splitlines()):
-            out.append(f'```python\n{src}\n```')
+        elif cell['cell_type'] == 'code':
+            hidden = any(line.strip().startswith(('#| hide', '#|hide')) for line in src.splitlines())
+            if not hidden: out.append(f'```python\n{src}\n```')
     return '\n\n'.join(out) + '\n'
 
 if __name__ == '__main__':

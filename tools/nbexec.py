@@ -57,7 +57,9 @@ def run_nb(fn: Path, skip_flags=(), force_flags=(), save=True):
     from nbdev.frontmatter import FrontmatterProc
     from execnb.shell import CaptureShell
     fn = Path(fn).resolve()
-    os.environ['IN_TEST'] = '1'
+    os.environ['IN_TEST'] = '1'     # nbdev's own test flag (its commands do nothing under it); l3 never reads it
+    # A lesson run from a library notebook writes under runs/nbtest/, never over the results of your `make run`.
+    os.environ['L3_RUNS'] = str(Path(os.environ.get('L3_RUNS') or ROOT/'runs').expanduser()/'nbtest')
     if str(fn.parent) not in sys.path: sys.path.insert(0, str(fn.parent))
     flags = set(skip_flags) - set(force_flags)
     nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb

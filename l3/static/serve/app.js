@@ -2,7 +2,10 @@
 // pictures through a canvas. One renderer per `view` of a result (chosen by the model's label class on the server).
 'use strict';
 const $ = (id) => document.getElementById(id);
-const state = { models: [], model: null, pred: null, image: null, view: null };
+const state = { models: [], model: null, pred: null, image: null, view: null, asked: 0 };
+// A phone photo is 12 megapixels and 3-10 MiB, the server takes 8 MiB at most, and no model needs more than a few
+// hundred pixels: a large image is downsized here before it is sent, to a JPEG whose longest side is MAX_SIDE.
+const MAX_SIDE = 1024, AS_IS_BYTES = 2 * 2 ** 20;
 
 function el(tag, props = {}, ...kids) {
   const e = document.createElement(tag);
@@ -127,6 +130,31 @@ async function api(path, opts) {
   return body;
 }
 
+// A new input makes the last answer stale: it goes as soon as the input is chosen, not when the new answer comes.
+function clearAnswer() {
+  state.pred = null; state.view = null;
+  $('output').hidden = true; $('result').replaceChildren(); $('correction').replaceChildren();
+  $('correction').hidden = true; $('send-feedback').hidden = true; $('thanks').textContent = '';
+  $('canvas').dataset.drawn = ''; $('canvas').onclick = null;
+}
+
+// The image to send and to draw: the file itself when it is small; else a canvas of it, upright (its EXIF orientation
+// applied), its longest side MAX_SIDE, sent as a JPEG. Points and masks come back in the pixels of what was sent.
+async function prepareImage(file) {
+  const bmp = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  const scale = Math.min(1, MAX_SIDE / Math.max(bmp.width, bmp.height));
+  if (scale === 1 && file.size <= AS_IS_BYTES) return { image: bmp, body: file, name: file.name };
+  const c = document.createElement('canvas');
+  c.width = Math.max(1, Math.round(bmp.width * scale));
+  c.height = Math.max(1, Math.round(bmp.height * scale));
+  const ctx = c.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bmp, 0, 0, c.width, c.height);
+  bmp.close();
+  const body = await new Promise((done) => c.toBlob(done, 'image/jpeg', 0.9));
+  return { image: c, body, name: 'image.jpg' };
+}
+
 function show(pred) {
   state.pred = pred; state.view = VIEWS[pred.result.view];
   $('output').hidden = false; $('correction').hidden = true; $('send-feedback').hidden = true; $('thanks').textContent = '';
@@ -136,18 +164,29 @@ function show(pred) {
   status('');
 }
 
+// Each input is a new question; an answer that comes back after a newer question was asked is dropped.
+async function ask(opts) {
+  const asked = ++state.asked;
+  try {
+    const pred = await api(`/api/models/${encodeURIComponent(state.model.name)}/predict`, { method: 'POST', ...opts });
+    if (asked === state.asked) show(pred);
+  } catch (e) { if (asked === state.asked) status(e.message); }
+}
 async function predictFile(file) {
+  clearAnswer(); state.asked++;
   if (!file || !file.type.startsWith('image/')) { status('That is not an image.'); return; }
+  status('Reading the image...');
+  let img;
+  try { img = await prepareImage(file); }
+  catch (e) { status('This browser cannot read that image: choose a JPEG, PNG or WebP.'); return; }
+  state.image = img.image;
+  const form = new FormData(); form.append('file', img.body, img.name);
   status('Predicting...');
-  state.image = await createImageBitmap(file).catch(() => null);
-  const form = new FormData(); form.append('file', file);
-  try { show(await api(`/api/models/${encodeURIComponent(state.model.name)}/predict`, { method: 'POST', body: form })); }
-  catch (e) { status(e.message); }
+  await ask({ body: form });
 }
 async function predictText() {
-  status('Predicting...'); state.image = null;
-  try { show(await api(`/api/models/${encodeURIComponent(state.model.name)}/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: $('text').value }) })); }
-  catch (e) { status(e.message); }
+  clearAnswer(); status('Predicting...'); state.image = null;
+  await ask({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: $('text').value }) });
 }
 async function sendFeedback(correct) {
   const body = { prediction_id: state.pred.prediction_id, correct, ...(correct ? {} : state.view.answer()) };
@@ -158,14 +197,16 @@ async function sendFeedback(correct) {
 function chooseModel() {
   state.model = state.models.find((m) => m.name === $('model').value);
   $('image-input').hidden = state.model.input !== 'image'; $('text-input').hidden = state.model.input !== 'text';
-  $('version').textContent = `${state.model.name} ${state.model.version}`; $('output').hidden = true;
+  $('version').textContent = `${state.model.name} ${state.model.version}`; clearAnswer(); state.asked++;
 }
 
 async function init() {
   try { state.models = await api('/api/models'); } catch (e) { status(e.message); return; }
+  const limits = await api('/api/limits').catch(() => null);
+  if (limits) $('limits').textContent += ` The server takes uploads of up to ${+(limits.max_bytes / 2 ** 20).toPrecision(3)} MiB.`;
   state.models.forEach((m) => $('model').append(el('option', { value: m.name, text: `${m.name} (${m.input})` })));
   $('model').addEventListener('change', chooseModel); chooseModel();
-  $('file').addEventListener('change', (e) => predictFile(e.target.files[0]));
+  $('file').addEventListener('change', (e) => { const f = e.target.files[0]; e.target.value = ''; predictFile(f); });
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
