@@ -179,7 +179,7 @@ def lesson_learner(name, path, cache_mb):
 def lesson_wait(name, cache_mb, epochs=2, max_steps=None):
     "(wait share of the last epoch, step s, wait s per step, images decoded) of the lesson's pipeline; see --lessons."
     from l3.datasets import get_dataset
-    from l3.learner import Callback, CancelEpoch
+    from l3.callbacks import Callback, CancelEpoch
     learn = lesson_learner(name, get_dataset(LESSON_DATA[name]), cache_mb)
     rec = []
     class Times(Callback):

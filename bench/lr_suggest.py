@@ -24,6 +24,7 @@ import numpy as np
 import torch, torch.nn as nn
 from l3.core import set_seed
 from l3.learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find on the plain Learner)
 from l3.metrics import accuracy, fbeta, masked_accuracy, mse
 
 def lm_cross_entropy(out, targ):
@@ -58,14 +59,14 @@ def make_learner(name, data, arch, seed):
             warnings.simplefilter('ignore')   # no pretrained WikiText-103 weights offline: from scratch, on purpose
             return language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=LM_CONFIG,
                                           metrics=[metric])
-    n_out = 2 if data.y_kind == 'points' else data.c
+    n_out = 2 if data.label.name == 'points' else data.c
     if arch == 'small': return Learner(data, small_net(n_out, seg), metrics=[metric])
     from l3 import vision
     a = getattr(__import__('torchvision').models, arch)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         if seg: return vision.unet_learner(data, a, metrics=[metric])
-        return vision.cnn_learner(data, a, metrics=[metric], y_range=(-1.1, 1.1) if data.y_kind == 'points' else None)
+        return vision.cnn_learner(data, a, metrics=[metric], y_range=(-1.1, 1.1) if data.label.name == 'points' else None)
 
 def final_metric(learn, epochs, lr):
     with warnings.catch_warnings():

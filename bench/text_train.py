@@ -58,13 +58,14 @@ def _timer(base, rec):
 def run_l3(cfg, vocab, bs, bptt, n_batches, mixed_precision='auto'):
     sys.path.insert(0, str(ROOT))
     import torch, l3
-    from l3.learner import TensorData, Callback
+    from l3.callbacks import Callback
+    from l3.tensor_data import TensorData
     from l3.text import LMDataLoader, Vocab, SPECIAL_TOKENS
     from l3.text_models import language_model_learner, AWD_LSTM
     docs = _docs(vocab, bs * bptt * (n_batches + 2))
     data = TensorData(LMDataLoader(docs, bs=bs, bptt=bptt, device='cpu', seed=0),
                       LMDataLoader(docs[:max(1, len(docs) // 50)], bs=bs, bptt=bptt, shuffle=False, device='cpu'),
-                      c=vocab, y_kind='lm')
+                      c=vocab, label_cls='lm')
     data.vocab = Vocab(SPECIAL_TOKENS + [f'w{i}' for i in range(vocab - len(SPECIAL_TOKENS))])
     learn = language_model_learner(data, AWD_LSTM, drop_mult=0.3, pretrained=False, config=cfg,
                                    mixed_precision=mixed_precision)

@@ -72,13 +72,16 @@ def _timer(base, times, dev):
 def run_l3(task, spec, config, n_batches, dev, frozen):
     sys.path.insert(0, str(ROOT))
     import torch, l3
-    from l3.learner import TensorData, TensorLoader, Callback
+    from l3.callbacks import Callback
+    from l3.tensor_data import TensorData
+    from l3.databunch import DeviceDataLoader
     from l3.vision import cnn_learner, unet_learner
     arch, bs, size, n_out = spec
     x, y, xv, yv = _data(task, spec, n_batches)
     ds = torch.utils.data.TensorDataset
-    data = TensorData(TensorLoader(ds(x, y), bs, shuffle=True, device=dev, drop_last=True),
-                      TensorLoader(ds(xv, yv), bs, device=dev), c=n_out, y_kind='category' if task == 'cnn' else 'mask')
+    data = TensorData(DeviceDataLoader(ds(x, y), dev, batch_size=bs, shuffle=True, drop_last=True),
+                      DeviceDataLoader(ds(xv, yv), dev, batch_size=bs), c=n_out,
+                      label_cls='category' if task == 'cnn' else 'mask')
     base = _rss_mb()
     mp = {'l3': 'auto', 'l3-fp32': False, 'l3-fp16': True}[config]
     mk = cnn_learner if task == 'cnn' else unet_learner

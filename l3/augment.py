@@ -16,9 +16,9 @@ from .data import RESIZE_METHODS
 
 # %% auto #0
 __all__ = ['TFMS', 'DIHEDRAL', 'demo_item', 'show_images', 'resize_item', 'Flip', 'Dihedral', 'Rotate', 'Zoom', 'Warp',
-           'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms', 'dihedral_mat', 'rotate_mat',
-           'zoom_mat', 'homography', 'warp_mat', 'draw_params', 'perspective_grid', 'move_points', 'warp_mask',
-           'box_corners', 'enclosing_boxes', 'move_boxes', 'warp_batch', 'light_batch', 'apply_params', 'augment_batch',
+           'Brightness', 'Contrast', 'tfm_to_dict', 'tfm_from_dict', 'get_transforms', 'rotate_mat', 'zoom_mat',
+           'homography', 'warp_mat', 'draw_params', 'perspective_grid', 'move_points', 'warp_mask', 'box_corners',
+           'enclosing_boxes', 'move_boxes', 'warp_batch', 'light_batch', 'apply_params', 'augment_batch',
            'show_augmented']
 
 # %% ../nbs/04_augment.ipynb #91147862
@@ -292,11 +292,7 @@ def _dihedral_mats():
     return torch.stack(ms)
 
 # %% ../nbs/04_augment.ipynb #24ebddeb
-DIHEDRAL = _dihedral_mats()
-
-def dihedral_mat(k):
-    "The out->in matrix of dihedral symmetry `k` (0-7, a tensor of them gives a stack)."
-    return DIHEDRAL[k]
+DIHEDRAL = _dihedral_mats()   # the out->in matrix of symmetry k is DIHEDRAL[k] (a tensor of ks gives a stack)
 
 # %% ../nbs/04_augment.ipynb #c78019d4
 def rotate_mat(deg, h, w):

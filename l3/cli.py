@@ -4,7 +4,14 @@
 
 # %% ../nbs/13_cli.ipynb #dfb1e6b4
 from __future__ import annotations
-import argparse, ast, json, os, re, subprocess, sys, time
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from .core import runs_path, save_json, _repo_root, main_rank, progress
 
@@ -13,21 +20,25 @@ __all__ = ['LESSONS', 'ALIASES', 'OPTIONS', 'lesson_notebook', 'lesson_parameter
            'run_lesson', 'main']
 
 # %% ../nbs/13_cli.ipynb #d8ecef90
-LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation', 'deploy']   # course order
+LESSONS = ['data_block_examples', 'planet', 'camvid', 'head_pose', 'imdb', 'universal_approximation',
+           'deploy']   # in the course's order
 ALIASES = {'data_block': 'data_block_examples'}
 
 def lesson_notebook(name: str) -> Path:
     "The notebook of lesson `name` (or its alias) in the repository's nbs/lessons/."
     name = ALIASES.get(name, name)
-    if name not in LESSONS: raise KeyError(f"unknown lesson {name!r}; choose one of: {', '.join(LESSONS)}, data_block, all")
+    if name not in LESSONS:
+        raise KeyError(f"unknown lesson {name!r}; choose one of: {', '.join(LESSONS)}, data_block, all")
     root = _repo_root()
     if root is None or not (root/'nbs'/'lessons'/f'{name}.ipynb').exists():
         raise FileNotFoundError(f'nbs/lessons/{name}.ipynb not found: the lessons are notebooks of the l3 repository; '
                                 f'run `l3 lesson` from a clone of it (`pip install -e .` there)')
     return root/'nbs'/'lessons'/f'{name}.ipynb'
 
+# %% ../nbs/13_cli.ipynb #7ac5cffe
 def _tags(cell) -> list: return cell.get('metadata', {}).get('tags', [])
 
+# %% ../nbs/13_cli.ipynb #8d8820c1
 def lesson_parameters(nb) -> tuple[int, dict]:
     "Index of `nb`'s cell tagged `parameters` and the {name: default} it assigns."
     idx = [i for i, c in enumerate(nb['cells']) if 'parameters' in _tags(c)]
@@ -42,13 +53,14 @@ def lesson_parameters(nb) -> tuple[int, dict]:
 
 # %% ../nbs/13_cli.ipynb #78f79d29
 def inject_parameters(nb, params: dict):
-    "Insert a cell tagged `injected-parameters` assigning `params` after `nb`'s `parameters` cell (replacing an old one)."
+    "Insert a cell tagged `injected-parameters` assigning `params` after `nb`'s `parameters` cell (replacing one)."
     nb['cells'] = [c for c in nb['cells'] if 'injected-parameters' not in _tags(c)]
     i, names = lesson_parameters(nb)
     unknown = [k for k in params if k not in names]
     if unknown: raise ValueError(f"this lesson has no parameter {unknown[0]!r}; its parameters are: {', '.join(names)}")
     src = '# Parameters (injected by `l3 lesson`)\n' + ''.join(f'{k} = {v!r}\n' for k, v in params.items())
-    nb['cells'].insert(i + 1, {'cell_type': 'code', 'execution_count': None, 'metadata': {'tags': ['injected-parameters']},
+    nb['cells'].insert(i + 1, {'cell_type': 'code', 'execution_count': None,
+                               'metadata': {'tags': ['injected-parameters']},
                                'outputs': [], 'source': src, 'id': 'injected-parameters'})
     return nb
 
@@ -61,6 +73,7 @@ def _cell_error(nb, i: int, lesson_i: int, e) -> str:
     tb = [l for l in _ANSI.sub('', str(e)).splitlines() if l.strip()]
     return f'cell {lesson_i} (`{first.strip()[:80]}`) failed:\n' + '\n'.join(tb[-8:])
 
+# %% ../nbs/13_cli.ipynb #f570ccba
 def save_figures(nb, dest: Path, injected_at: int|None = None) -> list[Path]:
     "Write each `image/png` output of executed `nb` (once) to `dest/cellNN-K.png` (NN: the cell's index in the lesson)."
     import base64
@@ -69,9 +82,11 @@ def save_figures(nb, dest: Path, injected_at: int|None = None) -> list[Path]:
         pngs = [o['data']['image/png'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
         pngs = list(dict.fromkeys(pngs))   # a figure returned and also shown by the inline backend: once
         for k, png in enumerate(pngs, 1):
-            n = i - (injected_at is not None and i >= injected_at)   # the index in the lesson, without the injected cell
+            n = i - (injected_at is not None and i >= injected_at)   # the index in the lesson, less the injected cell
             f = dest/f'cell{n:02d}-{k}.png'
-            f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(base64.b64decode(png)); out.append(f)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(base64.b64decode(png))
+            out.append(f)
     return out
 
 # %% ../nbs/13_cli.ipynb #c8c711c4
@@ -82,18 +97,20 @@ def _kernel_env() -> dict:
     pp = os.pathsep.join(p for p in (pkg_root, os.environ.get('PYTHONPATH', '')) if p)
     return {**os.environ, 'PYTHONPATH': pp, 'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
 
+# %% ../nbs/13_cli.ipynb #299c3954
 def _execute(nb, cwd: Path, at: int, desc: str|None, timeout=None) -> str|None:
     "Run `nb`'s code cells in a fresh kernel in folder `cwd`; stop at the first error and describe it (None: all ran)."
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(cwd)}},
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'], record_timing=False)   # the kernel's chatter off
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'], record_timing=False)   # quiet kernel
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == 'code']
     with client.setup_kernel(env=_kernel_env()):
         for i in (progress(code, desc=desc) if desc else code):
             try: client.execute_cell(nb.cells[i], i)
             except Exception as e:    # the cell's error, or the kernel died / timed out in it
-                return _cell_error(nb, i, i - (i >= at), e if isinstance(e, CellExecutionError) else f'{type(e).__name__}: {e}')
+                why = e if isinstance(e, CellExecutionError) else f'{type(e).__name__}: {e}'
+                return _cell_error(nb, i, i - (i >= at), why)
     return None
 
 # %% ../nbs/13_cli.ipynb #e33597d6
@@ -105,6 +122,10 @@ def _checks_error(metrics: dict) -> str|None:
     head = 'learning check failed' if len(failed) == 1 else f'{len(failed)} learning checks failed'
     return f"{head}: {'; '.join(f'{n} (figure {fig(n)})' for n in failed)}"
 
+# %% ../nbs/13_cli.ipynb #0ff777b5
+# torch's objects out of the garbage collector's walks: a kernel that built a learner then quits in 0.8 s, not 3.3 s
+_FREEZE = 'from l3.fast import freeze_imports\nfreeze_imports()   # (l3 lesson) a quicker exit: 08_fast\n'
+
 def run_lesson(name, out, params: dict|None = None, timeout: int|None = None) -> dict:
     "Execute lesson `name` (or a notebook's path) with `params` injected; write notebook, figures, run.json to `out`."
     import nbformat
@@ -112,6 +133,7 @@ def run_lesson(name, out, params: dict|None = None, timeout: int|None = None) ->
     out, main, params = Path(out), main_rank(), {**(params or {}), 'RUN_DIR': str(out)}
     nb = nbformat.from_dict(inject_parameters(nbformat.read(src, as_version=4), params))
     at = lesson_parameters(nb)[0] + 1                     # the injected cell's index
+    nb.cells[at].source += _FREEZE
     if main:
         out.mkdir(parents=True, exist_ok=True)
         for old in ('metrics.json', 'run.json'): (out/old).unlink(missing_ok=True)
@@ -127,24 +149,30 @@ def run_lesson(name, out, params: dict|None = None, timeout: int|None = None) ->
         save_json(rec, out/'run.json')
     return {**rec, 'metrics': metrics}
 
-
 # %% ../nbs/13_cli.ipynb #f51def8b
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='l3', description='fast.ai Lesson 3 as a runnable course: datasets, lessons, benchmarks.')
+    p = argparse.ArgumentParser(prog='l3',
+                                description='fast.ai Lesson 3 as a runnable course: datasets, lessons, benchmarks.')
     sub = p.add_subparsers(dest='cmd', metavar='{data,lesson,serve,feedback,finetune,bench}')
-    d = sub.add_parser('data', help='list, download or synthesise datasets', description='Datasets: list, get (download) or synth (write the stand-in).')
+    d = sub.add_parser('data', help='list, download or synthesise datasets',
+                       description='Datasets: list, get (download) or synth (write the stand-in).')
     dsub = d.add_subparsers(dest='action', metavar='{list,get,synth}')
     dsub.add_parser('list', help='every dataset and whether it is on disk')
     g = dsub.add_parser('get', help='download NAME (offline: write its stand-in)')
-    g.add_argument('name'); g.add_argument('--dest', type=Path, default=None, help='folder (default: data/NAME)')
+    g.add_argument('name')
+    g.add_argument('--dest', type=Path, default=None, help='folder (default: data/NAME)')
     s = dsub.add_parser('synth', help='write the synthetic stand-in of NAME')
-    s.add_argument('name'); s.add_argument('--dest', type=Path, default=None); s.add_argument('--seed', type=int, default=0)
+    s.add_argument('name')
+    s.add_argument('--dest', type=Path, default=None)
+    s.add_argument('--seed', type=int, default=0)
     l = sub.add_parser('lesson', help='run a lesson notebook headless',
-                       description='Execute nbs/lessons/LESSON.ipynb headless with these options injected into its parameters '
-                                   'cell; the executed notebook, figures (PNG), metrics.json and the model go to runs/LESSON/.')
+                       description='Execute nbs/lessons/LESSON.ipynb headless with these options injected into its '
+                                   'parameters cell; the executed notebook, figures (PNG), metrics.json and the model '
+                                   'go to runs/LESSON/.')
     l.add_argument('task', help=f"one of: {', '.join(LESSONS)} (data_block: the first one), all")
     l.add_argument('--full', action='store_true', help='the real dataset at the lesson\'s sizes (a GPU is expected)')
-    for opt, typ, hlp in (('--epochs', int, 'epochs per stage'), ('--size', int, 'image size'), ('--bs', int, 'batch size'),
+    for opt, typ, hlp in (('--epochs', int, 'epochs per stage'), ('--size', int, 'image size'),
+                          ('--bs', int, 'batch size'),
                           ('--arch', str, 'resnet18|resnet34|resnet50'), ('--device', str, 'cpu, cuda, cuda:1, mps')):
         l.add_argument(opt, type=typ, default=None, help=hlp)
     l.add_argument('--fp16', action='store_true', help='mixed precision')
@@ -153,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                    help='any other parameter of the lesson (a Python literal, else a string), e.g. -p LR_FIND_ITS=10')
     l.add_argument('--out', type=Path, default=None, help='output folder (default: runs/LESSON)')
     b = sub.add_parser('bench', help='run a benchmark from bench/', description='Run bench/NAME.py (or all of them).')
-    b.add_argument('name', help='a benchmark in bench/ (without .py), or all'); b.add_argument('--quick', action='store_true')
+    b.add_argument('name', help='a benchmark in bench/ (without .py), or all')
+    b.add_argument('--quick', action='store_true')
     _deploy_parsers(sub)   # serve, feedback, finetune: below
     return p
 
@@ -173,6 +202,7 @@ def _data(args) -> int:
     else: _parser().parse_args(['data', '--help'])
     return 0
 
+# %% ../nbs/13_cli.ipynb #6ebe0262
 OPTIONS = {'full': 'FULL', 'epochs': 'EPOCHS', 'size': 'SIZE', 'bs': 'BS', 'arch': 'ARCH', 'device': 'DEVICE',
            'fp16': 'FP16', 'seed': 'SEED'}   # command-line option -> the lesson's parameter
 
@@ -186,6 +216,7 @@ def _fmt_metric(k, v) -> str|None:
     if isinstance(v, str) and (len(v) > 24 or '\n' in v): return None   # a generated text: in metrics.json
     return None if isinstance(v, (dict, list)) else f'{k}={v}'
 
+# %% ../nbs/13_cli.ipynb #b6955178
 def _summary(results: dict) -> str:
     "A one-screen table: lesson, seconds, its headline metrics and checks passed/checked (or the ends of its error)."
     lines = [f"{'lesson':24} {'time':>7}  metrics"]
@@ -197,6 +228,7 @@ def _summary(results: dict) -> str:
         lines.append(f"{task:24} {r['seconds']:>6.1f}s  {flat or 'ok'}")
     return '\n'.join(lines)
 
+# %% ../nbs/13_cli.ipynb #85874c9e
 def _given(args) -> dict:
     "The lesson parameters asked for on the command line: the options given, then each -p NAME=VALUE."
     given = {OPTIONS[k]: getattr(args, k) for k in OPTIONS if getattr(args, k) not in (None, False)}
@@ -207,6 +239,7 @@ def _given(args) -> dict:
         except (ValueError, SyntaxError): given[k] = v
     return given
 
+# %% ../nbs/13_cli.ipynb #5b82dddd
 def _lesson(args) -> int:
     try: nbs, given = [lesson_notebook(n) for n in (LESSONS if args.task == 'all' else [args.task])], _given(args)
     except (KeyError, FileNotFoundError, ValueError) as e:
@@ -234,24 +267,33 @@ def _lesson(args) -> int:
     if main: print('\n' + _summary(results))
     return 1 if any('error' in r for r in results.values()) else 0   # a failed cell or a failed learning check
 
+# %% ../nbs/13_cli.ipynb #81e3b613
 def _bench(args) -> int:
     root = _repo_root()
-    if root is None or not (root/'bench').is_dir(): print('bench/ not found: run from the l3 repository', file=sys.stderr); return 2
+    if root is None or not (root/'bench').is_dir():
+        print('bench/ not found: run from the l3 repository', file=sys.stderr)
+        return 2
     known = sorted(p for p in (root/'bench').glob('*.py') if not p.name.startswith('_'))   # _x.py: shared helpers
     scripts = known if args.name == 'all' else [root/'bench'/f'{args.name}.py']
     if not scripts[0].exists():
-        print(f"no benchmark {args.name!r}; choose one of: {', '.join(p.stem for p in known)}, all", file=sys.stderr); return 2
+        print(f"no benchmark {args.name!r}; choose one of: {', '.join(p.stem for p in known)}, all", file=sys.stderr)
+        return 2
     rc = 0
     for s in scripts:
         print(f'== bench {s.stem}', flush=True)
         rc |= subprocess.call([sys.executable, str(s)] + (['--quick'] if args.quick else []))
     return rc
 
+# %% ../nbs/13_cli.ipynb #6cd9f0e8
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `l3` console script."
     args = _parser().parse_args(argv)
-    if args.cmd is None: _parser().print_help(); return 0
-    return {'data': _data, 'lesson': _lesson, 'bench': _bench, 'serve': _serve, 'feedback': _feedback, 'finetune': _finetune}[args.cmd](args)
+    if args.cmd is None:
+        _parser().print_help()
+        return 0
+    cmds = {'data': _data, 'lesson': _lesson, 'bench': _bench, 'serve': _serve, 'feedback': _feedback,
+            'finetune': _finetune}
+    return cmds[args.cmd](args)
 
 # %% ../nbs/13_cli.ipynb #113ada7f
 def _deploy_parsers(sub):
@@ -293,6 +335,7 @@ def _fail(e) -> int:
     print(f'l3: {e.args[0] if e.args else e}', file=sys.stderr)
     return 2
 
+# %% ../nbs/13_cli.ipynb #3d50ecca
 def _serve(args) -> int:
     from l3.serve import serve
     models = list(args.folders) + list(args.model)
@@ -301,6 +344,7 @@ def _serve(args) -> int:
     except (FileNotFoundError, OSError, ValueError, KeyError) as e: return _fail(e)
     return 0
 
+# %% ../nbs/13_cli.ipynb #55f617e1
 def _feedback(args) -> int:
     from l3.serve import export_feedback
     if args.action != 'export': _parser().parse_args(['feedback', '--help'])
@@ -310,6 +354,7 @@ def _feedback(args) -> int:
     if not counts: print('no corrections in the store yet')
     return 0
 
+# %% ../nbs/13_cli.ipynb #6feaf8e0
 def _finetune(args) -> int:
     from l3.serve import finetune_from_db
     try: r = finetune_from_db(args.folder, args.db, args.data, args.name, bs=args.bs, epochs=args.epochs, lr=args.lr,

@@ -201,11 +201,8 @@ class ItemList:
         return self.split_by_idx([i for i, v in enumerate(self.inner_df[c]) if _to_bool(v)])
 
     def get(self, i, ds): return torch.as_tensor(self.items[i], dtype=torch.float32)
-    def fit(self, x, y, ds): return ds.resize(x, y)   # the old name of LabelList.resize, until l3.fast calls that
     def setup(self, lls, dss): pass
-    def proc_batch(self, xb, yb, dl):
-        lbl = dl.dataset.label
-        return xb, (yb if lbl.on_device is None else lbl.on_device(yb))
+    def proc_batch(self, xb, yb, dl): return xb, (yb if dl.label.on_device is None else dl.label.on_device(yb))
     def loader(self, ds, bs, train, device, lls, num_workers=None, collate_fn=None, **kw):
         "The DataLoader of `ds`: shuffled for training (a last partial batch dropped), in order otherwise."
         if num_workers is None: num_workers = default_num_workers(len(lls.train))

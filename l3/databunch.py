@@ -30,9 +30,10 @@ def _to(b, device, non_blocking=False):
 class DeviceDataLoader:
     "Iterable of (xb, yb) on `device`: batches of a torch DataLoader, processed per batch by the item list."
     def __init__(self, dataset, device=None, tfms=None, tfm_y=False, stats=None, **dl_kwargs):
-        self.dataset, self.device = dataset, default_device(device)
+        self.dataset, self.device, self.dl_kwargs = dataset, default_device(device), dl_kwargs
         self.tfms, self.tfm_y, self.stats = list(tfms or []), tfm_y, stats
-        self.dl_kwargs = dl_kwargs
+        x, self.label = getattr(dataset, 'x', None), getattr(dataset, 'label', None)   # read once, not per batch
+        self.proc = None if x is None else x.proc_batch   # None (a plain dataset of tensors): only moved
         self.dl = TorchDataLoader(dataset, **dl_kwargs)
     @property
     def bs(self): return self.dl.batch_size
@@ -47,8 +48,10 @@ class DeviceDataLoader:
         return DeviceDataLoader(self.dataset, self.device, self.tfms, self.tfm_y, self.stats, **args)
     def __iter__(self):
         "Each batch from the workers, on the device, after the item list's per-batch work (float, augment, normalise)."
-        nb, proc = self.device.type == 'cuda', self.dataset.x.proc_batch   # non-blocking copies from pinned memory
-        for xb, yb in self.dl: yield proc(_to(xb, self.device, nb), _to(yb, self.device, nb), self)
+        nb = self.device.type == 'cuda'                   # non-blocking copies from pinned memory
+        for xb, yb in self.dl:
+            xb, yb = _to(xb, self.device, nb), _to(yb, self.device, nb)
+            yield (xb, yb) if self.proc is None else self.proc(xb, yb, self)
 
 # %% ../nbs/02b_databunch.ipynb #0b560ece
 def _tfm_desc(t):
@@ -88,7 +91,6 @@ class DataBunch:
     valid_ds = property(lambda self: self.valid_dl.dataset)
     test_ds = property(lambda self: self.test_dl.dataset if self.test_dl is not None else None)
     label = property(lambda self: self.train_ds.label)
-    y_kind = property(lambda self: self.label.name)   # the label class's short name, as the lessons read it
     classes = property(lambda self: self.label.classes)
     c = property(lambda self: self.train_ds.c)
     bs = property(lambda self: self.train_dl.bs)

@@ -4,41 +4,54 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import atexit, contextlib, ctypes, ctypes.util, gc, os, platform, statistics, sys, time, warnings
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
 from functools import partial
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
+from .core import setting
 from .databunch import DeviceDataLoader
 from .data import LabelList
 from .vision_data import ImageList
-from .learner import Learner, Callback, AdamW, Recorder, ProgressCallback, patch_learner
+from fastcore.basics import patch
+from .callbacks import Callback, Recorder, ProgressCallback
+from .learner import Learner, AdamW
 
 # %% auto #0
-__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'CACHE_MB', 'tune_cpu_allocator',
+__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'tune_cpu_allocator',
            'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
-           'conv_as_matmul', 'SmallMapConv2d', 'conv_weight_grad_contiguous', 'BigMapConv2d', 'channels_last_',
-           'ChannelsLast', 'MixedPrecision', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
+           'conv_as_matmul', 'conv_weight_grad_contiguous', 'MapSizeConv2d', 'channels_last_', 'ChannelsLast',
+           'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache',
+           'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
-def _switched_off(var: str) -> bool:
-    "True when environment variable `var` says 0/false/no/off: how each piece below can be turned off."
-    return os.environ.get(var, '1').strip().lower() in ('0', 'false', 'no', 'off')
-
 _ALLOCATOR_TUNED = None
 
 def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
-    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap (see above); True when the settings took effect."
+    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap, not given back to the kernel; True when done."
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
     _ALLOCATOR_TUNED = False
-    if _switched_off('L3_MALLOC_TUNING'): return False
+    if not setting('L3_MALLOC_TUNING'): return False
     if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ: return False  # yours win
     if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
     try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
     except OSError: return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # from glibc's <malloc.h>; mallopt returns 1 on success
-    _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    _ALLOCATOR_TUNED = (bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
+                        and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))))
     return _ALLOCATOR_TUNED
 
 # %% ../nbs/08_fast.ipynb #abb92794
@@ -49,16 +62,15 @@ def _nanobind_loaded() -> bool:
     exts = [m for m in list(sys.modules.values()) if not str(getattr(m, '__file__', '')).endswith('.py')]
     return any(type(v).__module__ == 'nanobind' for m in exts for v in list(getattr(m, '__dict__', {}).values()))
 
+# %% ../nbs/08_fast.ipynb #91f9a414
 def freeze_imports() -> bool:
-    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, once per process (see above)."
+    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, so that exit is quick."
     global _FROZEN
     if _FROZEN is None:
-        _FROZEN = not _switched_off('L3_GC_FREEZE')
+        _FROZEN = setting('L3_GC_FREEZE')
         if _FROZEN: gc.freeze()
         if _FROZEN and _nanobind_loaded(): atexit.register(gc.unfreeze)   # else its frozen objects print as leaks
     return _FROZEN
-
-freeze_imports()
 
 # %% ../nbs/08_fast.ipynb #cb477e3f
 def cpu_has_bf16() -> bool:
@@ -66,6 +78,7 @@ def cpu_has_bf16() -> bool:
     try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception: return False
 
+# %% ../nbs/08_fast.ipynb #94af6a59
 BF16_GAIN = 1.25   # how much faster than float32 bf16 autocast must measure to be a CPU learner's default
 
 def bf16_speedup(reps: int = 5) -> float:
@@ -84,6 +97,7 @@ def bf16_speedup(reps: int = 5) -> float:
         return min(times[2:])
     return best(False) / best(True)
 
+# %% ../nbs/08_fast.ipynb #79b6ee00
 _BF16_PAYS = None
 
 def bf16_pays() -> bool:
@@ -92,7 +106,6 @@ def bf16_pays() -> bool:
     if _BF16_PAYS is None: _BF16_PAYS = cpu_has_bf16() and bf16_speedup() >= BF16_GAIN
     return _BF16_PAYS
 
-
 # %% ../nbs/08_fast.ipynb #101b1fb5
 def _dense(t: torch.Tensor):
     "`t` itself when contiguous; for a channels_last 4-d tensor, the contiguous (N, H, W, C) view of the same memory."
@@ -100,6 +113,7 @@ def _dense(t: torch.Tensor):
     if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1)
     return None
 
+# %% ../nbs/08_fast.ipynb #734b9ace
 class CpuFusedAdamW(torch.optim.AdamW):
     """torch's fused AdamW, handing the CPU kernel channels_last weights as the dense tensors they are in memory.
     (The kernel copies every non-contiguous tensor it gets to a contiguous one and back, each step.)"""
@@ -115,16 +129,19 @@ class CpuFusedAdamW(torch.optim.AdamW):
             if not ps: continue
             if (group['amsgrad'] or group['capturable'] or group['differentiable'] or torch.is_tensor(group['lr'])
                     or any(p.device.type != 'cpu' or p.grad.is_sparse or p.dtype != ps[0].dtype for p in ps)):
-                self._plain_step(group); continue
+                self._plain_step(group)
+                continue
             for p in ps:                                         # the state torch's AdamW would create
                 st = self.state[p]
                 if not st:
                     st['step'] = torch.zeros((), dtype=torch.float32, device=p.device)
                     st['exp_avg'] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st['exp_avg_sq'] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])] for p in ps]
+            views = [[_dense(t) for t in (p, p.grad, self.state[p]['exp_avg'], self.state[p]['exp_avg_sq'])]
+                     for p in ps]
             if any(v is None or v.stride() != vs[0].stride() for vs in views for v in vs):
-                self._plain_step(group); continue                # mixed layouts: let torch sort them out
+                self._plain_step(group)
+                continue  # mixed layouts: let torch sort them out
             steps = [self.state[p]['step'] for p in ps]
             torch._foreach_add_(steps, 1)
             b1, b2 = group['betas']
@@ -136,9 +153,12 @@ class CpuFusedAdamW(torch.optim.AdamW):
     def _plain_step(self, group):
         "torch's own step for one parameter group (the others are hidden for the call)."
         groups = self.param_groups
-        try: self.param_groups = [group]; super().step()
+        try:
+            self.param_groups = [group]
+            super().step()
         finally: self.param_groups = groups
 
+# %% ../nbs/08_fast.ipynb #bb9f7ceb
 def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 1e-2,
                 fused: bool = True):
     "`AdamW` (fastai's defaults, decoupled weight decay) on one fused kernel when possible: `CpuFusedAdamW` on CPU."
@@ -153,12 +173,12 @@ def fused_adamw(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, 
     return torch.optim.AdamW(params, **kw)
 
 # %% ../nbs/08_fast.ipynb #50dc248d
-SMALL_MAP = 16   # output pixels (4x4): at most this, a CPU convolution leaves channels_last (see below)
+SMALL_MAP = 16   # output pixels (4x4): at most this, a bf16 CPU convolution runs in the default layout
 CPU_AVX2 = torch.backends.cpu.get_cpu_capability() == 'AVX2'   # torch's kernels here are AVX2 ones (no AVX-512)
 MATMUL_MAP = SMALL_MAP if CPU_AVX2 else 4   # output pixels up to which a float32 CPU convolution runs as one matmul
 
 def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
-    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch (see above); channels_last out."
+    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch; channels_last out."
     (n, c, h, w), (co, _, kh, kw), (sh, sw), (ph, pw) = x.shape, weight.shape, stride, padding
     ho, wo = (h + 2*ph - kh)//sh + 1, (w + 2*pw - kw)//sw + 1
     xh = x.permute(0, 2, 3, 1)                                   # (n, h, w, c): a view of a channels_last x
@@ -169,28 +189,23 @@ def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch
     out = torch.addmm(bias, cols, wm.t()) if bias is not None else cols @ wm.t()
     return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
 
+# %% ../nbs/08_fast.ipynb #22ed5b4b
 def _cpu_float32(conv, x, weight) -> bool:
-    "True when `conv` runs in plain float32 on the CPU (no autocast, zero padding given in numbers): where l3's own convolutions apply."
-    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32 and conv.padding_mode == 'zeros'
-            and not isinstance(conv.padding, str) and not torch.is_autocast_enabled('cpu'))
-
-class SmallMapConv2d(nn.Conv2d):
-    "A `Conv2d` computed by `conv_as_matmul` in float32 on the CPU (what `channels_last_` makes of small-map ones)."
-    def _conv_forward(self, x, weight, bias):
-        if _cpu_float32(self, x, weight) and self.groups == 1 and self.dilation == (1, 1):
-            return conv_as_matmul(x, weight, bias, self.stride, self.padding)
-        return super()._conv_forward(x, weight, bias)
-
+    "True when `conv` runs in plain float32 on the CPU with zero padding in numbers: where l3's own kernels apply."
+    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
+            and not torch.is_autocast_enabled('cpu'))
 
 # %% ../nbs/08_fast.ipynb #d47e2467
-BIG_MAP = 8192 if CPU_AVX2 else 0   # output pixels (e.g. 96x128) from which the weight gradient goes contiguous (0: off)
+BIG_MAP = 8192 if CPU_AVX2 else 0   # output pixels (96x128...) from which the weight gradient goes contiguous (0: off)
 BIG_MAP_CHANNELS = 64                # ... for convolutions with at least this many input channels
 
 class _WeightGradContiguous(torch.autograd.Function):
-    "`F.conv2d` as it is; in backward, the input gradient in the input's layout and the weight gradient on contiguous copies."
+    "`F.conv2d`; in backward the input gradient in the input's layout, the weight gradient from contiguous copies."
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
-        ctx.save_for_backward(x, weight); ctx.conf = (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (stride, padding, dilation, groups)
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
@@ -201,51 +216,61 @@ class _WeightGradContiguous(torch.autograd.Function):
         conv_bw = partial(torch.ops.aten.convolution_backward, bias_sizes=None, stride=s, padding=p, dilation=d,
                           transposed=False, output_padding=(0, 0), groups=g)
         gx = conv_bw(gy, x, w, output_mask=(True, False, False))[0] if need_x else None
-        gw = conv_bw(gy.contiguous(), x.contiguous(), w.contiguous(), output_mask=(False, True, False))[1] if need_w else None
-        if gw is not None and w.is_contiguous(memory_format=torch.channels_last): gw = gw.contiguous(memory_format=torch.channels_last)
-        gb = gy.sum((0, 2, 3)) if need_b else None     # on its own: asked with gx, oneDNN would run the weight kernel too
+        gw = None if not need_w else conv_bw(gy.contiguous(), x.contiguous(), w.contiguous(),
+                                             output_mask=(False, True, False))[1]
+        if gw is not None and w.is_contiguous(memory_format=torch.channels_last):
+            gw = gw.contiguous(memory_format=torch.channels_last)
+        gb = gy.sum((0, 2, 3)) if need_b else None     # alone: asked with gx, oneDNN would run the weight kernel too
         return gx, gw, gb, None, None, None, None
 
+# %% ../nbs/08_fast.ipynb #564dc72c
 def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies (see above)."
+    "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies."
     return _WeightGradContiguous.apply(x, weight, bias, stride, padding, dilation, groups)
-
-class BigMapConv2d(nn.Conv2d):
-    "A `Conv2d` whose float32 CPU weight gradient is computed contiguous (what `channels_last_` makes of large-map ones)."
-    def _conv_forward(self, x, weight, bias):
-        if _cpu_float32(self, x, weight) and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-            return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
-        return super()._conv_forward(x, weight, bias)
 
 # %% ../nbs/08_fast.ipynb #fca84992
 def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
-def _layout_by_map_size(conv: nn.Module, args):
-    "Forward pre-hook: a CPU convolution over a first output map of at most `MATMUL_MAP` pixels runs as a matmul, over a large one as `BigMapConv2d`."
-    x = args[0] if args else None
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.device.type == 'cpu') or isinstance(conv.padding, str): return None
-    if getattr(conv, 'l3_small_map', None) is None:
-        px = _out_pixels(conv, x)
-        conv.l3_small_map, conv.l3_matmul_map = px <= SMALL_MAP, px <= MATMUL_MAP
-        conv.l3_big_map = 0 < BIG_MAP <= px and conv.in_channels >= BIG_MAP_CHANNELS
-    if conv.l3_big_map and type(conv) is nn.Conv2d: conv.__class__ = BigMapConv2d   # see "Large maps" above
-    if not conv.l3_small_map: return None
-    if torch.is_autocast_enabled('cpu'):          # bf16: the default layout was fastest (see above)
-        if not conv.weight.is_contiguous(): conv.to(memory_format=torch.contiguous_format)
-        return (x.contiguous(), *args[1:])
-    if conv.l3_matmul_map and type(conv) is nn.Conv2d: conv.__class__ = SmallMapConv2d   # the same module, as one matmul
-    return None
+# %% ../nbs/08_fast.ipynb #32e8ff01
+class MapSizeConv2d(nn.Conv2d):
+    "A `Conv2d` that runs on a CPU as measured fastest for the size of its output map (what `channels_last_` makes)."
+    l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
+    @classmethod
+    def of(cls, conv: nn.Conv2d) -> MapSizeConv2d:
+        "A `MapSizeConv2d` with `conv`'s settings and its very parameters."
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                  conv.groups, conv.bias is not None, conv.padding_mode, device='meta')
+        new.weight, new.bias = conv.weight, conv.bias
+        return new.train(conv.training)
+    def _conv_forward(self, x, weight, bias):
+        if x.device.type != 'cpu' or x.dim() != 4 or isinstance(self.padding, str):
+            return super()._conv_forward(x, weight, bias)
+        if self.l3_map is None: self.l3_map = _out_pixels(self, x)
+        if torch.is_autocast_enabled('cpu'):
+            if self.l3_map > SMALL_MAP: return super()._conv_forward(x, weight, bias)
+            if not self.weight.is_contiguous(): self.to(memory_format=torch.contiguous_format)   # bf16: fastest so
+            return super()._conv_forward(x.contiguous(), self.weight, bias)
+        if not _cpu_float32(self, x, weight): return super()._conv_forward(x, weight, bias)
+        if self.l3_map <= MATMUL_MAP and self.groups == 1 and self.dilation == (1, 1):
+            return conv_as_matmul(x, weight, bias, self.stride, self.padding)
+        if (0 < BIG_MAP <= self.l3_map and self.in_channels >= BIG_MAP_CHANNELS and torch.is_grad_enabled()
+                and (x.requires_grad or weight.requires_grad)):
+            return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return super()._conv_forward(x, weight, bias)
 
-def channels_last_(model: nn.Module) -> nn.Module:
-    "Switch `model` to the channels_last layout, but for convolutions over maps of at most `SMALL_MAP` pixels on a CPU."
+# %% ../nbs/08_fast.ipynb #7b3d1e58
+def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
+    "`model` in the channels_last layout, its `nn.Conv2d`s made `MapSizeConv2d`s (also where `groups` hold them)."
     model.to(memory_format=torch.channels_last)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and not getattr(m, 'l3_layout_hook', False):
-            m.register_forward_pre_hook(_layout_by_map_size); m.l3_layout_hook = True
+    made = {}                                         # old module -> new: one new module however often it is held
+    for parent in [m for top in (model, *groups) for m in top.modules()]:
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
     return model
 
+# %% ../nbs/08_fast.ipynb #26fc2790
 class ChannelsLast(Callback):
     "Hand each 4-d input batch to the model in the channels_last layout (`channels_last_` switches the model)."
     order = 90   # after the callbacks that change the batch
@@ -253,33 +278,59 @@ class ChannelsLast(Callback):
         xb = self.learn.xb
         if torch.is_tensor(xb) and xb.dim() == 4: self.learn.xb = xb.contiguous(memory_format=torch.channels_last)
 
+# %% ../nbs/08_fast.ipynb #9fff1d6c
 def _use_channels_last(learn: Learner, on: bool = True):
     "Install (`on`) or remove the `ChannelsLast` callback; installing also switches the model (`channels_last_`)."
-    for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb` below
-    if on: learn.add_cb(ChannelsLast()); channels_last_(learn.model)
+    for cb in [c for c in learn.cbs if type(c).__name__ == 'ChannelsLast']: learn.remove_cb(cb)   # by name, as `_cb`
+    if not on: return
+    learn.add_cb(ChannelsLast())
+    groups = [m for g in learn.layer_groups for m in ([g] if isinstance(g, nn.Module) else g)]
+    channels_last_(learn.model, *groups)
 
 # %% ../nbs/08_fast.ipynb #07433f70
 class MixedPrecision(Callback):
     "The forward pass under `torch.autocast(dtype)`; with a `scaler` (float16 on CUDA) the loss scaled for backward."
-    order = 90   # last: autocast around the model only, the loss scaled with every term, the step after clipping
-    def __init__(self, dtype=torch.bfloat16, scaler=None): self.dtype, self.scaler, self._ac, self._loss = dtype, scaler, None, None
-    def before_batch(self):
-        self._ac = torch.autocast(self.learn.device.type, dtype=self.dtype); self._ac.__enter__()
-    def after_pred(self): self._leave()
-    def after_loss(self):
-        if self.scaler is not None and self.learn.training:
-            self._loss, self.learn.loss = self.learn.loss, self.scaler.scale(self.learn.loss)
-    def after_backward(self):
-        if self.scaler is None: return
-        learn = self.learn
-        learn.loss, self._loss = self._loss, None
-        self.scaler.step(learn.opt); self.scaler.update()   # unscale, skip the step on inf/nan, adapt the scale
-        learn.opt.zero_grad(set_to_none=True)               # so the loop's own opt.step() has nothing left to do
+    order = 90
+    def __init__(self, dtype=torch.bfloat16, scaler=None):
+        self.dtype, self.scaler, self._unscaled = dtype, scaler, False
+    def predict_batch(self):
+        with torch.autocast(self.learn.device.type, dtype=self.dtype): self.learn.predict_batch()
+    def backward(self):
+        if self.scaler is None: return self.learn.backward()
+        self.scaler.scale(self.learn.loss).backward()
+        self.scaler.unscale_(self.learn.opt)          # the true gradients from here on: for clipping and the step
+        self._unscaled = True
+    def step(self):
+        if self.scaler is None: return self.learn.step()
+        self.scaler.step(self.learn.opt)              # skipped when the gradients overflowed
     def after_batch(self):
-        self._leave()
-        if self._loss is not None: self.learn.loss, self._loss = self._loss, None
-    def _leave(self):
-        if self._ac is not None: self._ac.__exit__(None, None, None); self._ac = None
+        if self._unscaled: self.scaler.update()       # a lower scale after an overflow, a higher one after good steps
+        self._unscaled = False
+
+# %% ../nbs/08_fast.ipynb #6c3e9a17
+def _lstm_float32_in(lstm, args):
+    "Forward pre-hook of an LSTM: on a CPU under autocast, run it in float32."
+    x = args[0]
+    if not (torch.is_tensor(x) and x.device.type == 'cpu' and torch.is_autocast_enabled('cpu')): return None
+    lstm.l3_autocast_off = torch.autocast('cpu', enabled=False)
+    lstm.l3_autocast_off.__enter__()
+    return (x.float(), *args[1:])
+
+# %% ../nbs/08_fast.ipynb #53c02273
+def _lstm_float32_out(lstm, args, out):
+    "Forward hook (also after an error): autocast back on when the pre-hook switched it off."
+    off, lstm.l3_autocast_off = getattr(lstm, 'l3_autocast_off', None), None
+    if off is not None: off.__exit__(None, None, None)
+
+# %% ../nbs/08_fast.ipynb #3d968870
+def lstms_in_float32_(model: nn.Module) -> nn.Module:
+    "Hook every `nn.LSTM` of `model` to run in float32 on a CPU under bf16 autocast (once per LSTM)."
+    for m in model.modules():
+        if isinstance(m, nn.LSTM) and not getattr(m, 'l3_float32', False):
+            m.register_forward_pre_hook(_lstm_float32_in)
+            m.register_forward_hook(_lstm_float32_out, always_call=True)
+            m.l3_float32 = True
+    return model
 
 # %% ../nbs/08_fast.ipynb #613f9aac
 def _cb(learn, cls):
@@ -287,35 +338,58 @@ def _cb(learn, cls):
     # by name, not isinstance: re-running this notebook where l3.fast is imported defines the classes a second time
     return next((c for c in learn.cbs if type(c).__name__ == cls.__name__), None)
 
-@patch_learner
+# %% ../nbs/08_fast.ipynb #2f8431f6
+@patch
 def to_fp16(self: Learner, dtype: torch.dtype | None = None, channels_last: bool | None = None) -> Learner:
     "Mixed precision: float16 + loss scaling on CUDA, bfloat16 otherwise or when asked; channels-last for conv models."
     dev = self.device.type
     if dtype is None: dtype = torch.float16 if dev == 'cuda' else torch.bfloat16
-    if dtype not in (torch.float16, torch.bfloat16): raise ValueError(f'to_fp16: dtype must be torch.float16 or torch.bfloat16, got {dtype}')
+    if dtype not in (torch.float16, torch.bfloat16):
+        raise ValueError(f'to_fp16: dtype must be torch.float16 or torch.bfloat16, got {dtype}')
     if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling'); dtype = torch.float16
+        warnings.warn('this GPU does not support bfloat16: using float16 with loss scaling')
+        dtype = torch.float16
     if _cb(self, MixedPrecision): self.remove_cb(_cb(self, MixedPrecision))
-    self.add_cb(MixedPrecision(dtype, torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None))
+    scaler = torch.amp.GradScaler('cuda') if dev == 'cuda' and dtype == torch.float16 else None
+    self.add_cb(MixedPrecision(dtype, scaler))
     if channels_last is None: channels_last = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
     _use_channels_last(self, channels_last)
+    lstms_in_float32_(self.model)
     return self
 
-@patch_learner
+# %% ../nbs/08_fast.ipynb #bb52204e
+@patch
 def to_fp32(self: Learner) -> Learner:
     "Back to full float32 precision and the default memory layout."
     if _cb(self, MixedPrecision): self.remove_cb(_cb(self, MixedPrecision))
-    if self.channels_last: self.model.to(memory_format=torch.contiguous_format); _use_channels_last(self, False)
+    if self.channels_last:
+        self.model.to(memory_format=torch.contiguous_format)
+        _use_channels_last(self, False)
     return self
 
-@patch_learner
+# %% ../nbs/08_fast.ipynb #4f1c9e2a
+@patch
 def _autocast(self: Learner):
     "A context running code as the forward pass runs: under autocast to `amp_dtype`, or as it is in float32."
     return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
 
-Learner.amp_dtype = property(lambda self: getattr(_cb(self, MixedPrecision), 'dtype', None), doc='autocast dtype, None in float32')
-Learner.scaler = property(lambda self: getattr(_cb(self, MixedPrecision), 'scaler', None), doc="mixed precision's GradScaler")
-Learner.channels_last = property(lambda self: _cb(self, ChannelsLast) is not None, doc='inputs handed over channels_last')
+# %% ../nbs/08_fast.ipynb #2370a2b0
+@patch(as_prop=True)
+def amp_dtype(self: Learner) -> torch.dtype | None:
+    "The autocast dtype of mixed precision, None in float32."
+    return getattr(_cb(self, MixedPrecision), 'dtype', None)
+
+# %% ../nbs/08_fast.ipynb #92f08482
+@patch(as_prop=True)
+def scaler(self: Learner):
+    "Mixed precision's GradScaler (float16), else None."
+    return getattr(_cb(self, MixedPrecision), 'scaler', None)
+
+# %% ../nbs/08_fast.ipynb #c36b8ed7
+@patch(as_prop=True)
+def channels_last(self: Learner) -> bool:
+    "True when the inputs are handed to the model channels_last."
+    return _cb(self, ChannelsLast) is not None
 
 # %% ../nbs/08_fast.ipynb #5e7d2a90
 def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float, float]:
@@ -334,17 +408,15 @@ def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float,
         for i in range(n + 1):                           # the first step warms up (kernels chosen, memory allocated)
             saved.clear()
             t0 = time.perf_counter()
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): learn._one_batch(batch)
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): learn._do_batch(0, batch)
             if learn.device.type == 'cuda': torch.cuda.synchronize()
             if i: times.append(time.perf_counter() - t0)
     finally: learn.cbs, learn.training = cbs, False
     return statistics.median(times), sum(saved) / 2**20
 
 # %% ../nbs/08_fast.ipynb #3ff80f5a
-CACHE_MB = 512   # bytes of decoded items kept per set (MB); L3_CACHE_MB overrides it, 0 turns the cache off
-
 class DecodedCache(Dataset):
-    "A `LabelList` whose items are kept in memory after their first read, up to `max_bytes` (see above)."
+    "A `LabelList` whose items are kept in memory after their first `decode` (and `resize`), up to `max_bytes`."
     def __init__(self, ds: LabelList, max_bytes: int):
         self.ds, self.max_bytes, self.nbytes, self.hits, self.store = ds, max_bytes, 0, 0, {}
         self.key = (ds.size, ds.resize_method)
@@ -354,28 +426,32 @@ class DecodedCache(Dataset):
         return getattr(self.ds, k)
     def __getitem__(self, i):
         ds = self.ds
-        if (ds.size, ds.resize_method) != self.key: self.store.clear(); self.nbytes = 0; self.key = (ds.size, ds.resize_method)
+        if (ds.size, ds.resize_method) != self.key:             # another size asked for: start again
+            self.store, self.nbytes, self.key = {}, 0, (ds.size, ds.resize_method)
         if i in self.store:
             self.hits += 1
-            fitted, x, y = self.store[i]
-            return (x, y) if fitted else ds.x.fit(x, y, ds)
+            resized, x, y = self.store[i]
+            return (x, y) if resized else ds.resize(x, y)
         s0 = torch.random.get_rng_state()
-        x = ds.x.get(i, ds); y = ds.label.get(ds.y[i], x, ds.x.items[i])
+        x, y = ds.decode(i)
         s1 = torch.random.get_rng_state()
-        out = ds.x.fit(x, y, ds)
+        out = ds.resize(x, y)
         if torch.equal(s0, s1):                    # decoding drew no random numbers: keep the item
-            fitted = torch.equal(s1, torch.random.get_rng_state())   # and the resize none: keep it resized
-            self._keep(i, fitted, *(out if fitted else (x, y)))
+            resized = torch.equal(s1, torch.random.get_rng_state())   # and the resize none: keep it resized
+            self._keep(i, resized, *(out if resized else (x, y)))
         return out
-    def _keep(self, i, fitted, x, y):
+    def _keep(self, i, resized, x, y):
         n = sum(t.nbytes for t in (x, y) if torch.is_tensor(t))
-        if self.nbytes + n <= self.max_bytes: self.store[i] = (fitted, x, y); self.nbytes += n
+        if self.nbytes + n <= self.max_bytes:
+            self.store[i] = (resized, x, y)
+            self.nbytes += n
 
 # %% ../nbs/08_fast.ipynb #2abdac34
 def _cache_budget(max_mb) -> int:
-    if max_mb is None: max_mb = float(os.environ.get('L3_CACHE_MB', CACHE_MB))
+    if max_mb is None: max_mb = setting('L3_CACHE_MB')
     return int(float(max_mb) * 2**20)
 
+# %% ../nbs/08_fast.ipynb #36a7e13a
 def cache_decoded(data, max_mb=None):
     "Put a `DecodedCache` in front of the training and validation sets of image `data` read without workers."
     budget = _cache_budget(max_mb)
@@ -387,6 +463,7 @@ def cache_decoded(data, max_mb=None):
         dl.dl = TorchDataLoader(dl.dataset, **dl.dl_kwargs)   # the same loader arguments, over the cache
     return data
 
+# %% ../nbs/08_fast.ipynb #4b47bfc1
 class DecodeCache(Callback):
     "Apply `cache_decoded` to the learner's data at the start of each fit (new data is cached too)."
     def __init__(self, max_mb=None): self.max_mb = max_mb
@@ -396,7 +473,7 @@ class DecodeCache(Callback):
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def speed_up(learn: Learner, mixed_precision='auto', channels_last: bool = True, cache_mb=None) -> Learner:
-    "Allocator tuning, the fused AdamW, the decode cache, channels_last and mixed precision ('auto': bf16 where it pays)."
+    "The allocator tuning, fused AdamW, decode cache, channels_last, mixed precision ('auto': bf16 where it pays)."
     tune_cpu_allocator()                                          # once per process
     if _cb(learn, DecodeCache): learn.remove_cb(_cb(learn, DecodeCache))
     if _cache_budget(cache_mb) > 0: learn.add_cb(DecodeCache(cache_mb))   # small image sets decoded once

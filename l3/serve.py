@@ -91,17 +91,20 @@ def _add_prediction(self: FeedbackStore, model: str, version: str, items: str, l
                   (pid, model, version, items, json.dumps(label), sha, json.dumps(meta), json.dumps(result), now))])
     return pid
 
+# %% ../nbs/12_serve.ipynb #69b526e5
 def _prediction(self: FeedbackStore, pid: str) -> dict|None:
     "The stored prediction `pid` (result, meta and label decoded), or None."
     with closing(self._connect()) as c: r = c.execute('SELECT * FROM predictions WHERE id = ?', (pid,)).fetchone()
     if r is None: return None
     return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
 
+# %% ../nbs/12_serve.ipynb #04edce6a
 def _add_feedback(self: FeedbackStore, pid: str, correct: bool, target, note: str|None) -> int:
     "Store a user's feedback on prediction `pid` -> its id."
     return self._write([('INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)',
                          (pid, int(correct), json.dumps(target), note, time.time()))])
 
+# %% ../nbs/12_serve.ipynb #212294e7
 def _feedback_rows(self: FeedbackStore, model: str|None = None, corrections_only: bool = True) -> list[dict]:
     "The latest feedback on each prediction, with its prediction and input (only corrections by default)."
     sql = ('SELECT f.correct, f.target, f.note, p.*, i.data, i.kind FROM feedback f '
@@ -123,10 +126,12 @@ def model_versions(folder) -> list[Path]:
     vs += [(int(m.group(1)), f) for m, f in found if m]
     return [f for _, f in sorted(vs)]
 
+# %% ../nbs/12_serve.ipynb #be4ff1b0
 def version_of(f) -> str:
     m = re.fullmatch(r'export\.v(\d+)\.pth', Path(f).name)
     return f'v{m.group(1)}' if m else 'v1'
 
+# %% ../nbs/12_serve.ipynb #554fae1c
 def model_folder(spec) -> Path:
     "The model folder of `spec` (a folder holding export.pth, or an export .pth file); a clear error otherwise."
     p = Path(spec)
@@ -207,6 +212,7 @@ class _Body:
             except asyncio.TimeoutError: break
         return self.done
 
+# %% ../nbs/12_serve.ipynb #eb7dc163
 def _guard(app, limits: dict):
     "ASGI middleware: a body over `max_bytes` is a 413 (by its Content-Length or as it streams in); security headers."
     async def guarded(scope, receive, send):
@@ -236,12 +242,14 @@ def _model(request) -> ServedModel:
         raise ServeError(404, f'no model {name!r}; the models are {sorted(models)} (GET /api/models)')
     return models[name]
 
+# %% ../nbs/12_serve.ipynb #f5f3b57c
 async def _json(request):
     try: return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError): raise ServeError(400, 'the body is not valid JSON') from None
     except RecursionError:   # Python's parser recurses once per level: [[[[... is the client's fault, not ours
         raise ServeError(400, 'the JSON is nested too deeply: send a flat object, as the API describes') from None
 
+# %% ../nbs/12_serve.ipynb #49bfb6ae
 async def _payload(request):
     "What the client sent: the bytes of the multipart field `file`, or the `text` of a JSON body."
     ctype = request.headers.get('content-type', '')
@@ -267,6 +275,7 @@ def predict_input(state, m: ServedModel, data) -> dict:
                                      stored, meta, result)
     return {'prediction_id': pid, 'model': m.name, 'model_version': version, 'input_sha256': sha, 'result': result}
 
+# %% ../nbs/12_serve.ipynb #d03de433
 def record_feedback(state, body) -> int:
     "Check a user's feedback against the prediction and its model's label class, and store it -> its id."
     if not isinstance(body, dict) or not isinstance(body.get('prediction_id'), str):
@@ -288,10 +297,12 @@ async def _predict(request):
     data = await _payload(request)
     return JSONResponse(await run_in_threadpool(predict_input, request.app.state, m, data))
 
+# %% ../nbs/12_serve.ipynb #0c020276
 async def _feedback(request):
     body = await _json(request)
     return JSONResponse({'feedback_id': await run_in_threadpool(record_feedback, request.app.state, body)}, 201)
 
+# %% ../nbs/12_serve.ipynb #f7bac3bb
 _HOW = ('send the header "Authorization: Bearer TOKEN" with the token l3 serve printed at start '
         '(or the one given with --token or L3_SERVE_TOKEN)')
 
@@ -306,17 +317,26 @@ def _check_token(request):
     if not hmac.compare_digest(given.strip().encode(), token.encode()):   # in constant time: no guessing by timing
         raise ServeError(401, f'that is not this server\'s token: {_HOW}')
 
+# %% ../nbs/12_serve.ipynb #7fb4550d
 async def _reload(request):
     _check_token(request)
     m = _model(request)
     v = await run_in_threadpool(m.reload)
     return JSONResponse({'model': m.name, 'model_version': v})
 
+# %% ../nbs/12_serve.ipynb #e6d5d1bd
 def _models(request): return JSONResponse([m.info() for m in request.app.state.models.values()])
+
+# %% ../nbs/12_serve.ipynb #69a748fe
 def _limits(request): return JSONResponse(request.app.state.limits)
+
+# %% ../nbs/12_serve.ipynb #381da085
 def _health(request): return JSONResponse({'ok': True, 'models': len(request.app.state.models)})
+
+# %% ../nbs/12_serve.ipynb #e239e704
 def _index(request): return FileResponse(STATIC/'index.html')
 
+# %% ../nbs/12_serve.ipynb #baca6954
 def _error(request, e):
     if isinstance(e, ServeError):
         return JSONResponse({'error': e.message}, e.status, {'www-authenticate': 'Bearer'} if e.status == 401 else None)
@@ -349,24 +369,28 @@ def free_port(host='127.0.0.1') -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
+# %% ../nbs/12_serve.ipynb #60d4678e
 def _check_port(host, port):
     with closing(socket.socket()) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn: TIME_WAIT is free, a listener not
         try: s.bind((host, port))
         except OSError: raise OSError(f'port {port} on {host} is in use (another server?): pass --port N') from None
 
+# %% ../nbs/12_serve.ipynb #2c255527
 def _loopback(host: str) -> bool:
     "True when a server on `host` can be reached from this machine only (127.0.0.1, ::1, localhost)."
     if host == 'localhost': return True
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return False          # a name, 0.0.0.0, ::, an address of this machine: beyond loopback
 
+# %% ../nbs/12_serve.ipynb #758af77d
 def reload_token(host: str, token: str|None = None) -> tuple[str|None, bool]:
     "(reload token of a server on `host`, made here?): `token`, else L3_SERVE_TOKEN, else beyond loopback a new one."
     token = token or setting('L3_SERVE_TOKEN')
     if token or _loopback(host): return token, False
     return secrets.token_urlsafe(24), True
 
+# %% ../nbs/12_serve.ipynb #fccb4457
 def serve(models, host='127.0.0.1', port=8000, db='feedback.db', limits=None, device='cpu', log_level='info',
           token: str|None = None):
     "Serve `models` (run folders or export files) at http://host:port until interrupted; reload as `reload_token` says."
@@ -455,12 +479,14 @@ def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     new.size, new.resize_method = ds.size, ds.resize_method
     return new
 
+# %% ../nbs/12_serve.ipynb #ffe122c2
 def _loader(data: DataBunch, ds: LabelList, bs: int, train: bool):
     lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None))()
     dl = ds.label.loader(ds, bs, train, data.device, lls, num_workers=0)
     dl.stats = data.stats
     return dl
 
+# %% ../nbs/12_serve.ipynb #9fea767a
 def _scores(learn, data: DataBunch, ds: LabelList, bs: int) -> tuple:
     learn.data = DataBunch(None, _loader(data, ds, bs, False), path=data.path, device=data.device)
     probs, targs = learn.get_preds('valid')
@@ -516,11 +542,13 @@ def read_layout(self: Label, items, path, desc: dict):
     raise ValueError(f'{type(self).__name__}: fine-tune this model from a notebook, with its DataBunch: '
                      f'l3.serve.finetune(folder, corrections_from_db(db, name, tmp_folder), data)')
 
-@patch
-def read_layout(self: CategoryLabel, items, path, desc: dict):
+# %% ../nbs/12_serve.ipynb #8cc42d8d
+@patch(nm='read_layout')
+def _read_layout_category(self: CategoryLabel, items, path, desc: dict):
     "The folders `train/<class>/` and `valid/<class>/` under `path` as LabelLists with this model's classes."
     return items.from_folder(path).split_by_folder().label_from_folder(classes=self.classes)
 
+# %% ../nbs/12_serve.ipynb #d6d69cd5
 def finetune_from_db(folder, db, data_path, name: str|None = None, bs: int = 32, **kw) -> dict:
     "`finetune` the model in `folder` on its corrections in `db`, with the original data read from `data_path`."
     folder = model_folder(folder)

@@ -28,6 +28,7 @@ class ServeError(Exception):
         super().__init__(message)
         self.status, self.message = status, message
 
+# %% ../nbs/11b_serve_io.ipynb #3bd89753
 LIMITS = dict(max_bytes=8 * 2**20,       # a request body (an upload) at most 8 MiB
               max_pixels=25_000_000,     # an image at most 25 megapixels once decoded (no "decompression bomb")
               max_text=20_000,           # a text at most 20,000 characters
@@ -40,20 +41,23 @@ def in_mib(n: int) -> str:
     return f'{n / 2**20:.3g} MiB'
 
 # %% ../nbs/11b_serve_io.ipynb #45f66f1b
-@patch(cls_method=True)
-def serve_input(cls: ItemList):
+@patch(cls_method=True, nm='serve_input')
+def _serve_input_itemlist(cls: ItemList):
     "What the page asks a user for ('image', 'text'); None: models of these items cannot be served yet."
     return None
 
-@patch(cls_method=True)
-def serve_read(cls: ItemList, data, limits: dict, desc: dict):
+# %% ../nbs/11b_serve_io.ipynb #96bd2340
+@patch(cls_method=True, nm='serve_read')
+def _serve_read_itemlist(cls: ItemList, data, limits: dict, desc: dict):
     raise ServeError(415, f'models trained on {cls.__name__} items cannot be served yet')
 
-@patch(cls_method=True)
-def stored_item(cls: ItemList, data: bytes, sha: str, dest: Path):
+# %% ../nbs/11b_serve_io.ipynb #04448d42
+@patch(cls_method=True, nm='stored_item')
+def _stored_item_itemlist(cls: ItemList, data: bytes, sha: str, dest: Path):
     "A stored input (the bytes `serve_read` kept) as an item again, for training; images are written to `dest/`."
     raise ValueError(f'{cls.__name__} inputs cannot be read back from the feedback store')
 
+# %% ../nbs/11b_serve_io.ipynb #5be3c386
 def _open_upload(data: bytes, limits: dict) -> Image.Image:
     try: im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e: raise ServeError(413, f'the image is too large to decode ({e})') from None
@@ -72,13 +76,18 @@ def _write(f: Path, data: bytes) -> str:
     f.write_bytes(data)
     return f.name
 
-@patch(cls_method=True)
-def serve_input(cls: ImageList): return 'image'
-@patch(cls_method=True)
-def stored_item(cls: ImageList, data: bytes, sha: str, dest: Path): return dest/_write(Path(dest)/f'{sha}.png', data)
+# %% ../nbs/11b_serve_io.ipynb #86a7ab93
+@patch(cls_method=True, nm='serve_input')
+def _serve_input_imagelist(cls: ImageList): return 'image'
 
-@patch(cls_method=True)
-def serve_read(cls: ImageList, data, limits: dict, desc: dict):
+# %% ../nbs/11b_serve_io.ipynb #7b19e80e
+@patch(cls_method=True, nm='stored_item')
+def _stored_item_imagelist(cls: ImageList, data: bytes, sha: str, dest: Path):
+    return dest/_write(Path(dest)/f'{sha}.png', data)
+
+# %% ../nbs/11b_serve_io.ipynb #69879059
+@patch(cls_method=True, nm='serve_read')
+def _serve_read_imagelist(cls: ImageList, data, limits: dict, desc: dict):
     "Upload bytes -> (the image, upright, to predict on; PNG bytes to store; {'width', 'height'}), decoded first."
     if not isinstance(data, (bytes, bytearray)):
         raise ServeError(415, 'this model takes an image: send it as the multipart form field "file"')
@@ -91,13 +100,17 @@ def serve_read(cls: ImageList, data, limits: dict, desc: dict):
     im.save(buf, 'PNG')
     return im, buf.getvalue(), {'width': im.width, 'height': im.height}
 
-@patch(cls_method=True)
-def serve_input(cls: TextList): return 'text'
-@patch(cls_method=True)
-def stored_item(cls: TextList, data: bytes, sha: str, dest: Path): return data.decode('utf-8')
+# %% ../nbs/11b_serve_io.ipynb #855fa023
+@patch(cls_method=True, nm='serve_input')
+def _serve_input_textlist(cls: TextList): return 'text'
 
-@patch(cls_method=True)
-def serve_read(cls: TextList, data, limits: dict, desc: dict):
+# %% ../nbs/11b_serve_io.ipynb #16c45a95
+@patch(cls_method=True, nm='stored_item')
+def _stored_item_textlist(cls: TextList, data: bytes, sha: str, dest: Path): return data.decode('utf-8')
+
+# %% ../nbs/11b_serve_io.ipynb #72a80279
+@patch(cls_method=True, nm='serve_read')
+def _serve_read_textlist(cls: TextList, data, limits: dict, desc: dict):
     "JSON text -> (the text, its UTF-8 bytes to store, {'chars'}); an empty or too long text is refused."
     if not isinstance(data, str): raise ServeError(415, 'this model takes text: send JSON {"text": "..."}')
     if not data.strip(): raise ServeError(400, 'the text is empty: send JSON {"text": "a review to classify"}')
@@ -118,11 +131,13 @@ def input_frame(src_hw, size, method='crop'):
     if method == 'crop': return sc, (-float((new[0] - h) // 2), -float((new[1] - w) // 2))
     return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))
 
+# %% ../nbs/11b_serve_io.ipynb #a70b5f68
 def to_source_points(pts_model, src_hw, size, method='crop') -> list:
     "Points (row, col) in model-input pixels -> pixels of the source image."
     (sy, sx), (oy, ox) = input_frame(src_hw, size, method)
     return [[(float(r) - oy) / sy, (float(c) - ox) / sx] for r, c in torch.as_tensor(pts_model).view(-1, 2).tolist()]
 
+# %% ../nbs/11b_serve_io.ipynb #9e5ae76e
 def to_source_mask(mask, src_hw, size, method='crop') -> torch.Tensor:
     "A mask in model-input pixels -> one over the source image (nearest pixel; what the model never saw: `IGNORE_ID`)."
     (H, W), (h, w) = src_hw, mask.shape[-2:]
@@ -135,28 +150,31 @@ def to_source_mask(mask, src_hw, size, method='crop') -> torch.Tensor:
     return out
 
 # %% ../nbs/11b_serve_io.ipynb #552bbb41
-@patch
-def serve_result(self: Label, probs, learn, meta: dict) -> dict:
+@patch(nm='serve_result')
+def _serve_result_label(self: Label, probs, learn, meta: dict) -> dict:
     raise ServeError(415, f'{type(self).__name__} predictions cannot be served yet')
 
-@patch
-def serve_result(self: CategoryLabel, probs, learn, meta: dict) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #f0bfb949
+@patch(nm='serve_result')
+def _serve_result_categorylabel(self: CategoryLabel, probs, learn, meta: dict) -> dict:
     "Bars: each class's probability; the answer is the top class."
     p, classes = probs.float().flatten().tolist(), [str(c) for c in self.classes]
     i = int(np.argmax(p))
     return {'view': 'bars', 'classes': classes, 'probs': p, 'label': classes[i], 'probability': p[i],
             'answer': classes[i]}
 
-@patch
-def serve_result(self: MultiCategoryLabel, probs, learn, meta: dict) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #83c1b224
+@patch(nm='serve_result')
+def _serve_result_multicategorylabel(self: MultiCategoryLabel, probs, learn, meta: dict) -> dict:
     "Tags: each tag's probability and threshold; the answer is the tags over their thresholds."
     p, classes = probs.float().flatten().tolist(), [str(c) for c in self.classes]
     th = learn.data.describe().get('thresholds') or [float(learn.pred_thresh)] * len(p)
     tags = [c for c, pi, t in zip(classes, p, th) if pi > t]
     return {'view': 'tags', 'classes': classes, 'probs': p, 'thresholds': th, 'labels': tags, 'answer': tags}
 
-@patch
-def serve_result(self: FloatLabel, probs, learn, meta: dict) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #4d7de965
+@patch(nm='serve_result')
+def _serve_result_floatlabel(self: FloatLabel, probs, learn, meta: dict) -> dict:
     v = probs.float().flatten().tolist()
     return {'view': 'numbers', 'values': v, 'answer': v}
 
@@ -166,8 +184,9 @@ def _png_b64(mask: torch.Tensor) -> str:
     Image.fromarray(mask.numpy().astype(np.uint8), mode='L').save(buf, 'PNG')
     return base64.b64encode(buf.getvalue()).decode()
 
-@patch
-def serve_result(self: MaskLabel, probs, learn, meta: dict) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #5beb631e
+@patch(nm='serve_result')
+def _serve_result_masklabel(self: MaskLabel, probs, learn, meta: dict) -> dict:
     "A mask of class ids over the uploaded image (PNG, base64) and each class's share of the predicted pixels."
     desc, mask = learn.data.describe(), probs.argmax(0).cpu()
     counts = torch.bincount(mask.flatten(), minlength=len(self.classes)).tolist()
@@ -177,8 +196,9 @@ def serve_result(self: MaskLabel, probs, learn, meta: dict) -> dict:
             'shares': dict(sorted(shares.items(), key=lambda kv: -kv[1])), 'ignore_id': IGNORE_ID,
             'width': meta['width'], 'height': meta['height'], 'answer': {'wrong_classes': []}}
 
-@patch
-def serve_result(self: PointsLabel, probs, learn, meta: dict) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #c39a0bb7
+@patch(nm='serve_result')
+def _serve_result_pointslabel(self: PointsLabel, probs, learn, meta: dict) -> dict:
     "Each point (row, col) in pixels of the uploaded image."
     desc = learn.data.describe()
     size = desc.get('size')
@@ -192,21 +212,24 @@ def _need(fb: dict, key: str, what: str):
     if key not in fb: raise ServeError(400, f'"correct": false needs "{key}": {what}')
     return fb[key]
 
-@patch
-def check_feedback(self: Label, fb: dict, result: dict):
+# %% ../nbs/11b_serve_io.ipynb #3ac1c5a5
+@patch(nm='check_feedback')
+def _check_feedback_label(self: Label, fb: dict, result: dict):
     msg = f'{type(self).__name__} predictions take no corrections yet (send "correct": true, or a "note")'
     raise ServeError(422, msg)
 
-@patch
-def check_feedback(self: CategoryLabel, fb: dict, result: dict):
+# %% ../nbs/11b_serve_io.ipynb #1991ca42
+@patch(nm='check_feedback')
+def _check_feedback_categorylabel(self: CategoryLabel, fb: dict, result: dict):
     "The right class, one of the model's."
     lab = _need(fb, 'label', f'the right class, one of {result["classes"]}')
     if not isinstance(lab, str) or lab not in result['classes']:
         raise ServeError(422, f'label {lab!r} is not one of the model\'s classes {result["classes"]}')
     return lab
 
-@patch
-def check_feedback(self: MultiCategoryLabel, fb: dict, result: dict):
+# %% ../nbs/11b_serve_io.ipynb #c41b095d
+@patch(nm='check_feedback')
+def _check_feedback_multicategorylabel(self: MultiCategoryLabel, fb: dict, result: dict):
     "The right tags (a list, possibly empty), each one of the model's."
     tags = _need(fb, 'labels', 'the list of the right tags')
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -218,8 +241,9 @@ def check_feedback(self: MultiCategoryLabel, fb: dict, result: dict):
 # %% ../nbs/11b_serve_io.ipynb #8e2ffc6e
 def _number(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
-@patch
-def check_feedback(self: PointsLabel, fb: dict, result: dict):
+# %% ../nbs/11b_serve_io.ipynb #588c254b
+@patch(nm='check_feedback')
+def _check_feedback_pointslabel(self: PointsLabel, fb: dict, result: dict):
     "The right point(s), (row, col) in pixels of the uploaded image, inside it."
     pt = _need(fb, 'point', 'the right point [row, col] in pixels of the image')
     pts = pt if pt and isinstance(pt[0], list) else [pt]
@@ -232,8 +256,9 @@ def check_feedback(self: PointsLabel, fb: dict, result: dict):
         raise ServeError(422, f'send {len(result["points"])} point(s), got {len(pts)}')
     return [[float(r), float(c)] for r, c in pts]
 
-@patch
-def check_feedback(self: MaskLabel, fb: dict, result: dict):
+# %% ../nbs/11b_serve_io.ipynb #6e43b6dc
+@patch(nm='check_feedback')
+def _check_feedback_masklabel(self: MaskLabel, fb: dict, result: dict):
     "The classes that are wrong in the mask (drawing the right mask is a job for a labelling tool)."
     cls = _need(fb, 'classes', 'the list of classes that are wrong in the mask')
     if not isinstance(cls, list) or not cls or not all(isinstance(c, str) for c in cls):
@@ -250,36 +275,44 @@ def _csv(f: Path, header: list, rows: list):
         w.writerow(header)
         w.writerows(rows)
 
-@patch
-def export_items(self: Label, rows, out: Path) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #665076f5
+@patch(nm='export_items')
+def _export_items_label(self: Label, rows, out: Path) -> dict:
     raise ValueError(f'{type(self).__name__}: feedback export is not available for this kind of target')
 
-@patch(cls_method=True)
-def export_classified(cls: ItemList, rows, out: Path):
+# %% ../nbs/11b_serve_io.ipynb #c334f13f
+@patch(cls_method=True, nm='export_classified')
+def _export_classified_itemlist(cls: ItemList, rows, out: Path):
     raise ValueError(f'{cls.__name__} inputs with their class cannot be exported yet')
-@patch(cls_method=True)
-def export_classified(cls: ImageList, rows, out: Path):     # train/<class>/<sha256>.png: label_from_folder reads it
+
+# %% ../nbs/11b_serve_io.ipynb #bea20344
+@patch(cls_method=True, nm='export_classified')
+def _export_classified_imagelist(cls: ImageList, rows, out: Path):     # train/<class>/<sha256>.png: label_from_folder
     for r in rows: _write(out/'train'/r['target']/f"{r['input_sha256']}.png", r['data'])
-@patch(cls_method=True)
-def export_classified(cls: TextList, rows, out: Path):      # texts.csv (label,text,is_valid): the IMDB sample's layout
+
+# %% ../nbs/11b_serve_io.ipynb #8a7b69f6
+@patch(cls_method=True, nm='export_classified')
+def _export_classified_textlist(cls: TextList, rows, out: Path):      # texts.csv (label,text,is_valid): IMDB sample's
     _csv(out/'texts.csv', ['label', 'text', 'is_valid'], [[r['target'], r['data'].decode(), False] for r in rows])
 
-@patch
-def export_items(self: CategoryLabel, rows, out: Path) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #f2305db2
+@patch(nm='export_items')
+def _export_items_categorylabel(self: CategoryLabel, rows, out: Path) -> dict:
     "A class per input, in its item list's layout (`export_classified`: images in class folders, texts in a CSV)."
     if rows: item_list_from_desc(rows[0]).export_classified(rows, out)
     return {c: sum(r['target'] == c for r in rows) for c in sorted({r['target'] for r in rows})}
 
 # %% ../nbs/11b_serve_io.ipynb #57cb454e
-@patch
-def export_items(self: MultiCategoryLabel, rows, out: Path) -> dict:
+@patch(nm='export_items')
+def _export_items_multicategorylabel(self: MultiCategoryLabel, rows, out: Path) -> dict:
     "train/<sha256>.png + labels.csv (image_name,tags)."
     _csv(out/'labels.csv', ['image_name', 'tags'],
          [[_write(out/'train'/f"{r['input_sha256']}.png", r['data'])[:-4], ' '.join(r['target'])] for r in rows])
     return {c: sum(c in r['target'] for r in rows) for c in sorted({t for r in rows for t in r['target']})}
 
-@patch
-def export_items(self: MaskLabel, rows, out: Path) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #417aa030
+@patch(nm='export_items')
+def _export_items_masklabel(self: MaskLabel, rows, out: Path) -> dict:
     "images/ + predicted/<sha256>_P.png + codes.txt + wrong.csv: the masks a person should redraw."
     out.mkdir(parents=True, exist_ok=True)
     (out/'codes.txt').write_text('\n'.join(map(str, self.classes)) + '\n')
@@ -291,43 +324,51 @@ def export_items(self: MaskLabel, rows, out: Path) -> dict:
          [[r['input_sha256'], ' '.join(w)] for r, w in zip(rows, wrong)])
     return {c: sum(c in w for w in wrong) for c in sorted({c for w in wrong for c in w})}
 
-@patch
-def export_items(self: PointsLabel, rows, out: Path) -> dict:
+# %% ../nbs/11b_serve_io.ipynb #bd7d3921
+@patch(nm='export_items')
+def _export_items_pointslabel(self: PointsLabel, rows, out: Path) -> dict:
     "images/<sha256>.png + points.csv (image_name,row,col in pixels)."
     _csv(out/'points.csv', ['image_name', 'row', 'col'],
          [[_write(out/'images'/f"{r['input_sha256']}.png", r['data']), *p] for r in rows for p in r['target']])
     return {'points': len(rows)}
 
 # %% ../nbs/11b_serve_io.ipynb #34ae9472
-@patch
-def score(self: Label, probs, targs, thresh=0.5):
+@patch(nm='score')
+def _score_label(self: Label, probs, targs, thresh=0.5):
     raise ValueError(f'{type(self).__name__}: no score to prove a fine-tune with')
 
-@patch
-def score(self: CategoryLabel, probs, targs, thresh=0.5):
+# %% ../nbs/11b_serve_io.ipynb #9c8313bf
+@patch(nm='score')
+def _score_categorylabel(self: CategoryLabel, probs, targs, thresh=0.5):
     "('accuracy', share right, higher is better)."
     return 'accuracy', float((probs.argmax(1) == targs).float().mean()), True
 
-@patch
-def score(self: MultiCategoryLabel, probs, targs, thresh=0.5):
+# %% ../nbs/11b_serve_io.ipynb #a45a5dc1
+@patch(nm='score')
+def _score_multicategorylabel(self: MultiCategoryLabel, probs, targs, thresh=0.5):
     "('accuracy_thresh', share of (item, tag) pairs right, higher is better)."
     return 'accuracy_thresh', float(((probs > thresh).float() == targs).float().mean()), True
 
-@patch
-def score(self: PointsLabel, probs, targs, thresh=0.5):
+# %% ../nbs/11b_serve_io.ipynb #546e4d87
+@patch(nm='score')
+def _score_pointslabel(self: PointsLabel, probs, targs, thresh=0.5):
     "('mse', mean squared error in [-1, 1] units, lower is better)."
     return 'mse', float(((probs.reshape(len(probs), -1) - targs.reshape(len(targs), -1).float()) ** 2).mean()), False
 
 # %% ../nbs/11b_serve_io.ipynb #a901cc0e
-@patch
-def train_target(self: Label, target):
+@patch(nm='train_target')
+def _train_target_label(self: Label, target):
     raise ValueError(f'{type(self).__name__}: the feedback holds no target to train on (a mask correction only names '
                      f'the wrong classes): export it with `l3 feedback export`, redraw the masks, and train on them')
 
-@patch
-def train_target(self: CategoryLabel, target): return target
-@patch
-def train_target(self: MultiCategoryLabel, target): return list(target)
-@patch
-def train_target(self: PointsLabel, target): return np.asarray(target, dtype=np.float32)
+# %% ../nbs/11b_serve_io.ipynb #70d6704b
+@patch(nm='train_target')
+def _train_target_categorylabel(self: CategoryLabel, target): return target
 
+# %% ../nbs/11b_serve_io.ipynb #58bfd5ed
+@patch(nm='train_target')
+def _train_target_multicategorylabel(self: MultiCategoryLabel, target): return list(target)
+
+# %% ../nbs/11b_serve_io.ipynb #803dd543
+@patch(nm='train_target')
+def _train_target_pointslabel(self: PointsLabel, target): return np.asarray(target, dtype=np.float32)

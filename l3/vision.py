@@ -4,20 +4,27 @@
 
 # %% ../nbs/09_vision.ipynb #6739050b
 from __future__ import annotations
-import os, sys, warnings
+import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlparse
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
-from .core import is_offline
+from .core import is_offline, setting
+from fastcore.basics import patch
+from .learner import Learner
+import l3.schedules   # noqa: F401 (fit_one_cycle, lr_find: the lessons call them on these learners)
+from .learner_export import register_model
+from .fast import speed_up
 
 # %% auto #0
 __all__ = ['RESNETS', 'arch_name', 'PretrainedWeightsWarning', 'weights_file', 'pretrained_state_dict', 'adapt_first_conv',
            'resnet_body', 'num_features', 'ConcatPool', 'SigmoidRange', 'create_head', 'cnn_model', 'cnn_groups',
            'conv_layer', 'icnr_', 'pixel_shuffle_up', 'SelfAttention', 'UnetBlock', 'ResBlock', 'skip_indices',
-           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'learner_summary', 'cnn_learner',
-           'unet_learner']
+           'DynamicUnet', 'unet_model', 'unet_groups', 'Text', 'model_summary', 'cnn_learner', 'unet_learner']
 
 # %% ../nbs/09_vision.ipynb #1d6d46c9
 RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152')
@@ -34,13 +41,15 @@ def arch_name(arch) -> str:
 class PretrainedWeightsWarning(UserWarning):
     "Pretrained weights could not be had; the model keeps its random initialisation."
 
+# %% ../nbs/09_vision.ipynb #0d81bfa6
 def weights_file(arch) -> Path:
     "Where torch's cache keeps the ImageNet weights of `arch` (the file may not exist yet)."
     w = torchvision.models.get_model_weights(arch_name(arch)).IMAGENET1K_V1
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(urlparse(w.url).path)
 
+# %% ../nbs/09_vision.ipynb #ff5d6640
 def _read_weights(f: Path, name: str, url: str) -> dict:
-    "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (never a fallback)."
+    "The state dict in weights file `f`; a file that is there but can't be read is an error naming it (no fallback)."
     try: sd = torch.load(f, map_location='cpu', weights_only=True)
     except Exception as e: sd, why = None, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     else: why = f'it holds a {type(sd).__name__}, not a state dict'
@@ -48,6 +57,7 @@ def _read_weights(f: Path, name: str, url: str) -> dict:
     raise RuntimeError(f'the weights file {f} for {name} is broken ({why}); delete it so that it is downloaded '
                        f'again, or put a good copy of {url} there')
 
+# %% ../nbs/09_vision.ipynb #1d022f5a
 def pretrained_state_dict(arch, pretrained=True) -> dict|None:
     "ImageNet weights of `arch`: from torch's cache, else downloaded; None (and one warning) when they can't be had."
     if not pretrained: return None
@@ -56,8 +66,7 @@ def pretrained_state_dict(arch, pretrained=True) -> dict|None:
     if f.is_file(): return _read_weights(f, name, w.url)
     try:
         if is_offline(): raise RuntimeError('offline (L3_OFFLINE=1), no download tried')
-        quiet = os.environ.get('L3_QUIET', '').strip().lower() in ('1', 'true', 'yes')
-        return w.get_state_dict(progress=not quiet, check_hash=True)
+        return w.get_state_dict(progress=not setting('L3_QUIET'), check_hash=True)
     except Exception as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         msg = (f"no pretrained weights for {name} ({why}); put {w.url} at {f} to use them")
@@ -73,7 +82,9 @@ def adapt_first_conv(conv: nn.Conv2d, n_in: int) -> nn.Conv2d:
     new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
     w, c = conv.weight.detach(), conv.in_channels
     with torch.no_grad():
-        if n_in > c: new.weight.zero_(); new.weight[:, :c] = w
+        if n_in > c:
+            new.weight.zero_()
+            new.weight[:, :c] = w
         else: new.weight.copy_(w[:, :n_in] + w[:, n_in:].sum(1, keepdim=True)/n_in)
         if conv.bias is not None: new.bias.copy_(conv.bias)
     return new
@@ -97,6 +108,7 @@ def resnet_body(arch='resnet34', pretrained=True, n_in=3) -> nn.Sequential:
     body.l3_pretrained = sd is not None
     return body
 
+# %% ../nbs/09_vision.ipynb #b89bbe39
 def num_features(body: nn.Module) -> int:
     "Number of channels `body` outputs (the last convolution's / batchnorm's size)."
     for m in reversed(list(body.modules())):
@@ -109,12 +121,16 @@ class ConcatPool(nn.Module):
     "Max and average of each channel over the whole feature map, concatenated: B x 2C x 1 x 1."
     def forward(self, x): return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 
+# %% ../nbs/09_vision.ipynb #701181e3
 class SigmoidRange(nn.Module):
     "Squeeze the input into (lo, hi) with a sigmoid."
-    def __init__(self, lo, hi): super().__init__(); self.lo, self.hi = float(lo), float(hi)
+    def __init__(self, lo, hi):
+        super().__init__()
+        self.lo, self.hi = float(lo), float(hi)
     def forward(self, x): return torch.sigmoid(x)*(self.hi - self.lo) + self.lo
     def extra_repr(self): return f'lo={self.lo}, hi={self.hi}'
 
+# %% ../nbs/09_vision.ipynb #72e01d38
 def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_range=None) -> nn.Sequential:
     "Pooling, flatten, then BN/dropout/linear blocks from `nf` body features to `n_out` outputs."
     ftrs = [nf*2 if concat_pool else nf] + (list(lin_ftrs) if lin_ftrs is not None else [512]) + [n_out]
@@ -123,7 +139,8 @@ def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_
     layers = [ConcatPool() if concat_pool else nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     for i, (ni, no, p) in enumerate(zip(ftrs[:-1], ftrs[1:], ps)):
         lin = nn.Linear(ni, no)
-        nn.init.kaiming_normal_(lin.weight); nn.init.zeros_(lin.bias)
+        nn.init.kaiming_normal_(lin.weight)
+        nn.init.zeros_(lin.bias)
         layers += [nn.BatchNorm1d(ni), nn.Dropout(p), lin]
         if i < len(ps)-1: layers.append(nn.ReLU(inplace=True))
     if y_range is not None: layers.append(SigmoidRange(*y_range))
@@ -131,13 +148,15 @@ def create_head(nf: int, n_out: int, lin_ftrs=None, ps=0.5, concat_pool=True, y_
 
 # %% ../nbs/09_vision.ipynb #b20d40a3
 def cnn_model(arch='resnet34', n_out=2, pretrained=True, lin_ftrs=None, ps=0.5, n_in=3, y_range=None,
-              concat_pool=True, channels_last=True) -> nn.Sequential:
+              concat_pool=True) -> nn.Sequential:
     "A torchvision ResNet body with our head for `n_out` outputs."
     body = resnet_body(arch, pretrained, n_in)
-    m = nn.Sequential(OrderedDict(body=body, head=create_head(num_features(body), n_out, lin_ftrs, ps, concat_pool, y_range)))
+    head = create_head(num_features(body), n_out, lin_ftrs, ps, concat_pool, y_range)
+    m = nn.Sequential(OrderedDict(body=body, head=head))
     m.l3_pretrained = body.l3_pretrained
-    return m.to(memory_format=torch.channels_last) if channels_last else m
+    return m
 
+# %% ../nbs/09_vision.ipynb #8cb3567e
 def cnn_groups(model) -> list[nn.Module]:
     "Three layer groups of a ResNet classifier: body stem..layer2, body layer3..layer4, the head."
     body, rest = model[0], list(model.children())[1:]
@@ -145,7 +164,7 @@ def cnn_groups(model) -> list[nn.Module]:
 
 # %% ../nbs/09_vision.ipynb #f5310b27
 def conv_layer(ni, nf, ks=3, act=True, norm=None, bn_zero=False) -> nn.Sequential:
-    "Conv -> [BatchNorm if `norm='batch'`] -> [ReLU if `act`]; with BN the conv has no bias (`bn_zero`: BN starts at 0)."
+    "Conv -> [BatchNorm if `norm='batch'`] -> [ReLU if `act`]; with BN no conv bias (`bn_zero`: BN starts at 0)."
     if norm not in (None, 'batch'): raise ValueError(f"norm must be None or 'batch', got {norm!r}")
     conv = nn.Conv2d(ni, nf, ks, padding=ks//2, bias=norm is None)
     nn.init.kaiming_normal_(conv.weight, nonlinearity='relu')
@@ -157,6 +176,7 @@ def conv_layer(ni, nf, ks=3, act=True, norm=None, bn_zero=False) -> nn.Sequentia
     if act: layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
+# %% ../nbs/09_vision.ipynb #6110a271
 def icnr_(w, scale=2):
     "ICNR init of a (nf*scale**2, ni, k, k) weight: each group of `scale**2` output channels gets the same kernel."
     base = torch.empty(w.shape[0]//scale**2, *w.shape[1:])
@@ -164,6 +184,7 @@ def icnr_(w, scale=2):
     with torch.no_grad(): w.copy_(base.repeat_interleave(scale**2, dim=0))
     return w
 
+# %% ../nbs/09_vision.ipynb #a470fba0
 def pixel_shuffle_up(ni, nf=None, scale=2, blur=False, norm=None) -> nn.Sequential:
     "Upsample x`scale`: 1x1 conv to nf*scale**2 channels (ICNR init), [BN], ReLU, PixelShuffle (+ optional blur)."
     nf = nf or ni
@@ -186,6 +207,7 @@ class SelfAttention(nn.Module):
         att = torch.softmax(self.q(f).transpose(1, 2) @ self.k(f), dim=1)  # (b, hw, hw)
         return (self.gamma*(self.v(f) @ att) + f).reshape(b, c, h, w)
 
+# %% ../nbs/09_vision.ipynb #95d48db0
 class UnetBlock(nn.Module):
     "Decoder step: upsample `up_in_c` channels, concat the batch-normed skip (`x_in_c`), two 3x3 convs."
     def __init__(self, up_in_c, x_in_c, final_div=True, blur=False, self_attention=False, norm=None):
@@ -201,11 +223,13 @@ class UnetBlock(nn.Module):
         if up.shape[-2:] != skip.shape[-2:]: up = F.interpolate(up, skip.shape[-2:], mode='nearest')
         return self.conv2(self.conv1(F.relu(torch.cat([up, self.bn(skip)], 1))))
 
+# %% ../nbs/09_vision.ipynb #3bf4e72c
 class ResBlock(nn.Module):
     "Two 3x3 conv layers added to their input (with `norm='batch'` the second BN starts at 0: an identity at first)."
     def __init__(self, nf, norm=None):
         super().__init__()
-        self.convs = nn.Sequential(conv_layer(nf, nf, norm=norm), conv_layer(nf, nf, act=False, norm=norm, bn_zero=True))
+        self.convs = nn.Sequential(conv_layer(nf, nf, norm=norm),
+                                   conv_layer(nf, nf, act=False, norm=norm, bn_zero=True))
     def forward(self, x): return F.relu(self.convs(x) + x)
 
 # %% ../nbs/09_vision.ipynb #5c394b74
@@ -216,10 +240,13 @@ def skip_indices(encoder: nn.Sequential, img_size=(128, 128), n_in=3) -> tuple[l
     encoder.eval()
     with torch.no_grad():
         for layer in encoder:
-            x = layer(x); sizes.append(x.shape[-1]); chans.append(x.shape[1])
+            x = layer(x)
+            sizes.append(x.shape[-1])
+            chans.append(x.shape[1])
     encoder.train(was_training)
     return [i for i in range(len(sizes)-1) if sizes[i] != sizes[i+1]], chans
 
+# %% ../nbs/09_vision.ipynb #fef356e3
 class DynamicUnet(nn.Module):
     "A U-Net over `encoder` (an nn.Sequential that halves the size stage by stage) for `n_classes` scores per pixel."
     def __init__(self, encoder: nn.Sequential, n_classes: int, img_size=(128, 128), blur=False, self_attention=False,
@@ -229,7 +256,8 @@ class DynamicUnet(nn.Module):
         self.encoder = encoder
         self.skip_idxs, chans = skip_indices(encoder, img_size, n_in)
         ni = chans[-1]
-        self.middle = nn.Sequential(nn.BatchNorm2d(ni), nn.ReLU(), conv_layer(ni, ni*2, norm=norm), conv_layer(ni*2, ni, norm=norm))
+        self.middle = nn.Sequential(nn.BatchNorm2d(ni), nn.ReLU(), conv_layer(ni, ni*2, norm=norm),
+                                    conv_layer(ni*2, ni, norm=norm))
         blocks, up_c, skips = [], ni, list(reversed(self.skip_idxs))
         for i, idx in enumerate(skips):
             final = i == len(skips)-1
@@ -254,15 +282,17 @@ class DynamicUnet(nn.Module):
         h = self.final(self.res(torch.cat([h, x], 1)))
         return self.y_range(h) if self.y_range is not None else h
 
+# %% ../nbs/09_vision.ipynb #fce858cb
 def unet_model(arch='resnet34', n_classes=2, img_size=(128, 128), pretrained=True, blur=False, self_attention=False,
-               y_range=None, n_in=3, norm=None, channels_last=True) -> DynamicUnet:
+               y_range=None, n_in=3, norm=None) -> DynamicUnet:
     "A `DynamicUnet` over a (pretrained when possible) torchvision ResNet body."
     body = resnet_body(arch, pretrained, n_in)
     m = DynamicUnet(body, n_classes, img_size, blur=blur, self_attention=self_attention, y_range=y_range, n_in=n_in,
                     norm=norm)
     m.l3_pretrained = body.l3_pretrained
-    return m.to(memory_format=torch.channels_last) if channels_last else m
+    return m
 
+# %% ../nbs/09_vision.ipynb #7829999e
 def unet_groups(model: DynamicUnet) -> list[nn.Module]:
     "Three layer groups of a U-Net: encoder stem..layer2, encoder layer3..layer4, the whole decoder."
     enc = model.encoder
@@ -274,6 +304,7 @@ class Text(str):
     "A string that shows itself as plain text in notebooks."
     def __repr__(self): return str(self)
 
+# %% ../nbs/09_vision.ipynb #2111a89a
 def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_out=True) -> Text:
     "Table of the layers `model` runs on `x` (or zeros of `input_shape`): output shape, parameters, trainable."
     leaves = [(n, m) for n, m in model.named_modules()
@@ -300,7 +331,9 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     seen, total, trainable = set(), 0, 0
     for p in model.parameters():
         if id(p) in seen: continue
-        seen.add(id(p)); total += p.numel(); trainable += p.numel() if p.requires_grad else 0
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{type(model).__name__} on input {tuple(x.shape)}", '=' * (w + 44),
              f"{'Layer (type)':<{w}}{'Output shape':<24}{'Param #':>10}{'Trainable':>10}", '=' * (w + 44)]
@@ -312,25 +345,23 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     return out
 
 # %% ../nbs/09_vision.ipynb #70478f15
-from .learner import Learner
-from .learner_export import register_model
-from .fast import speed_up
-
-def learner_summary(learn, print_out=True) -> Text:
-    "`model_summary` of `learn.model` on one item of its data (or a 128x128 zero image when there is none)."
-    dl = getattr(learn.data, 'valid_dl', None) or getattr(learn.data, 'train_dl', None)
-    if dl is not None: return model_summary(learn.model, next(iter(dl))[0][:1].float(), print_out=print_out)
-    size = (getattr(learn.data, 'desc', {}) or {}).get('size') or 128
+@patch
+def summary(self: Learner, print_out=True) -> Text:
+    "`model_summary` of the model on one item of its data (or a 128x128 zero image when there is none)."
+    dl = getattr(self.data, 'valid_dl', None) or getattr(self.data, 'train_dl', None)
+    if dl is not None: return model_summary(self.model, next(iter(dl))[0][:1].float(), print_out=print_out)
+    size = (getattr(self.data, 'desc', {}) or {}).get('size') or 128
     size = (size, size) if isinstance(size, int) else tuple(size)
-    n_in = next(m for m in learn.model.modules() if isinstance(m, nn.Conv2d)).in_channels
-    return model_summary(learn.model, input_shape=(1, n_in, *size), print_out=print_out)
+    n_in = next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    return model_summary(self.model, input_shape=(1, n_in, *size), print_out=print_out)
 
+# %% ../nbs/09_vision.ipynb #e040d53e
 def _ready(learn, desc, mixed_precision, channels_last):
     learn.model_desc, learn.pretrained = desc, learn.model.l3_pretrained
-    learn.summary = lambda print_out=True: learner_summary(learn, print_out)
     if learn.pretrained: learn.freeze()
     return speed_up(learn, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #4aa732fe
 def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics=None, lin_ftrs=None, ps=0.5, n_in=3,
                 loss_func=None, y_range=None, concat_pool=True, mixed_precision='auto', channels_last=True,
                 **learner_kwargs) -> Learner:
@@ -341,6 +372,7 @@ def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, layer_groups=cnn_groups(model), **learner_kwargs)
     return _ready(learn, {'kind': 'cnn', 'kwargs': kw}, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #565f02fb
 @register_model('cnn')
 def _cnn_from_desc(**kw) -> nn.Module: return cnn_model(pretrained=False, **kw)
 
@@ -355,18 +387,21 @@ def _hw_of(size):
     except (TypeError, ValueError):
         raise ValueError(f'img_size must be an int or a pair (h, w), got {size!r}') from None
 
+# %% ../nbs/09_vision.ipynb #f10286ea
 def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics=None, wd=1e-2, blur=False,
                  self_attention=False, y_range=None, n_in=3, img_size=None, norm=None, loss_func=None,
                  mixed_precision='auto', channels_last=True, **learner_kwargs) -> Learner:
     "A `Learner` with a `DynamicUnet` over a ResNet body for `data.c` classes per pixel."
     size = img_size if img_size is not None else getattr(data, 'size', None)
     kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size),
-              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None, n_in=n_in,
+              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None,
+              n_in=n_in,
               norm=norm)
     model = unet_model(pretrained=pretrained, **kw)
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, wd=wd, layer_groups=unet_groups(model),
                     **learner_kwargs)
     return _ready(learn, {'kind': 'unet', 'kwargs': kw}, mixed_precision, channels_last)
 
+# %% ../nbs/09_vision.ipynb #71388bc5
 @register_model('unet')
 def _unet_from_desc(**kw) -> nn.Module: return unet_model(pretrained=False, **kw)

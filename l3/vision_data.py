@@ -191,7 +191,7 @@ class ImageList(ItemList):
     def get(self, i, ds): return open_image(self.items[i], self.convert_mode)
     def proc_batch(self, xb, yb, dl):
         "A uint8 batch on the device -> float in [0, 1], augmented (the target too when `tfm_y`), normalised."
-        lbl, st, xb = dl.dataset.label, dl.stats, xb.float()
+        lbl, st, xb = dl.label, dl.stats, xb.float()
         if lbl.on_device is not None: yb = lbl.on_device(yb)
         if dl.tfms: xb, yb = augment_batch(dl.tfms, xb.mul_(1/255), yb, lbl if dl.tfm_y else None)
         scale = 1. if dl.tfms else 255.               # not augmented: the /255 is folded into normalising

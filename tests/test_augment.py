@@ -1,7 +1,8 @@
 """Property tests of l3.augment: points follow their pixels, masks keep their ids, the dihedral group, determinism,
 identities, and the bad-input errors. Small images and few examples: this runs on 2 shared CPU cores."""
 import json
-import pytest, torch
+import pytest
+import torch
 from hypothesis import given, settings, assume, HealthCheck, strategies as st
 
 from l3.augment import (IGNORE_ID, RESIZE_METHODS, DIHEDRAL, Flip, Dihedral, Rotate, Zoom, Warp, Brightness, Contrast,
@@ -153,7 +154,8 @@ def test_valid_is_deterministic(seed, method):
     x1, m1 = augment_batch(valid, x, a[1][None].expand(4, -1, -1), 'mask')
     assert torch.equal(x1, x) and torch.equal(m1, a[1][None].expand(4, -1, -1))
     train, _ = get_transforms()
-    r1 = augment_batch(train, x, generator=gen(seed))[0]; r2 = augment_batch(train, x, generator=gen(seed))[0]
+    r1 = augment_batch(train, x, generator=gen(seed))[0]
+    r2 = augment_batch(train, x, generator=gen(seed))[0]
     assert torch.equal(r1, r2)                                    # and a seeded training draw repeats
 
 @FAST
@@ -207,7 +209,8 @@ def test_bench_quick(capsys):
     import importlib.util
     from pathlib import Path
     spec = importlib.util.spec_from_file_location('bench_augment', Path(__file__).resolve().parents[1]/'bench'/'augment.py')
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     res = mod.main(['--quick'])
     assert res['cpu']['l3'] > 0
     out = capsys.readouterr().out

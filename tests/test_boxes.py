@@ -2,9 +2,11 @@
 inside with an area, boxes and classes paired, the dihedral group, deterministic validation), `bb_pad_collate`, the
 COCO reader's bad input (each error names the file, image or annotation), drawing and export. Small images, few
 examples: this runs on 2 shared CPU cores."""
-import json, shutil, warnings
-from pathlib import Path
-import pytest, torch
+import json
+import shutil
+import warnings
+import pytest
+import torch
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from l3.core import DataError
@@ -130,9 +132,12 @@ def test_image_with_zero_boxes_goes_through(coco):
 
 # ---------------------------------------------------------------- bad input: a clear error naming the culprit
 def _write(coco, tmp_path, edit, name='train.json'):
-    js = json.loads((coco/'train.json').read_text()); edit(js)
-    d = tmp_path/'c'; d.mkdir(exist_ok=True)
-    (d/name).write_text(json.dumps(js)); return d/name
+    js = json.loads((coco/'train.json').read_text())
+    edit(js)
+    d = tmp_path/'c'
+    d.mkdir(exist_ok=True)
+    (d/name).write_text(json.dumps(js))
+    return d/name
 
 @pytest.mark.parametrize('edit,msg', [
     (lambda j: j['annotations'][2].update(bbox=[10, 10, 0, 5]), 'annotation 2 (image_id'),
@@ -158,7 +163,8 @@ def test_malformed_json(tmp_path):
     with pytest.raises(DataError, match="no top-level list 'categories'"): get_annotations(tmp_path/'list.json')
 
 def test_missing_image_files_counted_and_listed(coco, tmp_path):
-    d = tmp_path/'copy'; shutil.copytree(coco, d)
+    d = tmp_path/'copy'
+    shutil.copytree(coco, d)
     gone = sorted((d/'train').iterdir())[:7]
     for f in gone: f.unlink()
     with pytest.raises(DataError) as e: get_annotations(d/'train.json')
@@ -177,7 +183,8 @@ def test_image_without_annotations_kept_and_said_once(coco, tmp_path):
         j['annotations'] = [a for a in j['annotations'] if a['image_id'] not in ids]
     f = _write(coco, tmp_path, edit)
     with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter('always'); names, lbls = get_annotations(f, folder=coco/'train')
+        warnings.simplefilter('always')
+        names, lbls = get_annotations(f, folder=coco/'train')
     said = [x for x in w if 'no box' in str(x.message)]
     assert len(said) == 1 and '2 images have no box' in str(said[0].message) and str(f) in str(said[0].message)
     assert len(names) == 24 and lbls[0] == [[], []] and lbls[1] == [[], []]
@@ -200,7 +207,8 @@ def test_bad_labels(coco):
 
 # ---------------------------------------------------------------- drawing, describe, the largest object, export
 def test_show_batch_draws_boxes_with_names(coco):
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+    matplotlib.use('Agg')
     data = boxes_data(coco, get_transforms(), bs=4)
     fig = data.show_batch(rows=2, figsize=(4, 4), ds_type='valid')
     _, (bb, cc) = data.one_batch('valid')
@@ -217,8 +225,11 @@ def test_largest_box_label_and_loss(coco):
     assert torch.allclose(b0[0], torch.tensor(raw_b[area.index(max(area))])) and data.classes[int(c0[0])] == raw_n[area.index(max(area))]
     xb, yb = data.one_batch()
     assert yb.shape == (4, 5) and data.c == len(data.classes) + 4
-    lf = data.label.loss(); assert isinstance(lf, BoxClassLoss)
-    out = torch.randn(4, data.c, requires_grad=True); lf(out, yb).backward(); assert out.grad.abs().sum() > 0
+    lf = data.label.loss()
+    assert isinstance(lf, BoxClassLoss)
+    out = torch.randn(4, data.c, requires_grad=True)
+    lf(out, yb).backward()
+    assert out.grad.abs().sum() > 0
     box, names = data.label.decode(lf.activation(out)[0])
     assert box.shape == (1, 4) and names[0] in data.classes
     assert box_iou(yb[:1, :4], yb[:1, :4]).item() == pytest.approx(1.) or yb[0, 4] == 0

@@ -2,8 +2,8 @@
 
 `import torchvision` loads triton through torch's compiler; from triton 3.9 on it is built with nanobind, which prints
 about 30 lines of "nanobind: leaked ..." at exit for each of its objects still alive then. l3.fast's `freeze_imports`
-hides the objects alive at import from the garbage collector, so they would be; it unfreezes at exit when a nanobind
-extension is loaded. The fake extension below checks that choice where the installed triton is not nanobind's.
+(called by `l3 lesson` in each lesson's kernel) hides the objects alive then from the garbage collector, so they would
+be; it unfreezes at exit when a nanobind extension is loaded. The fake extension below checks that choice where the installed triton is not nanobind's.
 """
 import os
 import subprocess
@@ -25,7 +25,7 @@ def test_import_vision_exits_quietly():
 
 def test_training_one_batch_exits_quietly():
     p = run_py('''
-        from l3.learner import Callback, CancelFit
+        from l3.callbacks import Callback, CancelFit
         from l3.vision import cnn_learner
         from _serve_models import mnist_data
         class OneBatch(Callback):
@@ -48,6 +48,7 @@ FAKE_NANOBIND = '''
         ext.f = nb_func()
         sys.modules['fake_nanobind_ext'] = ext
     import l3.fast
+    l3.fast.freeze_imports()                           # as `l3 lesson` does in a lesson's kernel
     print('frozen', gc.get_freeze_count(), flush=True)'''
 
 def test_freeze_undone_at_exit_only_with_nanobind():

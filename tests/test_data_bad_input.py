@@ -1,6 +1,8 @@
 """Bad input to the data block API: each error names the file/value at fault and says what to do."""
-import re
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 from PIL import Image
 from l3.data import DataError, prepare_item
 from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, open_image, open_mask
@@ -26,7 +28,8 @@ def camvid(tmp_path):
     codes = ['Sky', 'Road', 'Void']
     for i in range(4):
         _img(tmp_path/'images'/f'f{i}.png', (6, 8))
-        m = np.full((6, 8), i % 3, np.uint8); (tmp_path/'labels').mkdir(exist_ok=True)
+        m = np.full((6, 8), i % 3, np.uint8)
+        (tmp_path/'labels').mkdir(exist_ok=True)
         Image.fromarray(m).save(tmp_path/'labels'/f'f{i}_P.png')
     return tmp_path, codes, (lambda x: tmp_path/'labels'/f'{x.stem}_P{x.suffix}')
 
@@ -45,11 +48,13 @@ def test_empty_folder(tmp_path):
     with pytest.raises(DataError, match=r'no image files found in .*empty.*extensions'): ImageList.from_folder(tmp_path/'empty')
 
 def test_folder_of_non_images(tmp_path):
-    (tmp_path/'d').mkdir(); (tmp_path/'d'/'notes.txt').write_text('hi')
+    (tmp_path/'d').mkdir()
+    (tmp_path/'d'/'notes.txt').write_text('hi')
     with pytest.raises(DataError, match='no image files'): ImageList.from_folder(tmp_path/'d')
 
 def test_split_by_folder_wrong_name(folders):
-    with pytest.raises(DataError, match=r"no items in folder .*validation.*\['train', 'valid'\].*split_by_folder\(train=..., valid=...\)"):
+    with pytest.raises(DataError, match=r"no items in folder .*validation.*\['train', "
+                                        r"'valid'\].*split_by_folder\(train=..., valid=...\)"):
         ImageList.from_folder(folders).split_by_folder(valid='validation')
 
 def test_label_before_split(folders):
@@ -80,13 +85,15 @@ def test_label_column_nan(tmp_path):
 def test_unknown_label_column(tmp_path):
     _planet(tmp_path, ['a'], None)
     pd.DataFrame({'image_name': ['a'], 'tags': ['clear']}).to_csv(tmp_path/'l.csv', index=False)
-    with pytest.raises(DataError, match=r"label column 'tag' not in the table; its columns are \['image_name', 'tags'\]"):
+    with pytest.raises(DataError, match=r"label column 'tag' not in the table; its columns are \['image_name', "
+                                        r"'tags'\]"):
         ImageList.from_csv(tmp_path, 'l.csv', folder='train', suffix='.jpg').split_none().label_from_df(cols='tag')
 
 
 # --- labels ----------------------------------------------------------------------------------------------------------
 def test_unknown_label_in_classes(folders):
-    with pytest.raises(DataError, match=r"labels are not in classes, e\.g\. 'b' for .*b0.png.*add the label to classes"):
+    with pytest.raises(DataError, match=r"labels are not in classes, e\.g\. 'b' for .*b0.png.*add the label to "
+                                        r"classes"):
         ImageList.from_folder(folders).split_by_folder().label_from_folder(classes=['a'])
 
 def test_unknown_tag_in_classes(tmp_path):
@@ -102,13 +109,15 @@ def test_regex_no_match(folders):
 
 # --- images ----------------------------------------------------------------------------------------------------------
 def test_corrupt_image_named_at_first_read(folders):
-    bad = folders/'train'/'a'/'a0.png'; bad.write_bytes(b'\x89PNG garbage')
+    bad = folders/'train'/'a'/'a0.png'
+    bad.write_bytes(b'\x89PNG garbage')
     src = ImageList.from_folder(folders).split_by_folder().label_from_folder().transform(size=4)
     with pytest.raises(DataError, match=r'could not read image .*a0\.png.*remove or replace it'):
         src.databunch(bs=2, num_workers=0)  # the first training item is read when the DataBunch is made
 
 def test_corrupt_image_named_from_worker(folders):
-    bad = folders/'train'/'b'/'b2.png'; bad.write_bytes(b'not an image at all')
+    bad = folders/'train'/'b'/'b2.png'
+    bad.write_bytes(b'not an image at all')
     data = ImageList.from_folder(folders).split_by_folder().label_from_folder().transform(size=4).databunch(bs=6, num_workers=1)
     with pytest.raises(DataError, match=r'b2\.png'):
         for _ in data.train_dl: pass
@@ -117,7 +126,8 @@ def test_open_image_missing():
     with pytest.raises(DataError, match='ghost.png does not exist'): open_image('ghost.png')
 
 def test_different_sizes_without_size(tmp_path):
-    _img(tmp_path/'train'/'a'/'1.png', (8, 8)); _img(tmp_path/'train'/'a'/'2.png', (9, 8))
+    _img(tmp_path/'train'/'a'/'1.png', (8, 8))
+    _img(tmp_path/'train'/'a'/'2.png', (9, 8))
     _img(tmp_path/'valid'/'a'/'3.png', (8, 8))
     data = ImageList.from_folder(tmp_path).split_by_folder().label_from_folder().databunch(bs=2)
     with pytest.raises(DataError, match=r'different shapes .*pass size=\.\.\. to \.transform\(\)'): data.one_batch()
@@ -134,9 +144,11 @@ def test_prepare_item_bad_type(folders):
 # --- segmentation ----------------------------------------------------------------------------------------------------
 def test_mask_value_outside_codes(camvid):
     path, codes, get_y = camvid
-    m = np.zeros((6, 8), np.uint8); m[2, 3] = 40
+    m = np.zeros((6, 8), np.uint8)
+    m[2, 3] = 40
     Image.fromarray(m).save(path/'labels'/'f2_P.png')
-    with pytest.raises(DataError, match=r'mask .*f2_P\.png has class 40 .*codes list 3 classes.*fix the mask or the codes'):
+    with pytest.raises(DataError, match=r'mask .*f2_P\.png has class 40 .*codes list 3 classes.*fix the mask or the '
+                                        r'codes'):
         SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)  # at labelling
 
 def test_mask_value_outside_codes_at_load_time(camvid, monkeypatch):
@@ -145,7 +157,8 @@ def test_mask_value_outside_codes_at_load_time(camvid, monkeypatch):
     path, codes, get_y = camvid
     monkeypatch.setattr(l3.vision_data, 'MASK_SCAN_MAX', 0)
     src = SegmentationItemList.from_folder(path/'images').split_none().label_from_func(get_y, classes=codes)
-    m = np.zeros((6, 8), np.uint8); m[2, 3] = 40
+    m = np.zeros((6, 8), np.uint8)
+    m[2, 3] = 40
     Image.fromarray(m).save(path/'labels'/'f2_P.png')
     data = src.transform(size=(6, 8), tfm_y=True).databunch(bs=4)
     with pytest.raises(DataError, match=r'mask .*f2_P\.png has class 40 .*codes list 3 classes'): data.one_batch()
@@ -175,7 +188,8 @@ def test_segmentation_needs_codes(camvid):
 def test_valid_txt_entries_not_found(camvid):
     path, codes, get_y = camvid
     (path/'valid.txt').write_text('f0.png\nf1.png\nmissing_a.png\nmissing_b.png\n')
-    with pytest.raises(DataError, match=r"2 of 4 names in .*valid\.txt match no item, e\.g\. \['missing_a\.png', 'missing_b\.png'\]"):
+    with pytest.raises(DataError, match=r"2 of 4 names in .*valid\.txt match no item, e\.g\. \['missing_a\.png', "
+                                        r"'missing_b\.png'\]"):
         SegmentationItemList.from_folder(path/'images').split_by_fname_file('../valid.txt')
 
 def test_valid_txt_missing(camvid):
@@ -188,7 +202,8 @@ def test_valid_txt_missing(camvid):
 def test_points_outside_image(tmp_path):
     for i in range(2): _img(tmp_path/'01'/f'frame_{i}_rgb.jpg', (10, 20))
     src = PointsItemList.from_folder(tmp_path).split_none().label_from_func(lambda o: torch.tensor([50., 5.]))
-    with pytest.raises(DataError, match=r'point \[\[50\.0, 5\.0\]\] \(row, col\) of .*frame_0_rgb\.jpg lies outside the image of size \(10, 20\)'):
+    with pytest.raises(DataError, match=r'point \[\[50\.0, 5\.0\]\] \(row, col\) of .*frame_0_rgb\.jpg lies outside '
+                                        r'the image of size \(10, 20\)'):
         src.transform(size=(10, 20), tfm_y=True).databunch(bs=2)
 
 

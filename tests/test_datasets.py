@@ -2,7 +2,16 @@
 
 Every server is a `local_http_server` context: its thread stops when the `with` block ends; all timeouts are short.
 """
-import io, os, sys, json, socket, hashlib, tarfile, zipfile, subprocess, dataclasses, types
+import io
+import sys
+import json
+import socket
+import hashlib
+import tarfile
+import zipfile
+import subprocess
+import dataclasses
+import types
 from pathlib import Path
 import pytest
 import l3.datasets as ds
@@ -15,17 +24,25 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 def closed_port() -> int:
-    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
     return port
 
 
 def make_tar(path, members: dict, links: dict | None = None, hardlinks: dict | None = None, mode='w:gz'):
     with tarfile.open(path, mode) as tf:
         for n, data in members.items():
-            ti = tarfile.TarInfo(n); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
         for kind, d in ((tarfile.SYMTYPE, links or {}), (tarfile.LNKTYPE, hardlinks or {})):
             for n, target in d.items():
-                ti = tarfile.TarInfo(n); ti.type = kind; ti.linkname = target; tf.addfile(ti)
+                ti = tarfile.TarInfo(n)
+                ti.type = kind
+                ti.linkname = target
+                tf.addfile(ti)
     return Path(path)
 
 
@@ -40,7 +57,8 @@ MNIST_MEMBERS = {'mnist_tiny/labels.csv': b'name,label\ntrain/3/a.png,3\n', 'mni
 
 
 def fake_synth(name, dest, seed=0):
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
     (dest/'labels.csv').write_text('name,label\n')
     (dest/SYNTH_MARKER).write_text(json.dumps(dict(name=name, seed=seed, version=ds.SYNTH_VERSION)))
     return dest
@@ -142,12 +160,15 @@ def test_extract_formats_and_second_call(tmp_path, fmt):
     else:
         py7zr = pytest.importorskip('py7zr')
         src = tmp_path/'src'
-        for n, d in members.items(): (src/n).parent.mkdir(parents=True, exist_ok=True); (src/n).write_bytes(d)
+        for n, d in members.items():
+            (src/n).parent.mkdir(parents=True, exist_ok=True)
+            (src/n).write_bytes(d)
         arc = tmp_path/f'x.{fmt}'
         with py7zr.SevenZipFile(arc, 'w') as z:
             if fmt == '7z': z.writeall(src/'top', 'top')
             else:
-                make_tar(tmp_path/'x.tar', members, mode='w'); z.write(tmp_path/'x.tar', 'x.tar')
+                make_tar(tmp_path/'x.tar', members, mode='w')
+                z.write(tmp_path/'x.tar', 'x.tar')
     out = extract_archive(arc, tmp_path/'out', strip_root=True)
     assert (out/'a.txt').read_bytes() == b'a' and (out/'sub/b.txt').read_bytes() == b'b' and (out/MARKER).exists()
     assert not (out/'x.tar').exists()
@@ -216,8 +237,10 @@ def test_get_dataset_downloads_extracts_and_records_checksum(tmp_path, mnist_at)
         assert sums[f'{base}/mnist_tiny.tgz'] == dict(sha256=file_hash(arc), size=arc.stat().st_size)
         assert get_dataset('mnist_tiny', p, offline=False) == p and len(log) == 1   # second call: nothing
         # next download is verified against the recorded checksum
-        sums[f'{base}/mnist_tiny.tgz']['sha256'] = 'f' * 64; (root/'.checksums.json').write_text(json.dumps(sums))
-        import shutil; shutil.rmtree(p)
+        sums[f'{base}/mnist_tiny.tgz']['sha256'] = 'f' * 64
+        (root/'.checksums.json').write_text(json.dumps(sums))
+        import shutil
+        shutil.rmtree(p)
         with pytest.raises(DownloadError, match='checksum mismatch'): get_dataset('mnist_tiny', p, offline=False)
         assert dataset_status('mnist_tiny', p) == 'absent'
 
@@ -287,7 +310,9 @@ def test_replace_synth_and_force_synth(tmp_path, mnist_at):
 
 
 def test_incomplete_folder_is_not_overwritten_by_stand_in(tmp_path, fake_synth_module):
-    dest = tmp_path/'mnist_tiny'; dest.mkdir(); (dest/'my_notes.txt').write_text('mine')
+    dest = tmp_path/'mnist_tiny'
+    dest.mkdir()
+    (dest/'my_notes.txt').write_text('mine')
     with pytest.raises(DownloadError, match='incomplete'): get_dataset('mnist_tiny', dest, offline=True)
     assert (dest/'my_notes.txt').read_text() == 'mine'
 
@@ -317,11 +342,15 @@ class FakeKaggle:
         self.calls.append((competition, file_name))
         if self.error is not None: raise self.error
         served_as, data = self.files[file_name]
-        out = Path(path)/served_as; out.parent.mkdir(parents=True, exist_ok=True); out.write_bytes(data)
+        out = Path(path)/served_as
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
 
 
 class HTTPErr(Exception):
-    def __init__(self, code): super().__init__(f'{code} Client Error'); self.response = types.SimpleNamespace(status_code=code)
+    def __init__(self, code):
+        super().__init__(f'{code} Client Error')
+        self.response = types.SimpleNamespace(status_code=code)
 
 
 CSV = b'image_name,tags\ntrain_0,clear primary\ntrain_1,cloudy\n'
@@ -412,7 +441,9 @@ def test_progress_bar_shown_unless_quiet(tmp_path, monkeypatch, capsys):
 def test_interrupted_before_rename_finishes_without_download(tmp_path, mnist_at):
     staged = tmp_path/'.mnist_tiny.extracted'
     for n, d in MNIST_MEMBERS.items():
-        f = staged/n.split('/', 1)[1]; f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(d)
+        f = staged/n.split('/', 1)[1]
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(d)
     with local_http_server({}) as (base, log):
         mnist_at(f'{base}/mnist_tiny.tgz')
         p = get_dataset('mnist_tiny', tmp_path/'mnist_tiny', offline=False)
@@ -422,8 +453,11 @@ def test_stand_in_from_an_older_generator_is_set_aside_and_rewritten(tmp_path, c
     "A stand-in written by an older l3 (its marker has an older version) is moved aside, not deleted, and regenerated."
     dest = ds.get_dataset('mnist_tiny', dest=tmp_path/'mnist_tiny', offline=True)
     assert ds.synth_version(dest) == ds.SYNTH_VERSION
-    marker = json.loads((dest/ds.SYNTH_MARKER).read_text()); del marker['version']     # as written before versions
-    (dest/ds.SYNTH_MARKER).write_text(json.dumps(marker)); (dest/'models').mkdir(); (dest/'models'/'mine.pth').write_text('x')
+    marker = json.loads((dest/ds.SYNTH_MARKER).read_text())
+    del marker['version']     # as written before versions
+    (dest/ds.SYNTH_MARKER).write_text(json.dumps(marker))
+    (dest/'models').mkdir()
+    (dest/'models'/'mine.pth').write_text('x')
     assert ds.synth_version(dest) == 1
     capsys.readouterr()
     again = ds.get_dataset('mnist_tiny', dest=dest, offline=True)

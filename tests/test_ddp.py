@@ -5,10 +5,17 @@ broadcast process 0's), that each saw half of the training data, that the valida
 processes (both report the metrics of the whole validation set, equal to a single-process evaluation of the final
 model), and that only process 0 prints and saves.
 """
-import json, os, socket, subprocess, sys, textwrap
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 import pytest
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +23,10 @@ WORKER = textwrap.dedent('''
     import json, os, sys
     from pathlib import Path
     import torch, torch.nn as nn
-    from l3.learner import Learner, tensor_data, rank, world_size
+    from l3.learner import Learner
+    from l3.tensor_data import tensor_data
+    from l3.distributed import rank, world_size
+    import l3.schedules        # learn.fit_one_cycle
     import l3.learner_export   # learn.save
     from l3.metrics import accuracy
     out = Path(sys.argv[1])
@@ -43,7 +53,8 @@ WORKER = textwrap.dedent('''
 
 def _free_port():
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 def _blobs(n, seed):
     g = torch.Generator().manual_seed(seed)
@@ -70,7 +81,8 @@ def test_ddp_two_cpu_processes(tmp_path):
 
     # the reduced metrics are those of the whole validation set, as one process computes them on the final model
     model = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
-    model.load_state_dict(w0); model.eval()
+    model.load_state_dict(w0)
+    model.eval()
     x, y = _blobs(128, 1)
     with torch.no_grad(): out = model(x)
     acc, loss = (out.argmax(1) == y).float().mean().item(), F.cross_entropy(out, y).item()

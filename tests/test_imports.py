@@ -1,10 +1,13 @@
 """The shape rule of DESIGN.md: a module imports only from modules of earlier notebooks, at the top of its file.
 
-The order is the notebooks' order in nbs/ (sorted file names: 10_text, 10a_text_data, 10b_text_models, 11_...), each notebook's `#| default_exp` naming its module. The CLI
+The order is the notebooks' order in nbs/ (sorted file names: 10_text, 10a_text_data, 10b_text_models, 11_...), each
+notebook's `#| default_exp` naming its module. The CLI
 alone may import lazily (a fast `--help`). `KNOWN` lists the violations still being removed by the redesign; a new
 one fails, and so does a listed one that is gone (shrink the list when you fix one).
 """
-import ast, json, re
+import ast
+import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +61,7 @@ def test_imports_follow_notebook_order():
 def test_checker_catches_a_backward_import(tmp_path):
     "The checker itself: a module importing a later one, or importing inside a function, is reported."
     src = 'from .vision import x\ndef f():\n    from l3.text import y\n'
-    p = tmp_path/'m.py'; p.write_text(src)
+    p = tmp_path/'m.py'
+    p.write_text(src)
     got = list(l3_imports(p))
     assert ('vision', 1, True) in got and ('text', 3, False) in got

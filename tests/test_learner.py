@@ -1,10 +1,14 @@
 """Faults and bad input for l3.learner and l3.metrics: interrupts, NaN, wrong checkpoints, failed saves, bad shapes."""
-import json, warnings
+import json
 from functools import partial
 import pytest
-import torch, torch.nn as nn
-import l3.learner as L
-from l3.learner import Learner, Callback, tensor_data, lr_range, GradientClipping, CancelFit
+import torch
+import torch.nn as nn
+import l3.callbacks as C
+from l3.callbacks import Callback, GradientClipping
+from l3.learner import Learner, lr_range
+from l3.tensor_data import tensor_data
+from l3.schedules import LRFinder
 from l3.learner_export import load_learner, register_model, SaveModelCallback, EarlyStoppingCallback
 from l3.labels import BCEWithLogitsFlat, CrossEntropyFlat
 from l3.metrics import AvgMetric, accuracy, accuracy_thresh, fbeta, mse, rmse, masked_accuracy, MeanIoU, best_thresholds
@@ -28,10 +32,12 @@ def learn(tmp_path):
 
 
 class InterruptAt(Callback):
-    "Raise KeyboardInterrupt (as Ctrl-C would) at a given epoch and batch."
-    def __init__(self, epoch, batch, event='before_batch'): self.epoch, self.batch, self.event = epoch, batch, event
-    def __call__(self, event):
-        if event == self.event and self.learn.training and self.learn.epoch == self.epoch and self.learn.iter == self.batch:
+    "Raise KeyboardInterrupt (as Ctrl-C would) at a given epoch and batch, at `event`."
+    def __init__(self, epoch, batch, event='before_batch'):
+        self.epoch, self.batch = epoch, batch
+        setattr(self, event, self.interrupt)
+    def interrupt(self):
+        if self.learn.training and self.learn.epoch == self.epoch and self.learn.iter == self.batch:
             raise KeyboardInterrupt()
 
 
@@ -60,7 +66,7 @@ def test_interrupted_lr_find_restores_weights(learn):
     learn.fit(1, 1e-3)
     w0 = {k: v.clone() for k, v in learn.model.state_dict().items()}
     with pytest.raises(KeyboardInterrupt):
-        learn.fit(5, 1e-3, callbacks=[L.LRFinder(num_it=40), InterruptAt(1, 2)])
+        learn.fit(5, 1e-3, callbacks=[LRFinder(num_it=40), InterruptAt(1, 2)])
     assert all(torch.equal(w0[k], v) for k, v in learn.model.state_dict().items())
     assert not learn.lr_finding
 
@@ -68,7 +74,8 @@ def test_interrupted_lr_find_restores_weights(learn):
 def test_nan_loss_stops_with_epoch_and_batch(learn):
     class Poison(Callback):
         def after_pred(self):
-            if self.learn.training and self.learn.epoch == 1 and self.learn.iter == 4: self.learn.pred = self.learn.pred + float('nan')
+            if self.learn.training and (self.learn.epoch, self.learn.iter) == (1, 4):
+                self.learn.pred = self.learn.pred + float('nan')
     with pytest.warns(RuntimeWarning, match=r'epoch 2, batch 5'):
         learn.fit(4, 1e-2, callbacks=[Poison()])
     assert len(learn.recorder.history) == 1
@@ -82,11 +89,14 @@ def test_lr_find_stops_on_divergence(learn):
 
 
 def test_load_other_architecture_names_keys(learn, tmp_path):
-    learn.fit(1, 1e-2); learn.save('m')
-    other = Learner(toy_data(path=tmp_path), nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3), nn.Linear(3, 3)))
+    learn.fit(1, 1e-2)
+    learn.save('m')
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3), nn.Linear(3, 3))
+    other = Learner(toy_data(path=tmp_path), model)
     with pytest.raises(ValueError) as e: other.load('m')
     msg = str(e.value)
-    assert 'm.pth' in msg and 'missing keys: 2.weight, 2.bias' in msg and 'unexpected keys' in msg and '1.running_mean' in msg
+    assert 'm.pth' in msg and 'missing keys: 2.weight, 2.bias' in msg
+    assert 'unexpected keys' in msg and '1.running_mean' in msg
     assert '0.weight: (32, 2) in the file, (8, 2) in the model' in msg
 
 
@@ -99,7 +109,7 @@ def test_failed_save_keeps_previous_checkpoint(learn, tmp_path, monkeypatch):
     def broken_save(obj, dest, *a, **k):
         with open(dest, 'wb') as fh: fh.write(b'half a checkpoint')
         raise OSError('disk full')
-    monkeypatch.setattr(L.torch, 'save', broken_save)
+    monkeypatch.setattr(torch, 'save', broken_save)
     with pytest.raises(OSError): learn.save('ckpt')
     monkeypatch.undo()
     assert f.read_bytes() == good and not [p for p in f.parent.iterdir() if p.name != 'ckpt.pth']   # no temp litter
@@ -141,11 +151,13 @@ def test_metrics_wrong_target_shape_say_so():
 
 def test_wrong_targets_for_loss_fail_clearly(tmp_path):
     d = toy_data(path=tmp_path)
-    with pytest.raises(ValueError, match='no default loss'): Learner(type('D', (), {'y_kind': 'mystery', 'device': 'cpu'})(), mlp())
+    no_label = type('D', (), {'y_kind': 'mystery', 'device': 'cpu'})()
+    with pytest.raises(ValueError, match='no default loss'): Learner(no_label, mlp())
     learn = Learner(d, mlp(), loss_func=BCEWithLogitsFlat())
     with pytest.raises(ValueError, match='BCEWithLogitsFlat'): learn.fit(1)
     assert learn.fit_error is not None
-    learn.loss_func = CrossEntropyFlat(); learn.fit(1)     # and recovers once fixed
+    learn.loss_func = CrossEntropyFlat()
+    learn.fit(1)  # and recovers once fixed
 
 
 def test_bad_arguments():
@@ -163,7 +175,8 @@ def test_gradient_clipping_bounds_the_norm(learn):
     class Check(Callback):
         order = 5
         def after_backward(self):
-            norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in self.learn.model.parameters() if p.grad is not None)).item())
+            grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+            norms.append(torch.sqrt(sum((g ** 2).sum() for g in grads)).item())
     learn.fit(1, 1e-2, callbacks=[GradientClipping(0.05), Check()])
     assert norms and max(norms) <= 0.05 + 1e-5
 
@@ -182,7 +195,8 @@ def test_metrics_accumulate_over_set_and_names(learn):
     learn.metrics = [accuracy, AvgMetric(accuracy, name='acc2')]
     learn.fit(1, 1e-2)
     h = learn.recorder.history[-1]
-    assert learn.recorder.names == ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'acc2', 'time'] and h['acc2'] == h['accuracy']
+    assert learn.recorder.names == ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'acc2', 'time']
+    assert h['acc2'] == h['accuracy']
 
 
 def test_save_best_and_early_stopping_monitor_metric(learn):
@@ -195,9 +209,10 @@ def test_epoch_table_html_in_jupyter_and_text_in_terminal(learn, monkeypatch, ca
     monkeypatch.setenv('L3_QUIET', '0')
     learn.fit(2, 1e-2)
     out = capsys.readouterr().out
-    assert out.count('valid_loss') == 1 and len([l for l in out.splitlines() if l.strip().startswith(('1 ', '2 '))]) == 2
+    assert out.count('valid_loss') == 1
+    assert len([l for l in out.splitlines() if l.strip().startswith(('1 ', '2 '))]) == 2
     shown = []
-    monkeypatch.setattr(L, '_in_jupyter', lambda: True)
+    monkeypatch.setattr(C, '_in_jupyter', lambda: True)
     import IPython.display as D
     class Handle:
         def update(self, obj): shown.append(obj.data)
@@ -207,10 +222,12 @@ def test_epoch_table_html_in_jupyter_and_text_in_terminal(learn, monkeypatch, ca
 
 
 def test_lr_suggest_bench_quick_runs():
-    import subprocess, sys
+    import subprocess
+    import sys
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, str(root / 'bench' / 'lr_suggest.py'), '--quick'], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, str(root / 'bench' / 'lr_suggest.py'), '--quick'], capture_output=True,
+                         text=True,
                          timeout=300, cwd=root)
     assert res.returncode == 0, res.stderr[-2000:]
     assert 'share of the best' in res.stdout and 'valley' in res.stdout

@@ -1,12 +1,11 @@
 """The Learner on the data block API's real DataBunch (synthetic stand-ins): every label kind trains, predicts from
 a file, exports/loads and shows results."""
 from functools import partial
-from pathlib import Path
-import numpy as np
 import matplotlib
 matplotlib.use('Agg')
 import pytest
-import torch, torch.nn as nn
+import torch
+import torch.nn as nn
 from l3.learner import Learner
 from l3.learner_export import register_model, load_learner
 from l3.metrics import accuracy, fbeta, masked_accuracy, MeanIoU, mse
@@ -66,4 +65,5 @@ def test_every_label_kind(blocks, name, tmp_path):
     if data.label.name == 'mask': assert dec.shape == tuple(data.one_batch('valid')[1].shape[-2:])
     if data.label.name == 'points': assert dec.shape == (1, 2)
     learn.show_results(rows=2)
-    import matplotlib.pyplot as plt; plt.close('all')
+    import matplotlib.pyplot as plt
+    plt.close('all')

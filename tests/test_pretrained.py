@@ -4,11 +4,14 @@ clear errors; nothing tries the network offline.
 
 Never reaches the network: TORCH_HOME points at a temporary folder and L3_OFFLINE=1.
 """
-import pickle, warnings
+import pickle
+import warnings
 import pytest
-import torch, torch.nn as nn, torchvision
+import torch
+import torch.nn as nn
+import torchvision
 from l3.vision import weights_file, pretrained_state_dict, cnn_learner, unet_learner, PretrainedWeightsWarning
-from l3.learner import tensor_data
+from l3.tensor_data import tensor_data
 from _weights import write_resnet_weights, write_wt103, fastai_awd_lstm_state, SPECIALS, WORDS
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def _data(y_kind='multi_category', n_out=17):
     torch.manual_seed(0)
     x = torch.rand(8, 3, 32, 32)
     y = (torch.rand(8, n_out) > 0.7).float() if y_kind == 'multi_category' else torch.randint(0, n_out, (8, 32, 32))
-    return tensor_data(x[:6], y[:6], x[6:], y[6:], bs=3, y_kind=y_kind, device='cpu')
+    return tensor_data(x[:6], y[:6], x[6:], y[6:], bs=3, label_cls=y_kind, device='cpu')
 
 def _frozen_body(model, body) -> bool:
     "Every weight of `body` frozen but BatchNorm's (as fastai's freeze does), and something outside it trains."
@@ -41,12 +44,14 @@ def test_cnn_learner_loads_the_cached_file_and_starts_frozen(torch_home, arch, t
     assert f.parent == torch_home/'hub'/'checkpoints' and f.name == weights_file(arch).name
     ref = torch.load(f, weights_only=True)
     learn = cnn_learner(_data(), arch, pretrained='require', path=tmp_path)
-    assert learn.pretrained and torch.equal(learn.model.body.layer4[0].conv1.weight.detach().contiguous(), ref['layer4.0.conv1.weight'])
+    assert learn.pretrained
+    assert torch.equal(learn.model.body.layer4[0].conv1.weight.detach().contiguous(), ref['layer4.0.conv1.weight'])
     assert _frozen_body(learn.model, learn.model.body)
     before = learn.model.body.layer1[0].conv1.weight.detach().clone()
     learn.fit(1, 1e-3)
     assert torch.equal(learn.model.body.layer1[0].conv1.weight.detach(), before)   # frozen means untouched
-    learn.unfreeze(); assert all(p.requires_grad for p in learn.model.parameters())
+    learn.unfreeze()
+    assert all(p.requires_grad for p in learn.model.parameters())
 
 def test_unet_learner_loads_the_cached_file_and_starts_frozen(torch_home, tmp_path):
     f, = write_resnet_weights(['resnet34'], seed=2)
@@ -58,21 +63,25 @@ def test_unet_learner_loads_the_cached_file_and_starts_frozen(torch_home, tmp_pa
 
 @pytest.mark.parametrize('content', [b'', b'not a checkpoint', 'half'])
 def test_corrupt_file_is_an_error_naming_it(torch_home, content):
-    f = weights_file('resnet34'); f.parent.mkdir(parents=True)
+    f = weights_file('resnet34')
+    f.parent.mkdir(parents=True)
     if content == 'half':   # a download cut in the middle
-        torch.save(torchvision.models.resnet34(weights=None).state_dict(), f); f.write_bytes(f.read_bytes()[:1000])
+        torch.save(torchvision.models.resnet34(weights=None).state_dict(), f)
+        f.write_bytes(f.read_bytes()[:1000])
     else: f.write_bytes(content)
     for how in (True, 'require'):
         with pytest.raises(RuntimeError, match='broken') as e: cnn_learner(_data(), 'resnet34', pretrained=how)
         assert str(f) in str(e.value) and 'delete it' in str(e.value)
 
 def test_a_pickle_of_something_else_is_refused(torch_home):
-    f = weights_file('resnet18'); f.parent.mkdir(parents=True)
+    f = weights_file('resnet18')
+    f.parent.mkdir(parents=True)
     torch.save([torch.zeros(1)], f)
     with pytest.raises(RuntimeError, match='not a state dict'): pretrained_state_dict('resnet18')
 
 def test_wrong_architecture_file_names_it(torch_home):
-    f = weights_file('resnet34'); f.parent.mkdir(parents=True)
+    f = weights_file('resnet34')
+    f.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), f)   # resnet18's weights under resnet34's name
     with pytest.raises(RuntimeError, match='does not fit resnet34') as e: unet_learner(_data('mask', 4), 'resnet34', img_size=(32, 32))
     assert str(f) in str(e.value)
@@ -117,7 +126,8 @@ def test_wt103_loads_into_language_model_learner(tmp_path, monkeypatch, wrap):
     assert 'zorkatik' in vocab and 'movie' in vocab                            # one new token, one known one
     assert torch.allclose(learn.model[1].decoder.bias.detach()[vocab.index('movie')], sd['1.decoder.bias'][itos.index('movie')])
     rnn = learn.model[0].rnns[1].module
-    assert torch.equal(rnn.weight_hh_l0.detach(), sd['0.rnns.1.weight_hh_l0_raw']) and torch.equal(rnn.weight_ih_l0.detach(), sd['0.rnns.1.module.weight_ih_l0'])
+    assert torch.equal(rnn.weight_hh_l0.detach(), sd['0.rnns.1.weight_hh_l0_raw'])
+    assert torch.equal(rnn.weight_ih_l0.detach(), sd['0.rnns.1.module.weight_ih_l0'])
     trainable = [p for p in learn.model.parameters() if p.requires_grad]
     assert trainable and all(any(p is q for q in learn.model[0].encoder.parameters()) or p is learn.model[1].decoder.bias
                              for p in trainable)                             # frozen: the embeddings/decoder only
@@ -129,7 +139,8 @@ def test_wt103_raw_weight_wins_over_the_dropped_copy(tmp_path):
     from l3.text_models import load_pretrained, get_language_model
     wt = write_wt103(tmp_path/'wt', **WT_SMALL)
     sd = torch.load(wt/'lstm_fwd.pth', weights_only=True)
-    sd['0.rnns.0.module.weight_hh_l0'] = torch.zeros_like(sd['0.rnns.0.module.weight_hh_l0'])   # as if saved in training
+    # as if saved in training
+    sd['0.rnns.0.module.weight_hh_l0'] = torch.zeros_like(sd['0.rnns.0.module.weight_hh_l0'])
     torch.save(sd, wt/'lstm_fwd.pth')
     m = get_language_model(len(SPECIAL_TOKENS + WORDS), config=WT_SMALL)   # our specials (fastai's has xxeos too)
     load_pretrained(m, wt/'lstm_fwd.pth', Vocab(SPECIAL_TOKENS + WORDS), wt/'itos_wt103.pkl')

@@ -1,16 +1,22 @@
 "Tests of l3.synth: determinism, the real layouts, the label rules, and that the labels are drawn where they say."
-import hashlib, json, re
+import hashlib
+import json
+import re
 from pathlib import Path
-import numpy as np, pandas as pd, pytest
+import numpy as np
+import pandas as pd
+import pytest
 from PIL import Image
-from l3.synth import SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER, CAMVID_CODES, convert_biwi, synth_camvid, synth_planet
-from l3.synth_text import synth, synth_imdb
+from l3.synth import SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER, CAMVID_CODES, convert_biwi
+from l3.synth_text import synth
 
 def digest(p: Path) -> str:
     "One hash of every file's relative path and bytes under `p`."
     h = hashlib.sha256()
     for f in sorted(p.rglob('*')):
-        if f.is_file(): h.update(f.relative_to(p).as_posix().encode()); h.update(f.read_bytes())
+        if f.is_file():
+            h.update(f.relative_to(p).as_posix().encode())
+            h.update(f.read_bytes())
     return h.hexdigest()
 
 @pytest.fixture(scope='module')
@@ -35,7 +41,8 @@ def test_unknown_name(tmp_path):
     with pytest.raises(ValueError, match='mnist_tiny'): synth('cifar10', tmp_path)
 
 def test_mnist_tiny(made):
-    p = made['mnist_tiny']; df = pd.read_csv(p/'labels.csv')
+    p = made['mnist_tiny']
+    df = pd.read_csv(p/'labels.csv')
     assert list(df.columns) == ['name', 'label'] and set(df.label) == {3, 7}
     assert df.name.str.match(r'^(train|valid)/[37]/\d+\.png$').all()
     assert (df.name.str.split('/').str[1].astype(int) == df.label).all()
@@ -43,7 +50,8 @@ def test_mnist_tiny(made):
     counts = {(split, d): len(list((p/split/d).glob('*.png'))) for split in ('train', 'valid') for d in ('3', '7')}
     assert counts == {('train', '3'): 355, ('train', '7'): 354, ('valid', '3'): 350, ('valid', '7'): 349}  # 1,408 as the real one
     assert len(list((p/'test').glob('*.png'))) == 20
-    im = Image.open(p/df.name[0]); assert im.mode == 'L' and im.size == (28, 28)
+    im = Image.open(p/df.name[0])
+    assert im.mode == 'L' and im.size == (28, 28)
     # 3s and 7s differ on average (a 7 has ink at the top right, a 3 on its lower right bowl)
     mean = lambda d: np.mean([np.asarray(Image.open(f), np.float32) for f in (p/'train'/d).glob('*.png')], 0)
     assert np.abs(mean('3') - mean('7')).max() > 60
@@ -55,25 +63,30 @@ def _check_planet_tags(tags):
         assert set(ts) <= set(PLANET_TAGS) and len(set(ts)) == len(ts), ts
 
 def test_planet_tiny(made):
-    p = made['planet_tiny']; df = pd.read_csv(p/'labels.csv')
+    p = made['planet_tiny']
+    df = pd.read_csv(p/'labels.csv')
     assert list(df.columns) == ['image_name', 'tags'] and df.tags.notna().all()
     assert df.image_name.str.match(r'^train_\d+$').all()
     assert sorted(f.stem for f in (p/'train').glob('*.jpg')) == sorted(df.image_name)
     _check_planet_tags(df.tags.str.split(' '))
     assert set(t for ts in df.tags.str.split(' ') for t in ts) == set(PLANET_TAGS)
-    im = Image.open(p/'train'/f'{df.image_name[0]}.jpg'); assert im.size == (128, 128) and im.mode == 'RGB'
+    im = Image.open(p/'train'/f'{df.image_name[0]}.jpg')
+    assert im.size == (128, 128) and im.mode == 'RGB'
 
 def test_planet_tags_visible(made):
     "Cloudy tiles are bright and grey; tiles with water hold bluish pixels; forest tiles are mostly green."
-    p = made['planet_tiny']; df = pd.read_csv(p/'labels.csv')
+    p = made['planet_tiny']
+    df = pd.read_csv(p/'labels.csv')
     for n, t in df.values[:150]:
-        a = np.asarray(Image.open(p/'train'/f'{n}.jpg'), np.float32); ts = t.split()
+        a = np.asarray(Image.open(p/'train'/f'{n}.jpg'), np.float32)
+        ts = t.split()
         if 'cloudy' in ts: assert a.mean() > 170, (n, t)
         if 'water' in ts: assert ((a[..., 2] - a[..., 1]) > 40).sum() > 50, (n, t)
         if ts == ['clear', 'primary']: assert (a[..., 1] > a[..., 0] + 20).mean() > 0.7, (n, t)
 
 def test_planet_kaggle_layout(made):
-    p = made['planet']; df = pd.read_csv(p/'train_v2.csv')
+    p = made['planet']
+    df = pd.read_csv(p/'train_v2.csv')
     assert list(df.columns) == ['image_name', 'tags']
     assert all((p/'train-jpg'/f'{n}.jpg').is_file() for n in df.image_name)
     assert len(list((p/'test-jpg').glob('test_*.jpg'))) > 0 and len(list((p/'test-jpg-additional').glob('file_*.jpg'))) > 0
@@ -90,8 +103,10 @@ def test_camvid(made, name, size, n_valid):
     assert ims and all(re.match(r'^(0001TP|0006R0|0016E5|Seq05VD)_f?\d+$', f.stem) for f in ims)
     seen = set()
     for f in ims:
-        m = Image.open(p/'labels'/f'{f.stem}_P.png'); assert m.mode == 'L'
-        m = np.asarray(m); assert m.shape == size and m.max() < 32, f
+        m = Image.open(p/'labels'/f'{f.stem}_P.png')
+        assert m.mode == 'L'
+        m = np.asarray(m)
+        assert m.shape == size and m.max() < 32, f
         assert Image.open(f).size == size[::-1]
         seen |= set(np.unique(m).tolist())
         # Void sits on borders: every Void pixel touches a non-Void pixel of another class nearby
@@ -153,14 +168,16 @@ def _check_imdb_sample(df):
 
 def test_imdb_sample(made):
     "The default: the short templated reviews (about 58 words)."
-    df = pd.read_csv(made['imdb_sample']/'texts.csv'); _check_imdb_sample(df)
+    df = pd.read_csv(made['imdb_sample']/'texts.csv')
+    _check_imdb_sample(df)
     assert df.text.str.split().str.len().mean() < 100
 
 
 def test_imdb_sample_long(tmp_path):
     "long_reviews=True: as long as the real sample's reviews (mean 248 words, median 186), with a large vocabulary; the same properties."
     from l3.synth_text import synth_imdb_sample
-    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv'); txt = ' '.join(df.text)
+    df = pd.read_csv(synth_imdb_sample(tmp_path, long_reviews=True)/'texts.csv')
+    txt = ' '.join(df.text)
     _check_imdb_sample(df)
     assert len(df) == 1000 and df.is_valid.sum() == 200
     n_words = df.text.str.replace('<br />', ' ').str.split().str.len()
@@ -170,7 +187,8 @@ def test_imdb_sample_long(tmp_path):
 def test_imdb_full_layout(made):
     p = made['imdb']
     for d in ('train/pos', 'train/neg', 'test/pos', 'test/neg', 'unsup'):
-        fs = list((p/d).glob('*.txt')); assert fs, d
+        fs = list((p/d).glob('*.txt'))
+        assert fs, d
         assert all(re.match(r'^\d+_\d+$', f.stem) for f in fs)
     assert all(int(f.stem.split('_')[1]) >= 7 for f in (p/'train'/'pos').glob('*.txt'))
     assert all(int(f.stem.split('_')[1]) <= 4 for f in (p/'test'/'neg').glob('*.txt'))
@@ -180,7 +198,8 @@ def test_imdb_full_layout(made):
 def test_coco_tiny(made):
     "The real coco_tiny layout: train.json in COCO's format + train/*.jpg at 128x128, 200 images, 6 classes."
     from PIL import Image
-    p = made['coco_tiny']; js = json.loads((p/'train.json').read_text())
+    p = made['coco_tiny']
+    js = json.loads((p/'train.json').read_text())
     assert {'categories', 'images', 'annotations'} <= set(js) and len(js['images']) == 200
     assert {c['name'] for c in js['categories']} == {'chair', 'couch', 'tv', 'remote', 'book', 'vase'}
     assert {Image.open(p/'train'/o['file_name']).size for o in js['images'][:20]} == {(128, 128)}
@@ -192,9 +211,12 @@ def test_biwi_full_size(made):
     p = made['biwi_head_pose_full']
     persons = sorted(d.name for d in p.iterdir() if d.is_dir())
     assert {'09', '13'} <= set(persons) and 3 <= len(persons) < 13
-    cal = np.genfromtxt(p/'13'/'rgb.cal', skip_footer=6); assert abs(cal[0, 0] - 517.679) < 1e-3 and cal[0, 2] == 320
+    cal = np.genfromtxt(p/'13'/'rgb.cal', skip_footer=6)
+    assert abs(cal[0, 0] - 517.679) < 1e-3 and cal[0, 2] == 320
     for f in sorted(p.glob('*/frame_*_pose.txt')):
-        im = Image.open(f.parent/f.name.replace('_pose.txt', '_rgb.jpg')); assert im.size == (640, 480)
+        im = Image.open(f.parent/f.name.replace('_pose.txt', '_rgb.jpg'))
+        assert im.size == (640, 480)
         row, col = convert_biwi(np.genfromtxt(f, skip_header=3), cal)
         assert 0 <= row < 480 and 0 <= col < 640
-        a = np.asarray(im, np.float32); assert a[int(row), int(col), 0] > a[int(row), int(col), 2] + 20   # on the face
+        a = np.asarray(im, np.float32)
+        assert a[int(row), int(col), 0] > a[int(row), int(col), 2] + 20   # on the face

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from l3.text import (tokenize1, tokenize, Vocab, SPECIAL_TOKENS, TK_MAJ, TK_UP, TK_REP, TK_WREP, BOS, LMDataLoader,
+from l3.text import (tokenize1, tokenize, Vocab, SPECIAL_TOKENS, TK_MAJ, TK_UP, TK_REP, BOS, LMDataLoader,
                      pad_collate, SortishSampler, check_vocab_size, tokenize_to_disk, load_ids, clas_dataloader)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,7 +109,8 @@ def test_lm_loader_covers_stream_once(lens, bs, bptt, shuffle, seed):
         expected_len = len(dl)
         batches = list(dl)
         assert len(batches) == expected_len
-        xs = torch.cat([x for x, _ in batches], 1); ys = torch.cat([y for _, y in batches], 1)
+        xs = torch.cat([x for x, _ in batches], 1)
+        ys = torch.cat([y for _, y in batches], 1)
         assert xs.shape == ys.shape == (bs, n - 1) and xs.dtype == torch.long
         assert (xs[:, 1:] == ys[:, :-1]).all()          # y is x shifted by one
         stream = torch.cat([xs, ys[:, -1:]], 1).flatten().tolist()  # the rows, one after another
@@ -121,7 +122,8 @@ def test_lm_loader_covers_stream_once(lens, bs, bptt, shuffle, seed):
             assert d not in seen
             k = lens[d]
             assert stream[i:i + k] == list(range(d * 100, d * 100 + k))[:len(stream) - i]
-            seen.append(d); i += k
+            seen.append(d)
+            i += k
         if not shuffle: assert seen == list(range(len(seen)))
         if not shuffle: assert all(x.shape[1] == bptt for x, _ in batches[:-1])
 
@@ -159,8 +161,10 @@ def test_clas_loader():
     with pytest.raises(ValueError, match='6 documents but 5 labels'): clas_dataloader(docs, [0] * 5)
 
 # ---------------------------------------------------------------- models
-from l3.text_models import (get_language_model, get_text_classifier, load_pretrained, find_pretrained, _awd)
-import pickle, subprocess, sys
+from l3.text_models import (get_language_model, get_text_classifier, load_pretrained, find_pretrained)
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 TINY = dict(emb_sz=8, n_hid=12, n_layers=2)
@@ -175,9 +179,11 @@ def test_lm_shapes_tied_and_state():
 
 def test_classifier_long_documents():
     c = get_text_classifier(30, 3, bptt=4, max_len=6, config=TINY).eval()
-    x = torch.randint(2, 30, (2, 17)); x[1, :9] = 1
+    x = torch.randint(2, 30, (2, 17))
+    x[1, :9] = 1
     assert c(x).shape == (2, 3)
-    x2 = x.clone(); x2[:, :5] = 7      # tokens before the last max_len only build the state: output changes, no crash
+    x2 = x.clone()
+    x2[:, :5] = 7      # tokens before the last max_len only build the state: output changes, no crash
     assert c(x2).shape == (2, 3)
 
 def test_pretrained_mapping_and_mismatch(tmp_path):
@@ -252,7 +258,8 @@ DDP_WORKER = '''
 import json, os, sys
 from pathlib import Path
 import torch, pandas as pd
-from l3.learner import rank, Callback
+from l3.callbacks import Callback
+from l3.distributed import rank
 from l3.text_data import TextList
 from l3.synth_text import synth
 from l3.text_models import language_model_learner, AWD_LSTM
@@ -277,9 +284,12 @@ torch.distributed.destroy_process_group()
 @pytest.mark.skipif(not torch.distributed.is_available(), reason='torch.distributed is not available')
 def test_ddp_language_model(tmp_path):
     "torchrun, 2 CPU processes: each reads half the stream rows (half the batches), and they end with equal weights."
-    import os, socket
+    import os
+    import socket
     (tmp_path/'worker.py').write_text(DDP_WORKER)
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'GLOO_SOCKET_IFNAME': 'lo', 'L3_DEVICE': 'cpu',
            'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
@@ -298,21 +308,25 @@ def test_iter_tokenized_reads_lazily():
     "With worker processes, only a few chunks of the input are read ahead (not the whole corpus)."
     read = []
     def texts():
-        for i in range(2000): read.append(i); yield f'Review number {i}, quite GOOD!!!'
+        for i in range(2000):
+            read.append(i)
+            yield f'Review number {i}, quite GOOD!!!'
     it = iter_tokenized(texts(), n_workers=2, progress=False, chunksize=10)
     first = next(it)
     assert first[:3] == ['xxbos', 'xxmaj', 'review'] and len(read) <= 10 * 6, len(read)
     assert sum(1 for _ in it) == 1999
 
 def _peak_tokenize_to_disk(n, dest):
-    import tracemalloc, l3.text
+    import tracemalloc
+    import l3.text
     l3.text._REMAP_CHUNK = 1 << 12   # the final remapping works in chunks; small ones here so the corpus dominates
     rng = np.random.default_rng(0)
     words = [f'word{i}' for i in range(300)]
     texts = (' '.join(rng.choice(words, 60)) for _ in range(n))
     tracemalloc.start()
     tokenize_to_disk(texts, dest, progress=False, chunksize=100)
-    peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     return peak
 
 def test_tokenize_to_disk_memory_does_not_grow_with_corpus(tmp_path):
@@ -337,8 +351,11 @@ def test_lm_databunch_on_disk_refreshes_when_texts_change(tmp_path):
     assert 'twice' in d2.vocab.stoi and 'twice' not in d1.vocab.stoi
 
 def test_factories(tmp_path):
-    (tmp_path/'train'/'pos').mkdir(parents=True); (tmp_path/'train'/'neg').mkdir(); (tmp_path/'valid'/'pos').mkdir(parents=True)
-    (tmp_path/'valid'/'neg').mkdir(); (tmp_path/'test').mkdir()
+    (tmp_path/'train'/'pos').mkdir(parents=True)
+    (tmp_path/'train'/'neg').mkdir()
+    (tmp_path/'valid'/'pos').mkdir(parents=True)
+    (tmp_path/'valid'/'neg').mkdir()
+    (tmp_path/'test').mkdir()
     for split, n in (('train', 6), ('valid', 2)):
         for lab, w in (('pos', 'great'), ('neg', 'awful')):
             for i in range(n): (tmp_path/split/lab/f'{i}.txt').write_text(f'A {w} film, {w} acting.')
@@ -371,8 +388,10 @@ def test_text_nan_label(tmp_path):
 
 def test_text_label_not_in_classes(tmp_path):
     for lab in ('pos', 'neg', 'neutral'):
-        (tmp_path/'train'/lab).mkdir(parents=True); (tmp_path/'train'/lab/'0.txt').write_text(f'{lab} text')
-        (tmp_path/'test'/lab).mkdir(parents=True); (tmp_path/'test'/lab/'0.txt').write_text(f'{lab} text')
+        (tmp_path/'train'/lab).mkdir(parents=True)
+        (tmp_path/'train'/lab/'0.txt').write_text(f'{lab} text')
+        (tmp_path/'test'/lab).mkdir(parents=True)
+        (tmp_path/'test'/lab/'0.txt').write_text(f'{lab} text')
     with pytest.raises(DataError, match=r"not in classes, e\.g\. 'neutral'.*add the label to classes"):
         TextList.from_folder(tmp_path).split_by_folder(valid='test').label_from_folder(classes=['neg', 'pos'])
 

@@ -3,13 +3,16 @@
 Never reaches the network: torch's cache (TORCH_HOME) points at a temporary folder and L3_OFFLINE=1.
 """
 import re
-import os, warnings
+import warnings
 import pytest
-import torch, torch.nn as nn, torchvision
+import torch
+import torch.nn as nn
+import torchvision
 from l3.vision import (arch_name, weights_file, pretrained_state_dict, PretrainedWeightsWarning, adapt_first_conv,
                        resnet_body, create_head, cnn_model, cnn_groups, unet_model, unet_groups, DynamicUnet,
                        model_summary, cnn_learner, unet_learner, SigmoidRange)
-from l3.learner import tensor_data, TensorData, TensorLoader
+from l3.tensor_data import tensor_data, TensorData
+from l3.databunch import DeviceDataLoader
 from l3.learner_export import load_learner
 
 
@@ -24,7 +27,8 @@ def _fake_weights(arch='resnet18', seed=0):
     "A randomly initialised torchvision model saved under the file name torchvision would download."
     torch.manual_seed(seed)
     ref = getattr(torchvision.models, arch)(weights=None)
-    f = weights_file(arch); f.parent.mkdir(parents=True, exist_ok=True)
+    f = weights_file(arch)
+    f.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ref.state_dict(), f)
     return ref
 
@@ -50,7 +54,8 @@ def test_head_structure():
                                              'BatchNorm1d', 'Dropout', 'Linear']
     assert [l.p for l in h if isinstance(l, nn.Dropout)] == [0.25, 0.5]
     assert [l.in_features for l in h if isinstance(l, nn.Linear)] == [1024, 512]
-    x = torch.zeros(1, 512, 3, 3); x[0, 0, 1, 1] = 9.   # concat pool: max then mean of each channel
+    x = torch.zeros(1, 512, 3, 3)
+    x[0, 0, 1, 1] = 9.  # concat pool: max then mean of each channel
     assert torch.allclose(h[1](h[0](x))[0, [0, 512]], torch.tensor([9., 1.]))
     pts = create_head(512, 4, y_range=(-1.1, 1.1)).eval()
     assert isinstance(pts[-1], SigmoidRange) and pts(torch.randn(2, 512, 2, 2)*1e3).abs().max() <= 1.1
@@ -87,12 +92,16 @@ def test_require_errors(torch_home):
     with pytest.raises(RuntimeError, match='resnet34'): resnet_body('resnet34', pretrained='require')
 
 def test_broken_weights_file(torch_home):
-    f = weights_file('resnet18'); f.parent.mkdir(parents=True); f.write_bytes(b'not a checkpoint')
+    f = weights_file('resnet18')
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b'not a checkpoint')
     with pytest.raises(RuntimeError, match=str(f.name)): resnet_body('resnet18', pretrained='require')
-    with pytest.raises(RuntimeError, match='broken'): resnet_body('resnet18')   # a file there is meant to be used: no fallback
+    # a file there is meant to be used: no fallback
+    with pytest.raises(RuntimeError, match='broken'): resnet_body('resnet18')
 
 def test_wrong_weights_file_names_it(torch_home):
-    f = weights_file('resnet18'); f.parent.mkdir(parents=True)
+    f = weights_file('resnet18')
+    f.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), f)
     with pytest.raises(RuntimeError, match='does not fit resnet18'): resnet_body('resnet18')
 
@@ -139,8 +148,9 @@ def seg_data():
     torch.manual_seed(0)
     x, m = torch.rand(6, 3, 40, 56), torch.randint(0, 4, (6, 40, 56))
     ds = lambda a, b: torch.utils.data.TensorDataset(a, b)
-    return TensorData(TensorLoader(ds(x[:4], m[:4]), 2, shuffle=True, device='cpu'),
-                      TensorLoader(ds(x[4:], m[4:]), 2, device='cpu'), c=4, classes=list('abcd'), y_kind='mask')
+    return TensorData(DeviceDataLoader(ds(x[:4], m[:4]), 'cpu', batch_size=2, shuffle=True),
+                      DeviceDataLoader(ds(x[4:], m[4:]), 'cpu', batch_size=2), c=4, classes=list('abcd'),
+                      label_cls='mask')
 
 def _trainable(model): return {n for n, p in model.named_parameters() if p.requires_grad}
 
@@ -171,11 +181,11 @@ def test_losses_from_target_kind():
     torch.manual_seed(0)
     x = torch.rand(6, 3, 32, 32)
     tags = (torch.rand(6, 5) > 0.5).float()
-    learn = cnn_learner(tensor_data(x[:4], tags[:4], x[4:], tags[4:], bs=2, y_kind='multi_category', device='cpu'),
+    learn = cnn_learner(tensor_data(x[:4], tags[:4], x[4:], tags[4:], bs=2, label_cls='multi_category', device='cpu'),
                         'resnet18', pretrained=False)
     assert type(learn.loss_func).__name__ == 'BCEWithLogitsFlat' and learn.model.head[-1].out_features == 5
     pts = torch.rand(6, 1, 2)*2 - 1
-    learn = cnn_learner(tensor_data(x[:4], pts[:4], x[4:], pts[4:], bs=2, y_kind='points', device='cpu'),
+    learn = cnn_learner(tensor_data(x[:4], pts[:4], x[4:], pts[4:], bs=2, label_cls='points', device='cpu'),
                         'resnet18', pretrained=False, y_range=(-1.1, 1.1))
     assert type(learn.loss_func).__name__ == 'MSELossFlat' and isinstance(learn.model.head[-1], SigmoidRange)
     learn.fit(1, 1e-3)
@@ -188,6 +198,8 @@ def test_fast_path_defaults(cls_data):
     assert learn.channels_last and learn.model.body.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert learn.amp_dtype == (torch.bfloat16 if bf16_pays() else None)
     assert cnn_learner(cls_data, 'resnet18', pretrained=False, mixed_precision=False).amp_dtype is None
+    plain = cnn_learner(cls_data, 'resnet18', pretrained=False, channels_last=False)    # the layout is speed_up's alone
+    assert not plain.channels_last and all(p.is_contiguous() for p in plain.model.parameters())
 
 def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     _fake_weights('resnet18')
@@ -201,8 +213,8 @@ def test_unet_learner_groups_freeze_summary(seg_data, torch_home):
     assert not set(n for n, _ in learn.model.named_parameters()) - _trainable(learn.model)
     learn.fit(1, 1e-3)
     s = learn.summary(print_out=False)
-    # after a fit in float32 on CPU, l3.fast computes the convolutions on tiny maps as one matmul (SmallMapConv2d)
-    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \((SmallMap)?Conv2d\)', s)
+    # speed_up makes each convolution l3.fast's MapSizeConv2d (the kernel chosen by the size of its map)
+    assert 'Layer (type)' in s and re.search(r'middle\.2\.0 \(MapSizeConv2d\)', s)
     assert '[1, 4, 40, 56]' in s and 'Total params' in s
 
 def test_model_summary_counts():
@@ -215,7 +227,8 @@ def test_model_summary_counts():
 
 def test_bench_train_step_smoke():
     "bench/train_step.py --quick runs (l3 side only here) and prints its table; timings are never asserted."
-    import subprocess, sys
+    import subprocess
+    import sys
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     p = subprocess.run([sys.executable, str(root/'bench'/'train_step.py'), '--quick', '--no-fastai', '--tasks', 'cnn'],

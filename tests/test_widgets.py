@@ -1,9 +1,11 @@
 """l3.widgets: the widgets' logic, and their wiring driven from code (no frontend): set a control's value or click a
 button, check the numbers and labels the widget recomputes."""
-import math, os, warnings
+import math
+import warnings
 import numpy as np
 import pytest
-import torch, torch.nn as nn
+import torch
+import torch.nn as nn
 import ipywidgets as W
 from hypothesis import assume, given, settings, strategies as st, HealthCheck
 
@@ -12,15 +14,16 @@ from l3.widgets import (loss_slope, fit_code, lr_find_curve, lr_find_explorer, p
                         segmentation_viewer, segmentation_viewer_from_learner)
 from l3.uat import parse_expression, relu_net, relu_parts, relu_interpolant, fit_relu_net, uat_playground, UAT_TARGETS
 from l3.metrics import accuracy_thresh, fbeta, best_thresholds, MeanIoU
-from l3.learner import Learner, tensor_data
-import l3.vision_data   # the mask label class, for tensor_data(y_kind='mask')
+from l3.learner import Learner
+from l3.tensor_data import tensor_data
 from l3.augment import IGNORE_ID
 
 
 @pytest.fixture(autouse=True, scope='module')
 def single_thread():
     "The tiny models here train fastest on one thread (more threads spin and wait on a busy machine); restored after."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
 
@@ -36,7 +39,8 @@ def test_loss_slope_of_a_line_and_a_valley():
     lrs = np.logspace(-7, 1, 80)
     assert loss_slope(lrs, 2 + 0.3 * np.log10(lrs), 1e-3) == pytest.approx(0.3)
     v = (np.log10(lrs) + 3) ** 2
-    assert loss_slope(lrs, v, 1e-5) == pytest.approx(-4, abs=0.05) and loss_slope(lrs, v, 1e-1) == pytest.approx(4, abs=0.05)
+    assert loss_slope(lrs, v, 1e-5) == pytest.approx(-4, abs=0.05)
+    assert loss_slope(lrs, v, 1e-1) == pytest.approx(4, abs=0.05)
 
 def test_loss_slope_bad_input():
     with pytest.raises(ValueError, match='at least 2'): loss_slope([1e-3], [1.], 1e-3)
@@ -55,7 +59,8 @@ def test_fit_code():
 @pytest.fixture(scope='module')
 def small_learner():
     torch.manual_seed(0)
-    x = torch.randn(512, 2); y = (x[:, 1] > x[:, 0] ** 2 - 1).long()
+    x = torch.randn(512, 2)
+    y = (x[:, 1] > x[:, 0] ** 2 - 1).long()
     data = tensor_data(x[:400], y[:400], x[400:], y[400:], bs=32, device='cpu')
     learn = Learner(data, nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)))
     learn.lr_find(num_it=60)
@@ -78,16 +83,19 @@ def test_lr_find_explorer_wiring(small_learner):
     assert w.controls['plot'].value != png0 and w.controls['plot'].value[:4] == b'\x89PNG'   # the marker moved
     w.controls['suggest_minimum'].click()
     assert w.state['lr'] == pytest.approx(sugg['minimum']) and slider.value == pytest.approx(sugg['minimum'])
-    w.controls['epochs'].value = 2; w.controls['discriminative'].value = True
+    w.controls['epochs'].value = 2
+    w.controls['discriminative'].value = True
     assert w.controls['code'].value == fit_code(sugg['minimum'], 2, discriminative=True)
 
 def test_lr_find_explorer_reruns_lr_find_after_a_fit(capsys):
     torch.manual_seed(1)
-    x = torch.randn(256, 2); y = (x[:, 0] > 0).long()
+    x = torch.randn(256, 2)
+    y = (x[:, 0] > 0).long()
     learn = Learner(tensor_data(x[:200], y[:200], x[200:], y[200:], bs=16, device='cpu'),
                     nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)))
     with pytest.raises(ValueError, match='run learn.lr_find'): lr_find_curve(learn, run=False)
-    learn.lr_find(num_it=40); learn.fit(1, 1e-3)          # the recorder now holds the fit, not the sweep
+    learn.lr_find(num_it=40)
+    learn.fit(1, 1e-3)  # the recorder now holds the fit, not the sweep
     with pytest.raises(ValueError, match='lr_find'): lr_find_curve(learn, run=False)
     w = lr_find_explorer(learn)
     assert 'running learn.lr_find()' in capsys.readouterr().out and w.state['lr'] > 0
@@ -96,7 +104,8 @@ def test_plot_lr_choice_returns_a_figure(small_learner):
     import matplotlib.pyplot as plt
     lrs, losses, sugg = lr_find_curve(small_learner)
     fig = plot_lr_choice(lrs, losses, 1e-3, sugg)
-    assert len(fig.axes[0].lines) >= 5; plt.close(fig)
+    assert len(fig.axes[0].lines) >= 5
+    plt.close(fig)
 
 
 # --- threshold tuner ------------------------------------------------------------------------------------------------
@@ -119,7 +128,8 @@ def test_per_class_fbeta_against_a_column_count(multilabel):
         assert pc[c].item() == pytest.approx(5 * prec * rec / (4 * prec + rec) if prec + rec else 0, abs=1e-6)
 
 def test_per_class_fbeta_nan_when_nothing_to_score():
-    t = torch.zeros(3, 2); t[:, 0] = 1
+    t = torch.zeros(3, 2)
+    t[:, 0] = 1
     pc = per_class_fbeta(torch.full((3, 2), -5.), t, 0.5)
     assert pc[0] == 0 and pc[1].isnan()
 
@@ -145,7 +155,8 @@ def test_threshold_tuner_wiring(multilabel):
     assert w.state['report']['fbeta'] == fbeta(preds, targs, 0.45).item()
     assert w.state['report']['accuracy_thresh'] == accuracy_thresh(preds, targs, 0.45).item()
     html = w.controls['info'].value
-    assert f"{fbeta(preds, targs, 0.45).item():.4f}" in html and f"{accuracy_thresh(preds, targs, 0.45).item():.4f}" in html
+    assert f"{fbeta(preds, targs, 0.45).item():.4f}" in html
+    assert f"{accuracy_thresh(preds, targs, 0.45).item():.4f}" in html
     best = best_thresholds(preds, targs)
     w.controls['best'].click()
     assert w.controls['thresh'].value == pytest.approx(best['thresh'])
@@ -157,7 +168,8 @@ def test_threshold_tuner_per_class_mode(multilabel):
     assert w.controls['cls'].disabled
     w.controls['mode'].value = 'per class'
     assert not w.controls['cls'].disabled and w.state['thresh'] == pytest.approx([0.3] * 4)
-    w.controls['cls'].value = 1; w.controls['thresh'].value = 0.7
+    w.controls['cls'].value = 1
+    w.controls['thresh'].value = 0.7
     assert w.state['thresh'] == pytest.approx([0.3, 0.7, 0.3, 0.3])
     assert w.state['report']['fbeta'] == pytest.approx(fbeta(preds, targs, torch.tensor([0.3, 0.7, 0.3, 0.3])).item())
     w.controls['cls'].value = 2                                  # picking a class shows its threshold, changes nothing
@@ -183,7 +195,8 @@ def test_threshold_tuner_probabilities(multilabel):
 def test_plot_class_fbeta():
     import matplotlib.pyplot as plt
     fig = plot_class_fbeta(torch.tensor([0.5, float('nan'), 1.]), ['a', 'b', 'c'], 0.2)
-    assert len(fig.axes[0].patches) == 4; plt.close(fig)     # 3 bars + the hatched placeholder
+    assert len(fig.axes[0].patches) == 4
+    plt.close(fig)  # 3 bars + the hatched placeholder
     fig = plot_class_fbeta(torch.tensor([0.5, 0.7]), ['a', 'b'], [0.1, 0.3], overall=0.6, selected=1)
     assert fig.axes[0].lines[0].get_ydata()[0] == 0.6 and [t.get_text() for t in fig.axes[0].texts] == ['0.10', '0.30']
     plt.close(fig)
@@ -193,27 +206,33 @@ def test_plot_class_fbeta():
 
 def test_image_iou_matches_mean_iou_metric():
     g = torch.Generator().manual_seed(0)
-    mask = torch.randint(0, 5, (12, 10), generator=g); pred = torch.randint(0, 5, (12, 10), generator=g)
-    m = MeanIoU(); m.accumulate(nn.functional.one_hot(pred, 6).permute(2, 0, 1)[None].float(), mask[None])
+    mask = torch.randint(0, 5, (12, 10), generator=g)
+    pred = torch.randint(0, 5, (12, 10), generator=g)
+    m = MeanIoU()
+    m.accumulate(nn.functional.one_hot(pred, 6).permute(2, 0, 1)[None].float(), mask[None])
     assert torch.allclose(image_iou(pred, mask, 6), m.per_class, equal_nan=True)
-    mv = MeanIoU(void_id=4); mv.accumulate(nn.functional.one_hot(pred, 6).permute(2, 0, 1)[None].float(), mask[None])
+    mv = MeanIoU(void_id=4)
+    mv.accumulate(nn.functional.one_hot(pred, 6).permute(2, 0, 1)[None].float(), mask[None])
     iou = image_iou(pred, mask, 6, void_id=4)
     assert torch.allclose(iou[:4], mv.per_class[:4]) and iou[4].isnan() and iou[5].isnan()
 
 def test_image_iou_ignores_and_errors():
-    mask = torch.tensor([[0, 1], [IGNORE_ID, 1]]); pred = torch.tensor([[0, 1], [0, 0]])
+    mask = torch.tensor([[0, 1], [IGNORE_ID, 1]])
+    pred = torch.tensor([[0, 1], [0, 0]])
     assert image_iou(pred, mask, 2).tolist() == [0.5, 0.5]       # the ignored pixel (predicted 0) does not count
     with pytest.raises(ValueError, match='class id 7'): image_iou(pred, torch.tensor([[7, 0], [0, 0]]), 2)
     with pytest.raises(ValueError, match='differ'): image_iou(pred, mask[:1], 2)
 
 def test_overlay():
-    img = torch.rand(3, 4, 5); mask = torch.randint(0, 3, (4, 5))
+    img = torch.rand(3, 4, 5)
+    mask = torch.randint(0, 3, (4, 5))
     assert np.allclose(overlay(img, mask, 0.), img.permute(1, 2, 0).numpy(), atol=1e-6)
     full = overlay(img, mask, 1.)
     assert np.allclose(full, class_colors(3)[mask.numpy()])
     h = overlay(img, mask, 1., highlight=2)
     on = (mask == 2).numpy()
-    assert np.allclose(h[on], [1, 0.9, 0]) and np.allclose(h[~on], (img.mean(0).numpy()[~on] * 0.6)[:, None].repeat(3, 1), atol=1e-6)
+    assert np.allclose(h[on], [1, 0.9, 0])
+    assert np.allclose(h[~on], (img.mean(0).numpy()[~on] * 0.6)[:, None].repeat(3, 1), atol=1e-6)
     assert overlay((img * 255).byte(), mask).shape == (4, 5, 3)            # uint8 images too
     assert overlay(img.permute(1, 2, 0).numpy(), mask).shape == (4, 5, 3)  # and H x W x C arrays
     with pytest.raises(ValueError, match='does not fit'): overlay(img, mask[:3])
@@ -259,14 +278,17 @@ def test_segmentation_viewer_inputs(seg_batch):
 def test_segmentation_viewer_from_learner():
     torch.manual_seed(0)
     codes = ['a', 'b', 'Void']
-    x = torch.rand(20, 3, 8, 8); y = (x[:, 0] > 0.5).long(); y[:, :1] = 2
-    data = tensor_data(x[:12], y[:12], x[12:], y[12:], bs=4, y_kind='mask', classes=codes, device='cpu')
+    x = torch.rand(20, 3, 8, 8)
+    y = (x[:, 0] > 0.5).long()
+    y[:, :1] = 2
+    data = tensor_data(x[:12], y[:12], x[12:], y[12:], bs=4, label_cls='mask', classes=codes, device='cpu')
     data.c = 3
     learn = Learner(data, nn.Conv2d(3, 3, 1))
     learn.model.train()
     w = segmentation_viewer_from_learner(learn, n=6)
     assert learn.model.training                                                     # its mode is restored
-    assert w.controls['index'].max == 5 and len(w.state['iou']) == 3 and w.state['iou'][2].isnan()   # Void found by name
+    # Void found by name
+    assert w.controls['index'].max == 5 and len(w.state['iou']) == 3 and w.state['iou'][2].isnan()
     with torch.no_grad(): p = learn.model(x[12:13]).argmax(1)[0]
     assert torch.allclose(w.state['iou'], image_iou(p, y[12], 3, void_id=2), equal_nan=True)
 
@@ -413,8 +435,10 @@ def test_uat_playground_wiring():
     frames = []
     w.controls['plot'].observe(lambda ch: frames.append(1), 'value')
     w.controls['fit'].click()
-    assert w.state['how'] == 'gradient descent' and len(w.state['losses']) == 100 and len(frames) == 2   # redrawn at 50, 100
-    assert w.state['mse'] == w.state['losses'][-1] < w.state['losses'][0] and 'step 100/100' in w.controls['status'].value
+    # redrawn at 50, 100
+    assert w.state['how'] == 'gradient descent' and len(w.state['losses']) == 100 and len(frames) == 2
+    assert w.state['mse'] == w.state['losses'][-1] < w.state['losses'][0]
+    assert 'step 100/100' in w.controls['status'].value
     w.controls['target'].value = UAT_TARGETS['bump']
     assert w.controls['expression'].value == 'exp(-3*x**2)' and w.state['how'] == 'by hand'
     w.controls['expression'].value = 'x**2 + sin(x)'
@@ -456,6 +480,8 @@ def test_snapshot_escapes_user_text():
 def test_train_mse_any_small_model():
     from l3.uat import train_mse
     torch.manual_seed(0)
-    x = torch.linspace(-1, 1, 50); m = nn.Linear(1, 1)
+    x = torch.linspace(-1, 1, 50)
+    m = nn.Linear(1, 1)
     losses = train_mse(m, x, 3 * x - 1, steps=300, lr=0.1)
-    assert losses[-1] < 1e-4 and m.weight.item() == pytest.approx(3, abs=0.02) and m.bias.item() == pytest.approx(-1, abs=0.02)
+    assert losses[-1] < 1e-4 and m.weight.item() == pytest.approx(3, abs=0.02)
+    assert m.bias.item() == pytest.approx(-1, abs=0.02)

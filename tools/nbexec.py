@@ -6,7 +6,10 @@ runs in its own folder). Lessons (nbs/lessons/): `run_lesson_nb` runs them throu
 that run wrote. Either way the executed notebook is written to `_build/executed/<path under nbs>` so the docs site can
 show its plots without running anything a second time.
 """
-import os, sys, time, json
+import os
+import sys
+import time
+import json
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -15,7 +18,8 @@ NBS, EXECUTED = ROOT/'nbs', ROOT/'_build'/'executed'
 LESSONS, RUNS = NBS/'lessons', ROOT/'_build'/'runs'
 
 def tst_flags() -> list[str]:
-    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    cfg = ConfigParser(delimiters=['='])
+    cfg.read(ROOT/'settings.ini')
     return cfg['DEFAULT'].get('tst_flags', '').split()
 
 def notebooks() -> list[Path]:
@@ -28,7 +32,8 @@ def is_lesson(fn) -> bool: return Path(fn).resolve().parent == LESSONS
 def _write(nb: dict, dest: Path):
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(f'.{os.getpid()}.tmp')      # one per process: `make docs` and `make test` may write the same copy at once
-    tmp.write_text(json.dumps(nb, indent=1, default=str), encoding='utf-8'); os.replace(tmp, dest)
+    tmp.write_text(json.dumps(nb, indent=1, default=str), encoding='utf-8')
+    os.replace(tmp, dest)
 
 def keep_for_docs(executed: Path, lesson: Path):
     "Copy a lesson executed by the runner to _build/executed/, without the cell of injected parameters."
@@ -93,18 +98,23 @@ PRELOAD = ['torch', 'torchvision', 'pandas', 'matplotlib', 'IPython', 'execnb.sh
 
 def _child(fn, skip_flags, force_flags, save, env, cwd, log, conn):
     "The forked process: the caller's environment and folder, its output to `log` (kept on failure), the result to `conn`."
-    os.environ.clear(); os.environ.update(env); os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    os.dup2(fd, 1); os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
     try: res = run_nb(Path(fn), skip_flags=skip_flags, force_flags=force_flags, save=save)
     except BaseException as e: res = (False, 0.0, f'{fn}: {type(e).__name__}: {e}')
-    conn.send(res); conn.close()
+    conn.send(res)
+    conn.close()
 
 def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 1800, save=True):
     """`run_nb` in a fresh Python process: a notebook that defines a class again (an item list, a label class, a
     callback) then cannot change the registries and classes the next notebook or test sees in this process. The
     process is forked from a server that has made the heavy imports (PRELOAD) once."""
-    import multiprocessing as mp, tempfile
+    import multiprocessing as mp
+    import tempfile
     ctx = mp.get_context('forkserver')
     ctx.set_forkserver_preload(PRELOAD)
     recv, send = ctx.Pipe(duplex=False)
@@ -112,12 +122,15 @@ def run_nb_isolated(fn: Path, skip_flags=(), force_flags=(), timeout: float = 18
     with tempfile.NamedTemporaryFile(suffix='.log') as log:
         p = ctx.Process(target=_child, args=(str(Path(fn).resolve()), list(skip_flags), list(force_flags), save,
                                                    dict(os.environ), os.getcwd(), log.name, send))
-        p.start(); send.close()
+        p.start()
+        send.close()
         timed_out = not recv.poll(timeout)
         try: res = None if timed_out else recv.recv()
         except EOFError: res = None               # it died without a result (a crash, or killed)
         p.join(0 if timed_out else 10)
-        if p.is_alive(): p.kill(); p.join()
+        if p.is_alive():
+            p.kill()
+            p.join()
         if res is None:
             why = f'still running after {timeout:.0f}s' if timed_out else f'exit {p.exitcode}'
             return False, time.perf_counter() - t0, f'{fn}: {why}\n' + Path(log.name).read_text(errors='replace')[-3000:]
