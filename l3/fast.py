@@ -294,7 +294,9 @@ class MixedPrecision(Callback):
     def __init__(self, dtype=torch.bfloat16, scaler=None):
         self.dtype, self.scaler, self._unscaled = dtype, scaler, False
     def predict_batch(self):
-        with torch.autocast(self.learn.device.type, dtype=self.dtype): self.learn.predict_batch()
+        xb = self.learn.xb                            # autocast where the batch is (a text batch too)
+        dev = xb.device.type if torch.is_tensor(xb) else self.learn.device.type
+        with torch.autocast(dev, dtype=self.dtype): self.learn.predict_batch()
     def backward(self):
         if self.scaler is None: return self.learn.backward()
         self.scaler.scale(self.learn.loss).backward()
@@ -417,10 +419,11 @@ def step_cost(learn: Learner, n: int = 2, bs: int | None = None) -> tuple[float,
 # %% ../nbs/08_fast.ipynb #3ff80f5a
 class DecodedCache(Dataset):
     "A `LabelList` whose items are kept in memory after their first `decode` (and `resize`), up to `max_bytes`."
+    __getitems__ = None     # torch's DataLoader: items are fetched one by one (not looked up in the LabelList)
     def __init__(self, ds: LabelList, max_bytes: int):
         self.ds, self.max_bytes, self.nbytes, self.hits, self.store = ds, max_bytes, 0, 0, {}
-        self.key = (ds.size, ds.resize_method)
-    def __len__(self): return len(self.ds)
+        self.key, self.n = (ds.size, ds.resize_method), len(ds)
+    def __len__(self): return self.n
     def __getattr__(self, k):                      # everything else is the LabelList's (x, y, label, c, ...)
         if k == 'ds' or k.startswith('__'): raise AttributeError(k)
         return getattr(self.ds, k)
