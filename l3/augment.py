@@ -60,13 +60,16 @@ def _show(ax, img, mask=None, points=None, title=None, ignore_id=255):
     ax.axis('off')
 
 # %% ../nbs/04_augment.ipynb #61b49310
+def _grid(n, ncol, figsize, w=3, h=3):
+    "A figure of `n` axes in rows of `ncol`, each `w` x `h` inches unless `figsize` is given."
+    import matplotlib.pyplot as plt
+    nrow = math.ceil(n/ncol)
+    return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
+
 def show_images(imgs, masks=None, points=None, titles=None, ncols=4, figsize=None, ignore_id=255):
     "Show a batch of images side by side (a `plot_multi`), with masks overlaid and points drawn when given."
-    import matplotlib.pyplot as plt
     n = len(imgs)
-    ncols = min(ncols, n)
-    nrows = math.ceil(n/ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (3*ncols, 2.4*nrows), squeeze=False)
+    fig, axs = _grid(n, min(ncols, n), figsize, h=2.4)
     for i, ax in enumerate(axs.flat):
         if i >= n:
             ax.axis('off')

@@ -254,11 +254,8 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
                 with open(part, 'ab' if have else 'wb') as f:
                     while True:
                         try: b = resp.read(chunk)
-                        except http.client.IncompleteRead as e:
-                            f.write(e.partial)
-                            cut = True
-                            break
-                        except (OSError, http.client.HTTPException):
+                        except (OSError, http.client.HTTPException) as e:   # keep what an IncompleteRead got
+                            f.write(getattr(e, 'partial', b''))
                             cut = True
                             break
                         if not b: break
@@ -624,15 +621,20 @@ def pose_file(img) -> Path:
     return img.parent/img.name.replace('_rgb.jpg', '_pose.txt')
 
 # %% ../nbs/02_datasets.ipynb #8c5a53b6
+@contextlib.contextmanager
+def _reading(fn, what: str = 'image', hint: str = ''):
+    "Errors reading file `fn` as one DataError naming it and saying what to do (`hint`: why it may be missing)."
+    try: yield
+    except DataError: raise
+    except FileNotFoundError: raise DataError(f"{what} file {fn} does not exist{hint}") from None
+    except Exception as e:
+        raise DataError(f"could not read {what} {fn} ({type(e).__name__}: {e}); the file is corrupt or not an image: "
+                        f"remove or replace it") from None
+
 def image_size(fn) -> tuple[int, int]:
     "(height, width) of the image file `fn`, from its header."
-    try:
-        with Image.open(fn) as im: return im.size[1], im.size[0]
-    except FileNotFoundError: raise DataError(f"image file {fn} does not exist") from None
-    except Exception as e:
-        raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
+    with _reading(fn), Image.open(fn) as im: return im.size[1], im.size[0]
 
-# %% ../nbs/02_datasets.ipynb #0a23e5ec
 def biwi_point(img, cal) -> torch.Tensor:
     "The head centre of BIWI frame `img` as a 1x2 tensor (row, col) in pixels, with the 3x3 intrinsics `cal`."
     row, col = convert_biwi(read_biwi_pose(pose_file(img)), cal)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import IGNORE_ID
+from .labels import _shape_error
 
 # %% auto #0
 __all__ = ['metric_name', 'accuracy', 'accuracy_thresh', 'fbeta', 'Metric', 'AvgMetric', 'as_metric', 'MaskedAccuracy',
@@ -19,11 +20,8 @@ __all__ = ['metric_name', 'accuracy', 'accuracy_thresh', 'fbeta', 'Metric', 'Avg
 # %% ../nbs/06_metrics.ipynb #d7d1db7d
 def _check(name: str, ok: bool, preds, targs, want: str):
     "Raise a ValueError naming the metric and both shapes when `ok` is False."
-    if not ok:
-        raise ValueError(f"{name}: targets of shape {tuple(targs.shape)} do not fit predictions of shape "
-                         f"{tuple(preds.shape)}; expected {want}")
+    if not ok: raise _shape_error(name, preds, targs, f'expected {want}')
 
-# %% ../nbs/06_metrics.ipynb #0f3fa1df
 def metric_name(m) -> str:
     "The name shown in the epoch table: `m.name` if set, else the function's name (looking through `partial`)."
     if getattr(m, 'name', None): return m.name

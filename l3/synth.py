@@ -246,21 +246,17 @@ def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
     return Image.fromarray(_to_uint8(img))
 
 # %% ../nbs/01_synth.ipynb #ec3fbf99
-def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in ids[:n]:
-        tags = planet_tags(rng)
-        planet_tile(tags, rng, size).save(folder/f'{prefix}_{i}.jpg', quality=90)
-        rows.append(f"{prefix}_{i},{' '.join(tags)}")
-    return rows
-
 def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles, `labels.csv` (image_name without extension, tags)."
     dest = Path(dest)
     rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
-    rows = _planet_rows(rng, n, size, dest/'train', 'train', ids)
+    (dest/'train').mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in ids:
+        tags = planet_tags(rng)
+        planet_tile(tags, rng, size).save(dest/'train'/f'train_{i}.jpg', quality=90)
+        rows.append(f"train_{i},{' '.join(tags)}")
     (dest/'labels.csv').write_text('image_name,tags\n' + '\n'.join(rows) + '\n')
     _write_marker(dest, 'planet_tiny', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags', count=n)
     return dest

@@ -285,10 +285,6 @@ def _tok_chunk(args) -> list[list[str]]:
     texts, start, min_rep, min_wrep = args
     return [tokenize1(_check_text(t, start + i), min_rep, min_wrep) for i, t in enumerate(texts)]
 
-def _mp_context():
-    return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-
-# %% ../nbs/10_text.ipynb #371ff324
 def _chunks(texts, chunksize: int):
     "Consecutive lists of `chunksize` texts from any iterable, with the index of their first text."
     buf, start = [], 0
@@ -316,7 +312,8 @@ def iter_tokenized(texts, n_workers: int = 1, progress: bool = True, chunksize: 
     if total is None and hasattr(texts, '__len__'): total = len(texts)
     bar = progress_bar(total=total, desc='tokenizing', unit='doc') if progress else None
     jobs = ((c, s, min_rep, min_wrep) for c, s in _chunks(texts, chunksize))
-    pool = _mp_context().Pool(n_workers) if n_workers > 1 else None
+    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+    pool = ctx.Pool(n_workers) if n_workers > 1 else None
     try:
         for res in (_imap_bounded(pool, _tok_chunk, jobs, 2 * n_workers) if pool else map(_tok_chunk, jobs)):
             if bar is not None: bar.update(len(res))
