@@ -403,9 +403,9 @@ def camvid_scene(world, frame: int, rng, size=(96, 128)):
     return Image.fromarray(_to_uint8(img)), Image.fromarray(lab, mode='L')
 
 # %% ../nbs/01_synth.ipynb #a7eb49d5
-def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
-    dest = Path(dest)
-    rng = _rng(seed, name)
+def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt, **marker):
+    "The frames of the 4 sequences with their label maps, `codes.txt`, and `valid.txt` when asked; marked as `name`."
+    dest, rng = Path(dest), _rng(seed, name)
     (dest/'images').mkdir(parents=True, exist_ok=True)
     (dest/'labels').mkdir(parents=True, exist_ok=True)
     (dest/'codes.txt').write_text('\n'.join(CAMVID_CODES) + '\n')
@@ -419,23 +419,19 @@ def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
             lab.save(dest/'labels'/f'{stem}_P.png')
             if seq == 'Seq05VD': valid.append(f'{stem}.png')
     if valid_txt: (dest/'valid.txt').write_text('\n'.join(valid) + '\n')
+    _write_marker(dest, name, seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
+                  count=4 * n_per_seq, **marker)
     return dest
 
 # %% ../nbs/01_synth.ipynb #7aec8ede
 def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) -> Path:
     "CamVid-tiny stand-in: `images/<seq>_<frame>.png`, `labels/<seq>_<frame>_P.png`, `codes.txt`; 4 sequences, 96x128."
-    dest = _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, valid_txt=False)
-    _write_marker(dest, 'camvid_tiny', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
-                  count=4 * n_per_seq, sequences=[s[0] for s in _CAMVID_SEQS])
-    return dest
+    return _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, False, sequences=[s[0] for s in _CAMVID_SEQS])
 
 # %% ../nbs/01_synth.ipynb #2604440b
 def synth_camvid(dest, seed: int = 0, n_per_seq: int = 2, size=(720, 960)) -> Path:
     "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a few frames at the real 720x960."
-    dest = _synth_camvid(dest, 'camvid', seed, n_per_seq, size, valid_txt=True)
-    _write_marker(dest, 'camvid', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
-                  count=4 * n_per_seq, valid_sequence='Seq05VD')
-    return dest
+    return _synth_camvid(dest, 'camvid', seed, n_per_seq, size, True, valid_sequence='Seq05VD')
 
 # %% ../nbs/01_synth.ipynb #ecfac50c
 _BIWI_F = 517.679  # the real Kinect RGB focal length in pixels at 640x480
