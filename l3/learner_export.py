@@ -70,7 +70,6 @@ def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
         raise ValueError(f'{source} does not fit this model ({type(model).__name__}); was it saved from another '
                          f'architecture or number of classes? ' + '; '.join(parts))
 
-
 # %% ../nbs/07d_learner_export.ipynb #4d7e74bc
 @patch
 def _model_file(self: Learner, name) -> Path:
@@ -204,7 +203,6 @@ def _prepare_item(self: Learner, item) -> torch.Tensor:
         return item[None].to(self.device)
     return prepare_item(item, desc, self.device)
 
-# %% ../nbs/07d_learner_export.ipynb #b45b145d
 def decode_pred(probs: torch.Tensor, label, classes=None, thresh: float = 0.5):
     "Human-readable prediction for one item from its probabilities/outputs, by its label (object, class or name)."
     if isinstance(label, (str, type)): label = label_class(label)(classes)
@@ -226,7 +224,6 @@ def register_model(kind: str, builder=None):
     if builder is None: return lambda f: register_model(kind, f)
     MODEL_BUILDERS[kind] = builder
     return builder
-
 
 # %% ../nbs/07d_learner_export.ipynb #55c57f66
 class InferenceData:

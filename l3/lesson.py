@@ -32,7 +32,6 @@ def _plain(x):
     if isinstance(x, Path): return str(x)
     return x
 
-# %% ../nbs/11c_lesson.ipynb #fa1014d6
 def _fmt(x) -> str:
     "A figure as a person reads it: 4 significant digits for floats, '-' for none."
     if x is None: return '-'
@@ -214,7 +213,6 @@ def _number(s: str):
     try: return float(s)
     except ValueError: return None
 
-# %% ../nbs/11c_lesson.ipynb #fa11d115
 def check_answer(q: dict, given) -> bool:
     "Is `given` right for question `q`? (a choice: its index or text; a short answer: the text typed)"
     if q['choices']:
@@ -318,7 +316,6 @@ def _only(path: Path, pattern: str, what: str, how: str) -> Path:
     raise FolderProblem(f"{path} has {len(found)} {what}s ({', '.join(f.name for f in found[:5])}); name the one to "
                         f'use (check_folder(..., {"csv_name" if "CSV" in what else "folder"}=...))')
 
-# %% ../nbs/11c_lesson.ipynb #e5048008
 def _suffix(folder: Path, name: str) -> str:
     "'' when `name` is a file of `folder`, else the suffix of the image named `name` + suffix (the CSV left it off)."
     if (folder/name).is_file(): return ''
@@ -367,7 +364,6 @@ def _read_points(img: Path):
         raise FolderProblem(f'points file {txt} does not hold pairs of numbers; {how}')
     return a.reshape(-1, 2)
 
-# %% ../nbs/11c_lesson.ipynb #c7130669
 def _points(path: Path, kw):
     return _split(PointsItemList.from_folder(path), kw).label_from_func(_read_points), True
 

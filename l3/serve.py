@@ -98,7 +98,6 @@ def _prediction(self: FeedbackStore, pid: str) -> dict|None:
     if r is None: return None
     return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
 
-# %% ../nbs/12_serve.ipynb #04edce6a
 def _add_feedback(self: FeedbackStore, pid: str, correct: bool, target, note: str|None) -> int:
     "Store a user's feedback on prediction `pid` -> its id."
     return self._write([('INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)',
@@ -126,7 +125,6 @@ def model_versions(folder) -> list[Path]:
     vs += [(int(m.group(1)), f) for m, f in found if m]
     return [f for _, f in sorted(vs)]
 
-# %% ../nbs/12_serve.ipynb #be4ff1b0
 def version_of(f) -> str:
     m = re.fullmatch(r'export\.v(\d+)\.pth', Path(f).name)
     return f'v{m.group(1)}' if m else 'v1'
@@ -242,7 +240,6 @@ def _model(request) -> ServedModel:
         raise ServeError(404, f'no model {name!r}; the models are {sorted(models)} (GET /api/models)')
     return models[name]
 
-# %% ../nbs/12_serve.ipynb #f5f3b57c
 async def _json(request):
     try: return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError): raise ServeError(400, 'the body is not valid JSON') from None
@@ -297,7 +294,6 @@ async def _predict(request):
     data = await _payload(request)
     return JSONResponse(await run_in_threadpool(predict_input, request.app.state, m, data))
 
-# %% ../nbs/12_serve.ipynb #0c020276
 async def _feedback(request):
     body = await _json(request)
     return JSONResponse({'feedback_id': await run_in_threadpool(record_feedback, request.app.state, body)}, 201)
@@ -324,16 +320,10 @@ async def _reload(request):
     v = await run_in_threadpool(m.reload)
     return JSONResponse({'model': m.name, 'model_version': v})
 
-# %% ../nbs/12_serve.ipynb #e6d5d1bd
 def _models(request): return JSONResponse([m.info() for m in request.app.state.models.values()])
-
-# %% ../nbs/12_serve.ipynb #69a748fe
 def _limits(request): return JSONResponse(request.app.state.limits)
-
-# %% ../nbs/12_serve.ipynb #381da085
 def _health(request): return JSONResponse({'ok': True, 'models': len(request.app.state.models)})
 
-# %% ../nbs/12_serve.ipynb #e239e704
 def _index(request): return FileResponse(STATIC/'index.html')
 
 # %% ../nbs/12_serve.ipynb #baca6954
@@ -369,7 +359,6 @@ def free_port(host='127.0.0.1') -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-# %% ../nbs/12_serve.ipynb #60d4678e
 def _check_port(host, port):
     with closing(socket.socket()) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn: TIME_WAIT is free, a listener not
@@ -383,7 +372,6 @@ def _loopback(host: str) -> bool:
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return False          # a name, 0.0.0.0, ::, an address of this machine: beyond loopback
 
-# %% ../nbs/12_serve.ipynb #758af77d
 def reload_token(host: str, token: str|None = None) -> tuple[str|None, bool]:
     "(reload token of a server on `host`, made here?): `token`, else L3_SERVE_TOKEN, else beyond loopback a new one."
     token = token or setting('L3_SERVE_TOKEN')
@@ -472,14 +460,12 @@ def recompute_bn_stats(model: nn.Module, dl) -> nn.Module:
         model.train(was_training)
     return model
 
-
 # %% ../nbs/12_serve.ipynb #3d5dd11d
 def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     new = LabelList(ds.x.new(list(items)), list(ys), ds.label, train=train)
     new.size, new.resize_method = ds.size, ds.resize_method
     return new
 
-# %% ../nbs/12_serve.ipynb #ffe122c2
 def _loader(data: DataBunch, ds: LabelList, bs: int, train: bool):
     lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None))()
     dl = ds.label.loader(ds, bs, train, data.device, lls, num_workers=0)
@@ -542,7 +528,6 @@ def read_layout(self: Label, items, path, desc: dict):
     raise ValueError(f'{type(self).__name__}: fine-tune this model from a notebook, with its DataBunch: '
                      f'l3.serve.finetune(folder, corrections_from_db(db, name, tmp_folder), data)')
 
-# %% ../nbs/12_serve.ipynb #8cc42d8d
 @patch(nm='read_layout')
 def _read_layout_category(self: CategoryLabel, items, path, desc: dict):
     "The folders `train/<class>/` and `valid/<class>/` under `path` as LabelLists with this model's classes."

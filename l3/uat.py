@@ -35,7 +35,6 @@ def _allowed() -> str:
     return (f"use x, numbers, pi, e, + - * / ** %, comparisons (inside where) and the functions "
             f"{', '.join(sorted(_FUNCS))}; e.g. sin(3*x) + x**2, where(x > 0, x, 0)")
 
-
 # %% ../nbs/11a_uat.ipynb #7f47e772
 def _check_node(n, text):
     "Raise ValueError unless the syntax tree `n` uses only the whitelisted constructs."
@@ -79,7 +78,6 @@ def _check_node(n, text):
             ast.BoolOp: "'and'/'or' (use where(...) or * for and)"}.get(type(n), type(n).__name__)
     raise bad(what)
 
-
 # %% ../nbs/11a_uat.ipynb #6ffb2f6d
 def _eval_node(n, x):
     "Evaluate a checked syntax tree on the float tensor `x`."
@@ -98,7 +96,6 @@ def _eval_node(n, x):
         return res.float()
     if isinstance(n, ast.Call): return _FUNCS[n.func.id][1](*[_eval_node(a, x).float() for a in n.args])
     raise ValueError(f'cannot evaluate {type(n).__name__}')      # unreachable after _check_node
-
 
 # %% ../nbs/11a_uat.ipynb #c96799b5
 def parse_expression(text: str):
@@ -123,7 +120,6 @@ def parse_expression(text: str):
     except Exception as e: raise ValueError(f'expression {text!r} cannot be computed: {e}') from None
     return f
 
-
 # %% ../nbs/11a_uat.ipynb #b3c8fa5c
 _ACTS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh}
 
@@ -133,7 +129,6 @@ def relu_net(n_units: int, n_in: int = 1, act: str = 'relu') -> nn.Sequential:
     if int(n_units) < 1: raise ValueError(f'relu_net: n_units must be at least 1, got {n_units}')
     return nn.Sequential(nn.Linear(n_in, int(n_units)), _ACTS[act](), nn.Linear(int(n_units), 1))
 
-# %% ../nbs/11a_uat.ipynb #d8c83722
 def _as_input(x) -> torch.Tensor:
     x = torch.as_tensor(x, dtype=torch.float)
     return x[:, None] if x.dim() == 1 else x
@@ -177,7 +172,6 @@ def _init_hinges(model, X, gen):
         lin2.weight.copy_(torch.randn(1, n, generator=gen) * 0.1)
         lin2.bias.zero_()
 
-
 # %% ../nbs/11a_uat.ipynb #251b983b
 def train_mse(model: nn.Module, x, y, steps: int = 500, lr: float = 0.03, on_step=None, every: int = 50) -> list[float]:
     "Adam on the mean squared error between `model(x)` (N x 1, or N) and `y` (N) for `steps` steps; returns the losses."
@@ -193,7 +187,6 @@ def train_mse(model: nn.Module, x, y, steps: int = 500, lr: float = 0.03, on_ste
             losses.append(loss.item())
             if on_step is not None and ((i + 1) % every == 0 or i + 1 == steps): on_step(i + 1, model, losses)
     return losses
-
 
 # %% ../nbs/11a_uat.ipynb #4bcbc373
 def fit_relu_net(f, n_units: int, steps: int = 500, lr: float = 0.03, x=None, act: str = 'relu', seed: int = 0,
@@ -212,7 +205,6 @@ def fit_relu_net(f, n_units: int, steps: int = 500, lr: float = 0.03, x=None, ac
     _init_hinges(model, X, gen)
     with torch.no_grad(): model[2].bias.fill_(float(y.mean()))
     return model, train_mse(model, X, y, steps, lr, on_step, every)
-
 
 # %% ../nbs/11a_uat.ipynb #d76a218c
 UAT_TARGETS = {'sin(3x)': 'sin(3*x)', 'x squared': 'x**2', 'absolute value': 'abs(x)', 'bump': 'exp(-3*x**2)',
@@ -238,7 +230,6 @@ def _uat_plot(x, y, model, losses, title):
         axs[2].set_yticks([])
     axs[2].set_title('mean squared error', fontsize=9)
     return _png(fig)
-
 
 # %% ../nbs/11a_uat.ipynb #017b7493
 def uat_playground(n_units: int = 6, steps: int = 500, lr: float = 0.03, expression: str = 'sin(3*x)') -> W.VBox:
@@ -291,4 +282,3 @@ def uat_playground(n_units: int = 6, steps: int = 500, lr: float = 0.03, express
     controls = dict(target=preset, expression=text, units=units, steps=n_steps, fit=fit_b, status=status, plot=img)
     return _panel([W.HBox([preset, text]), W.HBox([units, n_steps, fit_b]), status, img], controls, state,
                   'universal approximation playground')
-

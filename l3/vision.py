@@ -41,7 +41,6 @@ def arch_name(arch) -> str:
 class PretrainedWeightsWarning(UserWarning):
     "Pretrained weights could not be had; the model keeps its random initialisation."
 
-# %% ../nbs/09_vision.ipynb #0d81bfa6
 def weights_file(arch) -> Path:
     "Where torch's cache keeps the ImageNet weights of `arch` (the file may not exist yet)."
     w = torchvision.models.get_model_weights(arch_name(arch)).IMAGENET1K_V1
@@ -121,7 +120,6 @@ class ConcatPool(nn.Module):
     "Max and average of each channel over the whole feature map, concatenated: B x 2C x 1 x 1."
     def forward(self, x): return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 
-# %% ../nbs/09_vision.ipynb #701181e3
 class SigmoidRange(nn.Module):
     "Squeeze the input into (lo, hi) with a sigmoid."
     def __init__(self, lo, hi):
@@ -156,7 +154,6 @@ def cnn_model(arch='resnet34', n_out=2, pretrained=True, lin_ftrs=None, ps=0.5, 
     m.l3_pretrained = body.l3_pretrained
     return m
 
-# %% ../nbs/09_vision.ipynb #8cb3567e
 def cnn_groups(model) -> list[nn.Module]:
     "Three layer groups of a ResNet classifier: body stem..layer2, body layer3..layer4, the head."
     body, rest = model[0], list(model.children())[1:]
@@ -372,7 +369,6 @@ def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, layer_groups=cnn_groups(model), **learner_kwargs)
     return _ready(learn, {'kind': 'cnn', 'kwargs': kw}, mixed_precision, channels_last)
 
-# %% ../nbs/09_vision.ipynb #565f02fb
 @register_model('cnn')
 def _cnn_from_desc(**kw) -> nn.Module: return cnn_model(pretrained=False, **kw)
 

@@ -30,7 +30,6 @@ def _figure(w: float = 6, h: float = 3.5, ncols: int = 1):
     fig = Figure(figsize=(w, h), layout='tight')
     return fig, fig.subplots(1, ncols)
 
-# %% ../nbs/11_widgets.ipynb #9c4b2af5
 def _png(fig) -> bytes:
     "The figure as PNG bytes, for a `widgets.Image`."
     buf = io.BytesIO()
@@ -77,7 +76,6 @@ class Panel(W.VBox):
         data['text/html'] = snapshot_html(self)
         return data
 
-# %% ../nbs/11_widgets.ipynb #4d14220f
 def _panel(children, controls: dict, state: dict, title: str = 'widget') -> Panel:
     "A `Panel` of `children` with its `controls` and `state`."
     box = Panel(children)
@@ -93,7 +91,6 @@ def one_thread():
     try: yield
     finally: torch.set_num_threads(n)
 
-# %% ../nbs/11_widgets.ipynb #afbc7827
 def _fmt_lr(lr: float) -> str:
     "A learning rate written short and valid as Python: 0.003 -> '3e-3', 0.00015 -> '1.5e-4'."
     m, e = f'{float(lr):.1e}'.split('e')
@@ -440,7 +437,6 @@ def _seg_inputs(images, masks, preds, codes, stats):
         images = images * std + mean
     return images.clamp(0, 1), masks.long(), preds.long()
 
-
 # %% ../nbs/11_widgets.ipynb #316e3dbb
 def _iou_table(iou, truth, pred, codes, selected) -> str:
     "An HTML table of the classes present in the truth or the prediction of one image."
@@ -455,7 +451,6 @@ def _iou_table(iou, truth, pred, codes, selected) -> str:
     return ('<table style="font-size:12px"><tr><th>id</th><th>class</th><th>IoU</th><th>true px</th>'
             '<th>predicted px</th></tr>'
             + ''.join(rows) + '</table>')
-
 
 # %% ../nbs/11_widgets.ipynb #21b7db71
 def segmentation_viewer(images, masks, preds, codes, void_id: int | None = None, stats=None) -> W.VBox:
@@ -495,7 +490,6 @@ def segmentation_viewer(images, masks, preds, codes, void_id: int | None = None,
     update()
     controls = dict(index=idx, alpha=alpha, cls=pick, info=info, table=table, plot=img)
     return _panel([W.HBox([idx, alpha, pick]), img, info, table], controls, state, 'segmentation viewer')
-
 
 # %% ../nbs/11_widgets.ipynb #1e7f1367
 def _void_of(learn, codes) -> int | None:
