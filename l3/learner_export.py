@@ -17,15 +17,11 @@ from .data import item_list_from_desc, prepare_item
 from .callbacks import Callback, CancelFit, Recorder
 from .distributed import world_size, unwrap
 from .learner import Learner
+from .schedules import _plt
 
 # %% auto #0
 __all__ = ['MODEL_BUILDERS', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model',
            'InferenceData', 'load_learner']
-
-# %% ../nbs/07d_learner_export.ipynb #db7f97c3
-def _plt():
-    import matplotlib.pyplot as plt       # imported when a plot is drawn: l3 imports without a display
-    return plt
 
 # %% ../nbs/07d_learner_export.ipynb #348da5fe
 @patch
@@ -64,9 +60,8 @@ def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
               for k in own if k in sd and hasattr(sd[k], 'shape') and sd[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         lst = lambda xs: ', '.join(xs[:8]) + (f' (+{len(xs) - 8} more)' if len(xs) > 8 else '')
-        parts = ([f'missing keys: {lst(missing)}'] if missing else []) \
-                + ([f'unexpected keys: {lst(unexpected)}'] if unexpected else []) \
-                + ([f'mis-shaped: {lst(shapes)}'] if shapes else [])
+        parts = [f'{what}: {lst(xs)}' for what, xs in
+                 (('missing keys', missing), ('unexpected keys', unexpected), ('mis-shaped', shapes)) if xs]
         raise ValueError(f'{source} does not fit this model ({type(model).__name__}); was it saved from another '
                          f'architecture or number of classes? ' + '; '.join(parts))
 

@@ -306,8 +306,7 @@ def load_pretrained(model: SequentialRNN, weights, vocab: Vocab, old_vocab=None)
     bad = [(k, tuple(sd[k].shape), tuple(v.shape)) for k, v in own.items() if sd[k].shape != v.shape]
     if bad: raise ValueError(f'{weights} does not fit this model: {bad[0][0]} is {bad[0][1]} in the file but '
                              f'{bad[0][2]} in the model; build it with the sizes of the weights (config emb_sz, n_hid, '
-                             f'n_layers: '
-                             f"WikiText-103's are 400, 1152, 3)")
+                             f"n_layers: WikiText-103's are 400, 1152, 3)")
     model.load_state_dict(sd)
 
 # %% ../nbs/10b_text_models.ipynb #334db2e9

@@ -39,32 +39,21 @@ def _allowed() -> str:
 def _check_node(n, text):
     "Raise ValueError unless the syntax tree `n` uses only the whitelisted constructs."
     bad = lambda what: ValueError(f'expression {text!r}: {what} is not allowed; {_allowed()}')
-    if isinstance(n, ast.Expression): return _check_node(n.body, text)
     if isinstance(n, ast.Constant):
         if type(n.value) not in (int, float): raise bad(f'the constant {n.value!r}')
         try: float(n.value)
         except OverflowError:
             raise ValueError(f'expression {text!r}: the number {str(n.value)[:20]}... is too large') from None
-        return
-    if isinstance(n, ast.Name):
+    elif isinstance(n, ast.Name):
         if n.id != 'x' and n.id not in _CONSTS: raise bad(f'the name {n.id!r}')
-        return
-    if isinstance(n, ast.BinOp):
+    elif isinstance(n, ast.BinOp):
         if type(n.op) not in _OPS: raise bad(f'the operator {type(n.op).__name__}')
-        _check_node(n.left, text)
-        _check_node(n.right, text)
-        return
-    if isinstance(n, ast.UnaryOp):
+    elif isinstance(n, ast.UnaryOp):
         if not isinstance(n.op, (ast.USub, ast.UAdd)): raise bad(f'the operator {type(n.op).__name__}')
-        _check_node(n.operand, text)
-        return
-    if isinstance(n, ast.Compare):
-        for op in n.ops:
-            if type(op) not in _CMPS: raise bad(f'the comparison {type(op).__name__}')
-        _check_node(n.left, text)
-        for c in n.comparators: _check_node(c, text)
-        return
-    if isinstance(n, ast.Call):
+    elif isinstance(n, ast.Compare):
+        op = next((op for op in n.ops if type(op) not in _CMPS), None)
+        if op is not None: raise bad(f'the comparison {type(op).__name__}')
+    elif isinstance(n, ast.Call):
         if isinstance(n.func, ast.Attribute): raise bad(f'attribute access (.{n.func.attr})')
         if not isinstance(n.func, ast.Name): raise bad('calling anything but a function name')
         if n.func.id not in _FUNCS: raise bad(f'the function {n.func.id!r}')
@@ -72,11 +61,13 @@ def _check_node(n, text):
         k = _FUNCS[n.func.id][0]
         if len(n.args) != k:
             raise ValueError(f'expression {text!r}: {n.func.id} takes {k} argument{"s" * (k > 1)}, got {len(n.args)}')
-        for a in n.args: _check_node(a, text)
-        return
-    what = {ast.Attribute: 'attribute access (a.b)', ast.Subscript: 'indexing (a[...])', ast.Lambda: 'lambda',
-            ast.BoolOp: "'and'/'or' (use where(...) or * for and)"}.get(type(n), type(n).__name__)
-    raise bad(what)
+    elif not isinstance(n, ast.Expression):
+        what = {ast.Attribute: 'attribute access (a.b)', ast.Subscript: 'indexing (a[...])', ast.Lambda: 'lambda',
+                ast.BoolOp: "'and'/'or' (use where(...) or * for and)"}.get(type(n), type(n).__name__)
+        raise bad(what)
+    # the operands, left to right (a call's name and the operator nodes were checked above)
+    for c in n.args if isinstance(n, ast.Call) else [c for c in ast.iter_child_nodes(n) if isinstance(c, ast.expr)]:
+        _check_node(c, text)
 
 # %% ../nbs/11a_uat.ipynb #6ffb2f6d
 def _eval_node(n, x):

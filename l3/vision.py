@@ -325,12 +325,8 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     finally:
         model.train(was_training)
         for h in hooks: h.remove()
-    seen, total, trainable = set(), 0, 0
-    for p in model.parameters():
-        if id(p) in seen: continue
-        seen.add(id(p))
-        total += p.numel()
-        trainable += p.numel() if p.requires_grad else 0
+    ps = list(model.parameters())   # each shared parameter once
+    total, trainable = sum(p.numel() for p in ps), sum(p.numel() for p in ps if p.requires_grad)
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{type(model).__name__} on input {tuple(x.shape)}", '=' * (w + 44),
              f"{'Layer (type)':<{w}}{'Output shape':<24}{'Param #':>10}{'Trainable':>10}", '=' * (w + 44)]
@@ -389,10 +385,8 @@ def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metric
                  mixed_precision='auto', channels_last=True, **learner_kwargs) -> Learner:
     "A `Learner` with a `DynamicUnet` over a ResNet body for `data.c` classes per pixel."
     size = img_size if img_size is not None else getattr(data, 'size', None)
-    kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size),
-              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None,
-              n_in=n_in,
-              norm=norm)
+    kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size), blur=blur, n_in=n_in, norm=norm,
+              self_attention=self_attention, y_range=list(y_range) if y_range is not None else None)
     model = unet_model(pretrained=pretrained, **kw)
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, wd=wd, layer_groups=unet_groups(model),
                     **learner_kwargs)
