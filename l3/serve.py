@@ -119,11 +119,8 @@ FeedbackStore.add_feedback, FeedbackStore.feedback_rows = _add_feedback, _feedba
 # %% ../nbs/12_serve.ipynb #8abdd8aa
 def model_versions(folder) -> list[Path]:
     "The exported versions in `folder`, oldest first: export.pth (v1), export.v2.pth, export.v3.pth…"
-    folder = Path(folder)
-    vs = [(1, folder/'export.pth')] if (folder/'export.pth').exists() else []
-    found = ((re.fullmatch(r'export\.v(\d+)\.pth', f.name), f) for f in folder.glob('export.v*.pth'))
-    vs += [(int(m.group(1)), f) for m, f in found if m]
-    return [f for _, f in sorted(vs)]
+    fs = [f for f in Path(folder).glob('export*.pth') if re.fullmatch(r'export(\.v\d+)?\.pth', f.name)]
+    return sorted(fs, key=lambda f: (int(version_of(f)[1:]), f.name))
 
 def version_of(f) -> str:
     m = re.fullmatch(r'export\.v(\d+)\.pth', Path(f).name)
