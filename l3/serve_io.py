@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from .core import IGNORE_ID
+from .augment import _hw, _scaled
 from .labels import Label, CategoryLabel, MultiCategoryLabel, FloatLabel
 from .data import ItemList, item_list_from_desc
 from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
@@ -115,15 +116,12 @@ def _serve_read_textlist(cls: TextList, data, limits: dict, desc: dict):
 # %% ../nbs/11b_serve_io.ipynb #48bb25bc
 def input_frame(src_hw, size, method='crop'):
     "((scale_y, scale_x), (off_y, off_x)) taking a source pixel to the model's input pixel, as validation resizes."
-    (H, W) = src_hw
     if size is None: return (1., 1.), (0., 0.)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if method == 'squish': return (h / H, w / W), (0., 0.)
-    s = (max if method == 'crop' else min)(h / H, w / W)
-    new = (h, w) if round(H * s) == h and round(W * s) == w else (max(1, round(H * s)), max(1, round(W * s)))
+    (H, W), (h, w) = src_hw, _hw(size)
+    new = _scaled(H, W, h, w, method)              # the size `resize_item` scales to before it crops or pads
     sc = (new[0] / H, new[1] / W)
     if method == 'crop': return sc, (-float((new[0] - h) // 2), -float((new[1] - w) // 2))
-    return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))
+    return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))   # pad (squish: new is the size, no offset)
 
 # %% ../nbs/11b_serve_io.ipynb #a70b5f68
 def to_source_points(pts_model, src_hw, size, method='crop') -> list:
