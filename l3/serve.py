@@ -78,43 +78,37 @@ class FeedbackStore:
         if table not in ('inputs', 'predictions', 'feedback'): raise ValueError(f'no table {table!r}')
         with closing(self._connect()) as c: return c.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]
 
+    def add_prediction(self, model: str, version: str, items: str, label: dict, sha: str, kind: str, data: bytes,
+                       meta: dict, result: dict) -> str:
+        "Store a prediction (and its input, once) -> its id."
+        pid, now = uuid.uuid4().hex, time.time()
+        self._write([('INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)', (sha, kind, data, now)),
+                     ('INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                      (pid, model, version, items, json.dumps(label), sha, json.dumps(meta), json.dumps(result), now))])
+        return pid
+
+    def prediction(self, pid: str) -> dict|None:
+        "The stored prediction `pid` (result, meta and label decoded), or None."
+        with closing(self._connect()) as c: r = c.execute('SELECT * FROM predictions WHERE id = ?', (pid,)).fetchone()
+        if r is None: return None
+        return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
+
+    def add_feedback(self, pid: str, correct: bool, target, note: str|None) -> int:
+        "Store a user's feedback on prediction `pid` -> its id."
+        sql = 'INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)'
+        return self._write([(sql, (pid, int(correct), json.dumps(target), note, time.time()))])
+
+    def feedback_rows(self, model: str|None = None, corrections_only: bool = True) -> list[dict]:
+        "The latest feedback on each prediction, with its prediction and input (only corrections by default)."
+        sql = ('SELECT f.correct, f.target, f.note, p.*, i.data, i.kind FROM feedback f '
+               'JOIN predictions p ON p.id = f.prediction_id JOIN inputs i ON i.sha256 = p.input_sha256 '
+               'WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY prediction_id)')
+        with closing(self._connect()) as c: rows = [dict(r) for r in c.execute(sql + ' ORDER BY f.id')]
+        rows = [{**r, **{k: json.loads(r[k]) for k in ('meta', 'result', 'label', 'target')}} for r in rows]
+        return [r for r in rows if (model is None or r['model'] == model) and not (corrections_only and r['correct'])]
+
     def __repr__(self):
         return f'FeedbackStore({self.path}: {self.count("predictions")} predictions, {self.count("feedback")} feedback)'
-
-# %% ../nbs/12_serve.ipynb #01508bae
-def _add_prediction(self: FeedbackStore, model: str, version: str, items: str, label: dict, sha: str, kind: str,
-                    data: bytes, meta: dict, result: dict) -> str:
-    "Store a prediction (and its input, once) -> its id."
-    pid, now = uuid.uuid4().hex, time.time()
-    self._write([('INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)', (sha, kind, data, now)),
-                 ('INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                  (pid, model, version, items, json.dumps(label), sha, json.dumps(meta), json.dumps(result), now))])
-    return pid
-
-# %% ../nbs/12_serve.ipynb #69b526e5
-def _prediction(self: FeedbackStore, pid: str) -> dict|None:
-    "The stored prediction `pid` (result, meta and label decoded), or None."
-    with closing(self._connect()) as c: r = c.execute('SELECT * FROM predictions WHERE id = ?', (pid,)).fetchone()
-    if r is None: return None
-    return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
-
-def _add_feedback(self: FeedbackStore, pid: str, correct: bool, target, note: str|None) -> int:
-    "Store a user's feedback on prediction `pid` -> its id."
-    return self._write([('INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)',
-                         (pid, int(correct), json.dumps(target), note, time.time()))])
-
-# %% ../nbs/12_serve.ipynb #212294e7
-def _feedback_rows(self: FeedbackStore, model: str|None = None, corrections_only: bool = True) -> list[dict]:
-    "The latest feedback on each prediction, with its prediction and input (only corrections by default)."
-    sql = ('SELECT f.correct, f.target, f.note, p.*, i.data, i.kind FROM feedback f '
-           'JOIN predictions p ON p.id = f.prediction_id JOIN inputs i ON i.sha256 = p.input_sha256 '
-           'WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY prediction_id)')
-    with closing(self._connect()) as c: rows = [dict(r) for r in c.execute(sql + ' ORDER BY f.id')]
-    rows = [{**r, **{k: json.loads(r[k]) for k in ('meta', 'result', 'label', 'target')}} for r in rows]
-    return [r for r in rows if (model is None or r['model'] == model) and not (corrections_only and r['correct'])]
-
-FeedbackStore.add_prediction, FeedbackStore.prediction = _add_prediction, _prediction
-FeedbackStore.add_feedback, FeedbackStore.feedback_rows = _add_feedback, _feedback_rows
 
 # %% ../nbs/12_serve.ipynb #8abdd8aa
 def model_versions(folder) -> list[Path]:
