@@ -303,10 +303,8 @@ def threshold_tuner(preds, targs, classes, beta: float = 2, sigmoid: bool = True
     per_class = torch.full((len(classes),), float(thresh), dtype=torch.float64)
     state = {'global': float(thresh), 'per_class_thresh': per_class, 'best': None}
     busy = [False]      # True while the code moves the slider itself
-    def current():
-        return state['per_class_thresh'].clone() if mode.value == 'per class' else state['global']
     def update(_=None):
-        th = current()
+        th = state['per_class_thresh'].clone() if mode.value == 'per class' else state['global']
         r = threshold_report(probs, targs, th, beta=beta, sigmoid=False)
         state.update(mode=mode.value, thresh=r['thresh'], report=r)
         ths = ', '.join(f'{c}: {v:.2f}' for c, v in zip(classes, state['per_class_thresh'].tolist()))
