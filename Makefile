@@ -27,9 +27,11 @@ run: $(VENV)/.runtime
 	$(BIN)/l3 lesson all
 
 # The committed tree is exported and clean (checked in a temporary checkout: your saved notebooks are not touched),
-# then every test, the notebooks run as they are in your working copy.
+# then the style check (ruff: pyflakes and pycodestyle errors in l3/ and the notebooks), then every test, the
+# notebooks run as they are in your working copy.
 test: $(VENV)/.dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check_sync.sh
+	$(BIN)/ruff check l3 nbs
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests
 
 # One lesson, as `make test` runs it: make test-lesson NAME=planet

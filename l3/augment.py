@@ -60,13 +60,16 @@ def _show(ax, img, mask=None, points=None, title=None, ignore_id=255):
     ax.axis('off')
 
 # %% ../nbs/04_augment.ipynb #61b49310
+def _grid(n, ncol, figsize, w=3, h=3):
+    "A figure of `n` axes in rows of `ncol`, each `w` x `h` inches unless `figsize` is given."
+    import matplotlib.pyplot as plt
+    nrow = math.ceil(n/ncol)
+    return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
+
 def show_images(imgs, masks=None, points=None, titles=None, ncols=4, figsize=None, ignore_id=255):
     "Show a batch of images side by side (a `plot_multi`), with masks overlaid and points drawn when given."
-    import matplotlib.pyplot as plt
     n = len(imgs)
-    ncols = min(ncols, n)
-    nrows = math.ceil(n/ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (3*ncols, 2.4*nrows), squeeze=False)
+    fig, axs = _grid(n, min(ncols, n), figsize, h=2.4)
     for i, ax in enumerate(axs.flat):
         if i >= n:
             ax.axis('off')
@@ -87,7 +90,6 @@ def _hw(size):
     if not ok: raise ValueError(f'size must be a positive int or a (h, w) pair of positive ints, got {size!r}')
     return int(h), int(w)
 
-# %% ../nbs/04_augment.ipynb #bcb1b613
 def _check_points(points, what='points'):
     "Raise when `points` (...x2, (row, col)) are not finite or lie outside [-1, 1]."
     if points is None or points.numel() == 0: return
@@ -136,7 +138,6 @@ def _reflect_pad(img, pads):
         l, t, r, b = l - step[0], t - step[1], r - step[2], b - step[3]
     return img
 
-# %% ../nbs/04_augment.ipynb #a51a76c5
 def _crop_start(n, size, coords, random):
     "Start of a `size` window in `n` pixels: random or centred, keeping pixel `coords` (if any) inside."
     lo, hi = 0, n - size
@@ -184,22 +185,27 @@ def resize_item(img, size=None, method='crop', mask=None, points=None, train=Fal
             None if kp is None else _from_kp(kp, points.dtype))
 
 # %% ../nbs/04_augment.ipynb #7d652756
-def _check_p(t):
+def _check_tfm(t, field=None, lo=0., hi=None):
+    "Raise when `t.p` is not a probability, or `t.<field>` is below `lo` (or not below `hi`)."
     if not 0 <= t.p <= 1: raise ValueError(f'{type(t).__name__}: probability p must be in [0, 1], got {t.p!r}')
+    v = getattr(t, field) if field else lo
+    if not (v >= lo and (hi is None or v < hi)):
+        want = f'in [{lo:g}, {hi:g})' if hi is not None else f'>= {lo:g}'
+        raise ValueError(f'{type(t).__name__}: {field} must be {want}, got {v!r}')
 
 # %% ../nbs/04_augment.ipynb #e257c8f0
 @dataclass
 class Flip:
     "Mirror left-right with probability `p`."
     p: float = 0.5
-    def __post_init__(self): _check_p(self)
+    def __post_init__(self): _check_tfm(self)
 
 # %% ../nbs/04_augment.ipynb #b7d90adf
 @dataclass
 class Dihedral:
     "With probability `p`, one of the 8 symmetries of a square (flips and quarter turns), uniformly."
     p: float = 1.
-    def __post_init__(self): _check_p(self)
+    def __post_init__(self): _check_tfm(self)
 
 # %% ../nbs/04_augment.ipynb #52c84a28
 @dataclass
@@ -207,9 +213,7 @@ class Rotate:
     "Rotate by a uniform angle in [-max_deg, max_deg] degrees."
     max_deg: float = 10.
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not self.max_deg >= 0: raise ValueError(f'Rotate: max_deg must be >= 0, got {self.max_deg!r}')
+    def __post_init__(self): _check_tfm(self, 'max_deg')
 
 # %% ../nbs/04_augment.ipynb #38abbed4
 @dataclass
@@ -217,10 +221,7 @@ class Zoom:
     "Zoom in by a uniform factor in [1, max_zoom] around a random centre (the zoomed window stays in the image)."
     max_zoom: float = 1.1
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not self.max_zoom >= 1:
-            raise ValueError(f'Zoom: max_zoom must be >= 1 (1 = no zoom), got {self.max_zoom!r}')
+    def __post_init__(self): _check_tfm(self, 'max_zoom', 1.)   # 1: no zoom
 
 # %% ../nbs/04_augment.ipynb #c0e3c382
 @dataclass
@@ -228,10 +229,7 @@ class Warp:
     "Perspective warp: tilt up/down and left/right by uniform magnitudes in [-magnitude, magnitude]."
     magnitude: float = 0.2
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not 0 <= self.magnitude < 1:
-            raise ValueError(f'Warp: magnitude must be in [0, 1), got {self.magnitude!r}')
+    def __post_init__(self): _check_tfm(self, 'magnitude', 0., 1.)
 
 # %% ../nbs/04_augment.ipynb #6b40c180
 @dataclass
@@ -239,12 +237,8 @@ class Brightness:
     "Change brightness: add logit(b) in logit space, b uniform in [0.5(1-max_lighting), 0.5(1+max_lighting)]."
     max_lighting: float = 0.2
     p: float = 0.75
-    def __post_init__(self):
-        _check_p(self)
-        if not 0 <= self.max_lighting < 1:
-            raise ValueError(f'{type(self).__name__}: max_lighting must be in [0, 1), got {self.max_lighting!r}')
+    def __post_init__(self): _check_tfm(self, 'max_lighting', 0., 1.)
 
-# %% ../nbs/04_augment.ipynb #23189749
 @dataclass
 class Contrast(Brightness):
     "Change contrast: multiply in logit space by s, log-uniform in [1-max_lighting, 1/(1-max_lighting)]."
@@ -291,7 +285,6 @@ def _dihedral_mats():
         ms.append(m)
     return torch.stack(ms)
 
-# %% ../nbs/04_augment.ipynb #24ebddeb
 DIHEDRAL = _dihedral_mats()   # the out->in matrix of symmetry k is DIHEDRAL[k] (a tensor of ks gives a stack)
 
 # %% ../nbs/04_augment.ipynb #c78019d4
@@ -312,7 +305,6 @@ def zoom_mat(scale, row_pct=0.5, col_pct=0.5):
     m[:, 0, 2], m[:, 1, 2] = (2*cp - 1)*(1 - 1/s), (2*rp - 1)*(1 - 1/s)
     return m
 
-# %% ../nbs/04_augment.ipynb #bad7acc9
 def homography(src, dst):
     "Matrices H (n x 3 x 3) with H (x, y, 1) ~ (u, v, 1) for the 4 point pairs src (n x 4 x 2) -> dst (n x 4 x 2)."
     src, dst = src.double(), dst.double()
@@ -474,7 +466,6 @@ def apply_params(params, x, y=None, target=None, pad_mode='reflection', funcs=()
     for f in funcs: x = f(x)
     return x, y
 
-# %% ../nbs/04_augment.ipynb #98466f02
 def _funcs(tfms): return [t for t in tfms if type(t).__name__ not in TFMS and callable(t)]   # plain x -> x ones
 
 # %% ../nbs/04_augment.ipynb #33226236

@@ -49,7 +49,6 @@ def _files_in(path, extensions, what, **kw):
         raise DataError(f"no {what}files found in {path} (extensions {exts}); check the path, or pass extensions=[...]")
     return items
 
-# %% ../nbs/03_data_block.ipynb #4b769d6e
 def _names_in(df, cols):
     "The values of column `cols` (a name or position) of `df` as strings, checked to exist and be filled."
     col = df.columns[cols] if isinstance(cols, int) else cols
@@ -89,7 +88,6 @@ def _name_idx(il, names, source):
                         f"check that it lists file names (with extension) of items under {il.path}")
     return sorted(i for n in names for i in by_name[Path(n).name])
 
-# %% ../nbs/03_data_block.ipynb #6fcebb80
 def _folder_idxs(il, train, valid):
     "(positions under `path/train`, positions under `path/valid`); both must hold items."
     tops = [il._top(o) for o in il.items]
@@ -292,7 +290,6 @@ def _label_cols(il, cols) -> list:
             raise DataError(f"label column {n!r} not in the table; its columns are {list(il.inner_df.columns)}")
     return names
 
-# %% ../nbs/03_data_block.ipynb #19d26d11
 def _df_labels(il, names):
     "The raw labels in columns `names` of `il`'s rows (one value, or an array of several), with no empty cell."
     df = il.inner_df[names]
@@ -417,7 +414,6 @@ def item_list_from_desc(d: dict, strict: bool = True):
     raise ValueError(f"no item list {name!r} to prepare items with: import its module "
                      f"(l3.vision_data for images, l3.text_data for texts)")
 
-# %% ../nbs/03_data_block.ipynb #4aa969b5
 def prepare_item(item, desc: dict, device=None) -> torch.Tensor:
     "A new item (a path, image, text...) -> a model-ready batch of one, exactly as the described training data."
     return item_list_from_desc(desc).prepare(item, desc, default_device(device))

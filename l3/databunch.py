@@ -111,8 +111,7 @@ class DataBunch:
         for xb, yb in self.dl(ds_type): return (self.denorm(xb) if denorm else xb), yb
         raise ValueError(f"the {ds_type} loader is empty (fewer items than a batch with drop_last?)")
     def normalize(self, stats=...):
-        """Normalise batches with per-channel `stats` (mean, std): by default the pretrained model's (ImageNet's for
-        images); None: measured on training batches (only for a model trained from scratch). Returns self."""
+        "Normalise with per-channel `stats` (mean, std): default the pretrained model's; None: measured. Returns self."
         stats = self.train_ds.x.norm_stats(self, stats)
         if stats is None: return self
         self.stats = (list(map(float, stats[0])), list(map(float, stats[1])))

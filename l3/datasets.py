@@ -113,15 +113,12 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
 class DownloadError(RuntimeError):
     "A download or extraction failed; the message says why and what to do."
 
-# %% ../nbs/02_datasets.ipynb #3de93421
 class NetworkError(DownloadError):
     "The server could not be reached at all (no network, DNS failure, connection refused, timeout)."
 
-# %% ../nbs/02_datasets.ipynb #58aafde7
 class KaggleError(DownloadError):
     "A Kaggle download failed (credentials, competition rules, missing file)."
 
-# %% ../nbs/02_datasets.ipynb #a0ae5581
 class UnknownDatasetError(KeyError):
     "A dataset name that is not in `DATASETS`."
     def __str__(self): return str(self.args[0])        # KeyError would print the message in quotes
@@ -144,24 +141,18 @@ def local_http_server(files: dict, status: dict|None = None, cut_after: dict|Non
     class Handler(BaseHTTPRequestHandler):
         timeout = 5
         def log_message(self, *a): pass
+        def empty(self, code, **headers):
+            self.send_response(code)
+            for k, v in {'Content-Length': '0', **headers}.items(): self.send_header(k, v)
+            self.end_headers()
         def do_GET(self):
             rng = self.headers.get('Range')
             log.append((self.path, rng))
-            if self.path in status or self.path not in files:
-                code = status.get(self.path, 404)
-                self.send_response(code)
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-                return
+            if self.path in status or self.path not in files: return self.empty(status.get(self.path, 404))
             data, start = files[self.path], 0
             if rng and not ignore_range and rng.startswith('bytes='):
                 start = int(rng[6:].split('-')[0])
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header('Content-Range', f'bytes */{len(data)}')
-                    self.send_header('Content-Length', '0')
-                    self.end_headers()
-                    return
+                if start >= len(data): return self.empty(416, **{'Content-Range': f'bytes */{len(data)}'})
                 self.send_response(206)
                 self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
             else: self.send_response(200)
@@ -263,11 +254,8 @@ def download_url(url: str, dest, sha256: str|None = None, md5: str|None = None, 
                 with open(part, 'ab' if have else 'wb') as f:
                     while True:
                         try: b = resp.read(chunk)
-                        except http.client.IncompleteRead as e:
-                            f.write(e.partial)
-                            cut = True
-                            break
-                        except (OSError, http.client.HTTPException):
+                        except (OSError, http.client.HTTPException) as e:   # keep what an IncompleteRead got
+                            f.write(getattr(e, 'partial', b''))
                             cut = True
                             break
                         if not b: break
@@ -292,7 +280,6 @@ def _inside(root: str, target: str) -> bool:
     root = os.path.realpath(root)
     return os.path.commonpath([root, os.path.realpath(target)]) == root
 
-# %% ../nbs/02_datasets.ipynb #3662811f
 def _check_name(src, root: str, name: str, link: str|None = None, hard: bool = False):
     "Refuse member `name` (and its link target `link`) if it would land outside `root`."
     bad = (name.startswith(('/', '\\')) or (len(name) > 1 and name[1] == ':') or
@@ -384,7 +371,6 @@ def extract_archive(src, dest, strip_root: bool = False) -> Path:
 # %% ../nbs/02_datasets.ipynb #7958c54d
 def kaggle_rules_url(competition: str) -> str: return f'https://www.kaggle.com/c/{competition}/rules'
 
-# %% ../nbs/02_datasets.ipynb #bbb2d28d
 def _kaggle_has_credentials() -> bool:
     if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return True
     if os.environ.get('KAGGLE_API_TOKEN'): return True
@@ -408,7 +394,6 @@ def _kaggle_api():
     except (Exception, SystemExit) as e: raise KaggleError(f'{_CRED_MSG} ({type(e).__name__}: {e})') from None
     return api
 
-# %% ../nbs/02_datasets.ipynb #f81d1277
 def _http_status(e):
     for o in (e, getattr(e, 'response', None)):
         for a in ('status', 'status_code', 'code'):
@@ -479,11 +464,9 @@ def _state(dest: Path, info: DatasetInfo) -> str:
     if info.key_files and all((dest/k).exists() for k in info.key_files): return 'real'
     return 'absent'
 
-# %% ../nbs/02_datasets.ipynb #e50d22db
 def dataset_status(name: str, dest=None) -> str:
     "'real', 'stand-in' or 'absent': what `get_dataset(name)` would find on disk now (no network)."
-    info = dataset_info(name)
-    return _state(Path(dest) if dest else data_path()/name, info)
+    return _state(Path(dest) if dest else data_path()/name, dataset_info(name))
 
 # %% ../nbs/02_datasets.ipynb #e14b8243
 def folder_size(path) -> int:
@@ -497,7 +480,6 @@ def list_datasets() -> list[dict]:
     return [dict(name=n, status=dataset_status(n), path=str(data_path()/n), bytes=folder_size(data_path()/n),
                  source=d.source) for n, d in DATASETS.items()]
 
-# %% ../nbs/02_datasets.ipynb #99d5ac90
 def _load_sums(root: Path) -> dict:
     f = root/'.checksums.json'
     return json.loads(f.read_text()) if f.exists() else {}
@@ -542,7 +524,6 @@ def _dataset_lock(dest: Path):
         finally:
             if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
 
-# %% ../nbs/02_datasets.ipynb #c27ae24f
 def _write_synth(name: str, dest: Path, reason: str, stand_in: str|None = None) -> Path:
     if dest.exists() and any(dest.iterdir()) and not (dest/SYNTH_MARKER).exists():
         raise DownloadError(f'{dest} exists but lacks the files of {name} ({", ".join(dataset_info(name).key_files)}); '
@@ -604,7 +585,6 @@ def biwi_path(full: bool = False) -> Path:
     if dataset_status('biwi_head_pose') == 'real': dest = data_path()/'biwi_head_pose_synth'
     return get_dataset('biwi_head_pose', dest=dest, force_synth=True)
 
-# %% ../nbs/02_datasets.ipynb #78602a84
 def _genfromtxt(path, what, **kw) -> np.ndarray:
     path = Path(path)
     if not path.is_file(): raise DataError(f'{what} {path} does not exist')
@@ -641,11 +621,20 @@ def pose_file(img) -> Path:
     return img.parent/img.name.replace('_rgb.jpg', '_pose.txt')
 
 # %% ../nbs/02_datasets.ipynb #8c5a53b6
+@contextlib.contextmanager
+def _reading(fn, what: str = 'image', hint: str = ''):
+    "Errors reading file `fn` as one DataError naming it and saying what to do (`hint`: why it may be missing)."
+    try: yield
+    except DataError: raise
+    except FileNotFoundError: raise DataError(f"{what} file {fn} does not exist{hint}") from None
+    except Exception as e:
+        raise DataError(f"could not read {what} {fn} ({type(e).__name__}: {e}); the file is corrupt or not an image: "
+                        f"remove or replace it") from None
+
 def image_size(fn) -> tuple[int, int]:
     "(height, width) of the image file `fn`, from its header."
-    with Image.open(fn) as im: return im.size[1], im.size[0]
+    with _reading(fn), Image.open(fn) as im: return im.size[1], im.size[0]
 
-# %% ../nbs/02_datasets.ipynb #0a23e5ec
 def biwi_point(img, cal) -> torch.Tensor:
     "The head centre of BIWI frame `img` as a 1x2 tensor (row, col) in pixels, with the 3x3 intrinsics `cal`."
     row, col = convert_biwi(read_biwi_pose(pose_file(img)), cal)

@@ -20,7 +20,6 @@ def _shape_error(name, inp, targ, want):
     return ValueError(f'{name}: targets of shape {tuple(targ.shape)} do not fit predictions of shape '
                       f'{tuple(inp.shape)}; {want}')
 
-# %% ../nbs/02a_labels.ipynb #40321ef7
 class CrossEntropyFlat(nn.Module):
     "Cross-entropy with the class scores on axis `axis`; predictions and targets are flattened to `N x C` and `N`."
     def __init__(self, axis: int = 1, ignore_index: int = -100, weight=None, reduction: str = 'mean'):
@@ -48,7 +47,6 @@ class BCEWithLogitsFlat(nn.Module):
                                                   reduction=self.reduction)
     def activation(self, x): return torch.sigmoid(x.float())
 
-# %% ../nbs/02a_labels.ipynb #2c05de38
 class MSELossFlat(nn.Module):
     "Mean squared error with each sample flattened (`B x 2P` outputs against `B x P x 2` points)."
     def __init__(self, reduction: str = 'mean'):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import IGNORE_ID
+from .labels import _shape_error
 
 # %% auto #0
 __all__ = ['metric_name', 'accuracy', 'accuracy_thresh', 'fbeta', 'Metric', 'AvgMetric', 'as_metric', 'MaskedAccuracy',
@@ -19,11 +20,8 @@ __all__ = ['metric_name', 'accuracy', 'accuracy_thresh', 'fbeta', 'Metric', 'Avg
 # %% ../nbs/06_metrics.ipynb #d7d1db7d
 def _check(name: str, ok: bool, preds, targs, want: str):
     "Raise a ValueError naming the metric and both shapes when `ok` is False."
-    if not ok:
-        raise ValueError(f"{name}: targets of shape {tuple(targs.shape)} do not fit predictions of shape "
-                         f"{tuple(preds.shape)}; expected {want}")
+    if not ok: raise _shape_error(name, preds, targs, f'expected {want}')
 
-# %% ../nbs/06_metrics.ipynb #0f3fa1df
 def metric_name(m) -> str:
     "The name shown in the epoch table: `m.name` if set, else the function's name (looking through `partial`)."
     if getattr(m, 'name', None): return m.name
@@ -92,7 +90,6 @@ class AvgMetric(Metric):
     @property
     def value(self): return (self.totals['sum'] / self.totals['n']).float() if self.totals.get('n', 0) > 0 else None
 
-# %% ../nbs/06_metrics.ipynb #cceb56a1
 def as_metric(m) -> Metric:
     "`m` unchanged if it is an accumulating metric, else a plain function wrapped in `AvgMetric`."
     return m if isinstance(m, Metric) else AvgMetric(m)
@@ -114,7 +111,6 @@ class _PixelMetric(Metric):
         keep = targs != self.ignore_id
         return keep & (targs != self.void_id) if self.void_id is not None else keep
 
-# %% ../nbs/06_metrics.ipynb #4acb65f6
 class MaskedAccuracy(_PixelMetric):
     "Pixel accuracy leaving out pixels whose target is `void_id` or `ignore_id`, summed over the whole set."
     name = 'masked_accuracy'
@@ -234,7 +230,6 @@ def pixel_errors(preds, targs, size) -> torch.Tensor:
     pts = lambda p: torch.as_tensor(p, dtype=torch.float32).view(-1, 2)
     return ((pts(preds) - pts(targs)) * half).norm(dim=-1)
 
-# %% ../nbs/06_metrics.ipynb #bca5cce4
 def diagonal(size) -> float:
     "The diagonal of an image of `size` (h, w), in pixels."
     return math.hypot(*size)

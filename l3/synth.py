@@ -56,7 +56,6 @@ def _paint(img: np.ndarray, mask: Image.Image|np.ndarray, colour, alpha: float =
     img += m * np.asarray(colour, dtype=np.float32)
     return img
 
-# %% ../nbs/01_synth.ipynb #60252b7e
 def _to_uint8(img: np.ndarray) -> np.ndarray: return np.clip(img, 0, 255).round().astype(np.uint8)
 
 # %% ../nbs/01_synth.ipynb #bcdc7beb
@@ -247,22 +246,17 @@ def planet_tile(tags: list[str], rng, size: int = 128) -> Image.Image:
     return Image.fromarray(_to_uint8(img))
 
 # %% ../nbs/01_synth.ipynb #ec3fbf99
-def _planet_rows(rng, n, size, folder: Path, prefix: str, ids, with_tags=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in ids[:n]:
-        tags = planet_tags(rng)
-        planet_tile(tags, rng, size).save(folder/f'{prefix}_{i}.jpg', quality=90)
-        rows.append(f"{prefix}_{i},{' '.join(tags)}")
-    return rows
-
-# %% ../nbs/01_synth.ipynb #be56014a
 def synth_planet_tiny(dest, seed: int = 0, n: int = 500, size: int = 128) -> Path:   # the real one: n=200 (see above)
     "Planet-tiny stand-in: `train/train_N.jpg` tiles, `labels.csv` (image_name without extension, tags)."
     dest = Path(dest)
     rng = _rng(seed, 'planet_tiny')
     ids = sorted(rng.choice(40479, n, replace=False))  # the real names are a sample of the Kaggle train_N
-    rows = _planet_rows(rng, n, size, dest/'train', 'train', ids)
+    (dest/'train').mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in ids:
+        tags = planet_tags(rng)
+        planet_tile(tags, rng, size).save(dest/'train'/f'train_{i}.jpg', quality=90)
+        rows.append(f"train_{i},{' '.join(tags)}")
     (dest/'labels.csv').write_text('image_name,tags\n' + '\n'.join(rows) + '\n')
     _write_marker(dest, 'planet_tiny', seed, f'satellite-like {size}x{size} tiles with the 17 Planet tags', count=n)
     return dest
@@ -409,9 +403,9 @@ def camvid_scene(world, frame: int, rng, size=(96, 128)):
     return Image.fromarray(_to_uint8(img)), Image.fromarray(lab, mode='L')
 
 # %% ../nbs/01_synth.ipynb #a7eb49d5
-def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
-    dest = Path(dest)
-    rng = _rng(seed, name)
+def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt, **marker):
+    "The frames of the 4 sequences with their label maps, `codes.txt`, and `valid.txt` when asked; marked as `name`."
+    dest, rng = Path(dest), _rng(seed, name)
     (dest/'images').mkdir(parents=True, exist_ok=True)
     (dest/'labels').mkdir(parents=True, exist_ok=True)
     (dest/'codes.txt').write_text('\n'.join(CAMVID_CODES) + '\n')
@@ -425,30 +419,25 @@ def _synth_camvid(dest, name, seed, n_per_seq, size, valid_txt):
             lab.save(dest/'labels'/f'{stem}_P.png')
             if seq == 'Seq05VD': valid.append(f'{stem}.png')
     if valid_txt: (dest/'valid.txt').write_text('\n'.join(valid) + '\n')
+    _write_marker(dest, name, seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
+                  count=4 * n_per_seq, **marker)
     return dest
 
 # %% ../nbs/01_synth.ipynb #7aec8ede
 def synth_camvid_tiny(dest, seed: int = 0, n_per_seq: int = 25, size=(96, 128)) -> Path:
     "CamVid-tiny stand-in: `images/<seq>_<frame>.png`, `labels/<seq>_<frame>_P.png`, `codes.txt`; 4 sequences, 96x128."
-    dest = _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, valid_txt=False)
-    _write_marker(dest, 'camvid_tiny', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
-                  count=4 * n_per_seq, sequences=[s[0] for s in _CAMVID_SEQS])
-    return dest
+    return _synth_camvid(dest, 'camvid_tiny', seed, n_per_seq, size, False, sequences=[s[0] for s in _CAMVID_SEQS])
 
 # %% ../nbs/01_synth.ipynb #2604440b
 def synth_camvid(dest, seed: int = 0, n_per_seq: int = 2, size=(720, 960)) -> Path:
     "CamVid stand-in: as camvid_tiny plus `valid.txt` (the whole `Seq05VD` sequence), a few frames at the real 720x960."
-    dest = _synth_camvid(dest, 'camvid', seed, n_per_seq, size, valid_txt=True)
-    _write_marker(dest, 'camvid', seed, f'street scenes {size[0]}x{size[1]} with CamVid label masks',
-                  count=4 * n_per_seq, valid_sequence='Seq05VD')
-    return dest
+    return _synth_camvid(dest, 'camvid', seed, n_per_seq, size, True, valid_sequence='Seq05VD')
 
 # %% ../nbs/01_synth.ipynb #ecfac50c
 _BIWI_F = 517.679  # the real Kinect RGB focal length in pixels at 640x480
 
 def _biwi_focal(W): return float(f'{_BIWI_F * W / 640:.6g}')  # as written in rgb.cal
 
-# %% ../nbs/01_synth.ipynb #19f604e4
 def biwi_cal_text(size=(120, 160)) -> str:
     "`rgb.cal` in the real file's shape: intrinsics (3 lines), distortion, rotation (3), translation, image size."
     H, W = size
@@ -462,7 +451,6 @@ def convert_biwi(coords, cal) -> np.ndarray:
     x, y, z = np.asarray(coords, dtype=np.float64)[:3]
     return np.array([y * cal[1][1] / z + cal[1][2], x * cal[0][0] / z + cal[0][2]])
 
-# %% ../nbs/01_synth.ipynb #219db108
 def _furniture(rng):
     "A box (left, top, right, bottom) in [0, 1] and a colour."
     return np.sort(rng.random(4).reshape(2, 2), 0).T.ravel()[[0, 2, 1, 3]], rng.integers(0, 255, 3)
@@ -509,29 +497,36 @@ def biwi_frame(person, rng, size=(120, 160)):
     return im, pose, (row, col)
 
 # %% ../nbs/01_synth.ipynb #5d795b49
-def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int = 20, size=(120, 160)) -> Path:
-    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal`, NN = 1..`n_persons`."
-    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 '
-                                        'are needed')
-    dest = Path(dest)
-    rng = _rng(seed, 'biwi_head_pose')
+_SKINS = [(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)]
+
+def _synth_biwi(dest, name, seed, persons, n_frames, size, skins, move_furniture) -> Path:
+    "Folders `NN/` of `persons` in one lab: `rgb.cal` and `n_frames` frames of a drawn person each, with pose files."
+    dest, rng = Path(dest), _rng(seed, name)
     room = rng.integers(40, 220, 3)  # one lab for everyone, as in the real dataset
     furniture = [_furniture(rng) for _ in range(3)]
-    for p in range(1, n_persons + 1):
+    for p in persons:
         folder = dest/f'{p:02d}'
         folder.mkdir(parents=True, exist_ok=True)
         (folder/'rgb.cal').write_text(biwi_cal_text(size))
-        skin = rng.choice([(235, 195, 165), (210, 160, 120), (175, 120, 85), (120, 80, 55), (245, 210, 185)])
-        person = dict(skin=tuple(int(c) for c in skin), hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
-                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
+        rgb = lambda v: tuple(int(c) for c in v)
+        person = dict(skin=rgb(rng.choice(skins)), hair=rgb(rng.integers(10, 120, 3)),
+                      shirt=rgb(rng.integers(20, 240, 3)),
                       room=np.clip(room + rng.integers(-20, 21, 3), 0, 255),  # the same lab, lit a little differently
-                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture])
+                      furniture=[(box + np.tile(rng.normal(0, 0.02, 2), 2), colour) for box, colour in furniture]
+                      if move_furniture else furniture)
         frame = int(rng.integers(3, 10))
         for _ in range(n_frames):
             im, pose, _ = biwi_frame(person, rng, size)
             im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90)
             (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
             frame += int(rng.integers(1, 12))
+    return dest
+
+def synth_biwi_head_pose(dest, seed: int = 0, n_persons: int = 14, n_frames: int = 20, size=(120, 160)) -> Path:
+    "BIWI head pose stand-in: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal`, NN = 1..`n_persons`."
+    if n_persons < 13: raise ValueError(f'n_persons={n_persons}: the lesson validates on person 13, so at least 13 '
+                                        'are needed')
+    dest = _synth_biwi(dest, 'biwi_head_pose', seed, range(1, n_persons + 1), n_frames, size, _SKINS, True)
     _write_marker(dest, 'biwi_head_pose', seed, f'cartoon heads at varying places {size[0]}x{size[1]} (real: 480x640)',
                   persons=n_persons, frames_per_person=n_frames)
     return dest
@@ -541,24 +536,8 @@ def synth_biwi_head_pose_full(dest, seed: int = 0, persons=(1, 2, 9, 13), n_fram
     "BIWI at the real size 480x640: `NN/frame_XXXXX_rgb.jpg`, `NN/frame_XXXXX_pose.txt`, `NN/rgb.cal` for `persons`."
     if 13 not in persons: raise ValueError(f'persons={persons}: the lesson validates on person 13, so it must be one '
                                            'of them')
-    dest = Path(dest)
-    rng = _rng(seed, 'biwi_head_pose_full')
-    room = rng.integers(40, 220, 3)
-    furniture = [_furniture(rng) for _ in range(3)]
-    for p in persons:
-        folder = dest/f'{p:02d}'
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder/'rgb.cal').write_text(biwi_cal_text(size))
-        person = dict(skin=tuple(int(c) for c in rng.choice([(235, 195, 165), (175, 120, 85), (120, 80, 55)])),
-                      hair=tuple(int(c) for c in rng.integers(10, 120, 3)),
-                      shirt=tuple(int(c) for c in rng.integers(20, 240, 3)),
-                      room=np.clip(room + rng.integers(-20, 21, 3), 0, 255), furniture=furniture)
-        frame = int(rng.integers(3, 10))
-        for _ in range(n_frames):
-            im, pose, _ = biwi_frame(person, rng, size)
-            im.save(folder/f'frame_{frame:05d}_rgb.jpg', quality=90)
-            (folder/f'frame_{frame:05d}_pose.txt').write_text(pose)
-            frame += int(rng.integers(1, 12))
+    skins = [_SKINS[i] for i in (0, 2, 3)]
+    dest = _synth_biwi(dest, 'biwi_head_pose_full', seed, persons, n_frames, size, skins, False)
     _write_marker(dest, 'biwi_head_pose_full', seed, f'cartoon heads at the real size {size[0]}x{size[1]}',
                   persons=[f'{p:02d}' for p in persons], frames_per_person=n_frames)
     return dest

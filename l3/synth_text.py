@@ -103,7 +103,6 @@ def _lexicon(n: int = 20000) -> list[str]:
                 _LEXICON.append(w)
     return _LEXICON[:n]
 
-# %% ../nbs/01a_synth_text.ipynb #44becba9
 def _plot_sentence(rng) -> str:
     "8-20 words: function words and lexicon words drawn by Zipf's law, like a line of plot summary."
     lex = _lexicon()

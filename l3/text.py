@@ -22,10 +22,9 @@ from .core import progress as progress_bar, save_json
 
 # %% auto #0
 __all__ = ['UNK', 'PAD', 'BOS', 'FLD', 'TK_MAJ', 'TK_UP', 'TK_REP', 'TK_WREP', 'SPECIAL_TOKENS', 'SPECIAL_CASES', 'fix_html',
-           'replace_rep', 'replace_wrep', 'spec_add_spaces', 'rm_useless_spaces', 'replace_all_caps', 'replace_maj',
-           'replace_caps', 'process_text', 'tokenize1', 'iter_tokenized', 'tokenize', 'Vocab', 'check_vocab_size',
-           'tokenize_to_disk', 'load_ids', 'LMDataLoader', 'pad_collate', 'SortSampler', 'SortishSampler',
-           'clas_dataloader']
+           'replace_rep', 'replace_wrep', 'spec_add_spaces', 'rm_useless_spaces', 'replace_caps', 'process_text',
+           'tokenize1', 'iter_tokenized', 'tokenize', 'Vocab', 'check_vocab_size', 'tokenize_to_disk', 'load_ids',
+           'LMDataLoader', 'pad_collate', 'SortSampler', 'SortishSampler', 'clas_dataloader']
 
 # %% ../nbs/10_text.ipynb #be844d10
 UNK, PAD, BOS, FLD, TK_MAJ, TK_UP, TK_REP, TK_WREP = 'xxunk xxpad xxbos xxfld xxmaj xxup xxrep xxwrep'.split()
@@ -63,25 +62,9 @@ def spec_add_spaces(t: str) -> str:
     "Put spaces around `/`, `#` and `\\`."
     return _re_spec.sub(r' \1 ', t)
 
-# %% ../nbs/10_text.ipynb #fd11437e
 def rm_useless_spaces(t: str) -> str:
     "Replace runs of spaces by a single space."
     return _re_spaces.sub(' ', t)
-
-# %% ../nbs/10_text.ipynb #0a991241
-_re_all_caps = re.compile(r'(\s|^)([A-Z]+[^a-z\s]*)(?=\s|$)')
-_re_maj = re.compile(r'(\s|^)([A-Z][^A-Z\s]*)(?=\s|$)')
-
-def replace_all_caps(t: str) -> str:
-    "Lower-case words in ALL CAPS (more than one letter) and put `xxup` before them."
-    def _sub(m): return m.group(1) + (f'{TK_UP} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
-    return _re_all_caps.sub(_sub, t)
-
-# %% ../nbs/10_text.ipynb #92d15b99
-def replace_maj(t: str) -> str:
-    "Lower-case Capitalised words (more than one letter) and put `xxmaj` before them."
-    def _sub(m): return m.group(1) + (f'{TK_MAJ} ' if len(m.group(2)) > 1 else '') + m.group(2).lower()
-    return _re_maj.sub(_sub, t)
 
 # %% ../nbs/10_text.ipynb #938d8c51
 _re_cap_word = re.compile(r'(?<!\S)[A-Z]\S*')
@@ -249,7 +232,6 @@ def _merge_specials(toks: list[str]) -> list[str]:
             i += 1
     return out
 
-# %% ../nbs/10_text.ipynb #750e97d9
 _MERGES = {tuple(p): SPECIAL_CASES[k] for k in SPECIAL_CASES if len(p := _split_chunk(k, {})) > 1 and len(p) <= 4}
 _MERGE_FIRST = {k[0] for k in _MERGES}
 
@@ -261,13 +243,11 @@ def process_text(t: str, min_rep: int = 3, min_wrep: int = 3) -> str:
     t = rm_useless_spaces(spec_add_spaces(t))
     return replace_caps(t).lower().strip()
 
-# %% ../nbs/10_text.ipynb #55de1ad6
 _re_ws_tok = re.compile(r'[^\S ]\s*')  # whitespace other than one space (the space in " \n" only separates)
 _cache: dict = {}
 
 def _ws_token(m) -> str: return ' ' + m.group(0).replace(' ', '▁') + ' '
 
-# %% ../nbs/10_text.ipynb #48168552
 def _split_text(t: str) -> list[str]:
     "Split processed text into tokens: chunks between spaces, and whitespace other than one space (`\\n` -> `\\n`)."
     if not t.isascii() or '\n' in t or '\t' in t or '\r' in t or '\x0b' in t or '\x0c' in t:
@@ -305,11 +285,6 @@ def _tok_chunk(args) -> list[list[str]]:
     texts, start, min_rep, min_wrep = args
     return [tokenize1(_check_text(t, start + i), min_rep, min_wrep) for i, t in enumerate(texts)]
 
-# %% ../nbs/10_text.ipynb #e30b4093
-def _mp_context():
-    return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-
-# %% ../nbs/10_text.ipynb #371ff324
 def _chunks(texts, chunksize: int):
     "Consecutive lists of `chunksize` texts from any iterable, with the index of their first text."
     buf, start = [], 0
@@ -337,7 +312,8 @@ def iter_tokenized(texts, n_workers: int = 1, progress: bool = True, chunksize: 
     if total is None and hasattr(texts, '__len__'): total = len(texts)
     bar = progress_bar(total=total, desc='tokenizing', unit='doc') if progress else None
     jobs = ((c, s, min_rep, min_wrep) for c, s in _chunks(texts, chunksize))
-    pool = _mp_context().Pool(n_workers) if n_workers > 1 else None
+    ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+    pool = ctx.Pool(n_workers) if n_workers > 1 else None
     try:
         for res in (_imap_bounded(pool, _tok_chunk, jobs, 2 * n_workers) if pool else map(_tok_chunk, jobs)):
             if bar is not None: bar.update(len(res))
@@ -462,7 +438,6 @@ def load_ids(dest) -> tuple[list[np.ndarray], Vocab]:
 def _to(t: torch.Tensor, device) -> torch.Tensor:
     return t.to(device, non_blocking=True) if device is not None and t.device != torch.device(device) else t
 
-# %% ../nbs/10_text.ipynb #d91f2571
 def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
     "Lengths of the batches reading `n` tokens a row: `bptt` each, varied as fastai does when `shuffle`."
     sls, i = [], 0
@@ -472,7 +447,6 @@ def _seq_lens(n, bptt, p_bptt, rng, shuffle) -> list[int]:
         i += sls[-1]
     return sls
 
-# %% ../nbs/10_text.ipynb #59897129
 def _lm_rows(ids_list, lengths, order, bs, n, rank):
     "Process `rank`'s `bs` x `n` token matrix: the documents in `order` concatenated, its share cut into rows."
     start, stop = rank * bs * n, (rank + 1) * bs * n

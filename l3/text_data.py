@@ -36,7 +36,6 @@ class LMLabel(Label):
     def loader(self, ds, bs, train, device, lls, bptt=70, **kw):
         return TextDataLoader(ds, bs=bs, shuffle=train, device=device, bptt=bptt, stream=True, **_dl_kw(kw))
 
-# %% ../nbs/10a_text_data.ipynb #adb1f018
 def _dl_kw(kw):
     "The loader arguments that make sense for texts (no image workers' settings)."
     return {k: v for k, v in kw.items() if k not in ('num_workers', 'collate_fn') and v is not None}
@@ -108,7 +107,6 @@ def label_for_lm(self: ItemLists):
     if not isinstance(self.train, TextList): raise DataError("label_for_lm is for texts (TextList)")
     return self._label(lambda il: [0]*len(il), LMLabel)
 
-# %% ../nbs/10a_text_data.ipynb #649c11bb
 @patch(as_prop=True)
 def vocab(self: DataBunch): return getattr(self.train_ds.x, 'vocab', None)
 
@@ -235,7 +233,6 @@ class TextDataBunch:
 class TextClasDataBunch(TextDataBunch):
     "A text classifier's data (the same as `TextDataBunch`)."
 
-# %% ../nbs/10a_text_data.ipynb #eabfa9fd
 class TextLMDataBunch(TextDataBunch):
     "A language model's data: the same factories, texts labelled with `label_for_lm` (the labels are not used)."
     lm = True

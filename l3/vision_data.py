@@ -5,7 +5,6 @@
 # %% ../nbs/05_vision_data.ipynb #121daa63
 from __future__ import annotations
 import json
-import math
 import warnings
 from pathlib import Path
 import numpy as np
@@ -14,10 +13,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from .core import IGNORE_ID
+from .datasets import image_size, _reading
 from .labels import Label, CrossEntropyFlat, MSELossFlat
 from .data import DataError, ItemList, results_table, _stack
 from .augment import (resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch,
-                        box_corners, enclosing_boxes, move_boxes)
+                        box_corners, enclosing_boxes, move_boxes, _grid)
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'imagenet_stats', 'MASK_SCAN_MAX', 'open_image', 'open_mask', 'show_image', 'show_mask', 'show_points',
@@ -44,48 +44,30 @@ def _decode_rgb(fn):
         return x if x.dtype == torch.uint8 and x.shape[0] == 3 else None
     except Exception: return None
 
-# %% ../nbs/05_vision_data.ipynb #a9b9ca32
 def open_image(fn, convert_mode: str|None = 'RGB') -> torch.Tensor:
     "Decode image file `fn` to a uint8 tensor CxHxW (RGB by default; `convert_mode=None` keeps the file's mode)."
     fn = Path(fn)
     if convert_mode == 'RGB' and (x := _decode_rgb(fn)) is not None: return x
-    try:
-        with Image.open(fn) as im:        # PIL: other modes, and what torchvision can't read (it names the file)
-            if convert_mode is not None and im.mode != convert_mode: im = im.convert(convert_mode)
-            elif im.mode in ('I;16', 'I;16B', 'F'): im = im.convert('I')
-            return _pil_to_tensor(im)
-    except FileNotFoundError:
-        raise DataError(f"image file {fn} does not exist; check the folder/suffix you gave") from None
-    except Exception as e:
-        raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); the file is corrupt or not an image: "
-                        f"remove or replace it") from None
+    # PIL: other modes, and what torchvision can't read (it names the file)
+    with _reading(fn, 'image', '; check the folder/suffix you gave'), Image.open(fn) as im:
+        if convert_mode is not None and im.mode != convert_mode: im = im.convert(convert_mode)
+        elif im.mode in ('I;16', 'I;16B', 'F'): im = im.convert('I')
+        return _pil_to_tensor(im)
 
 # %% ../nbs/05_vision_data.ipynb #b6989645
 def open_mask(fn) -> torch.Tensor:
     "Read a mask file `fn` (palette or grayscale PNG of class ids) as an integer tensor HxW (uint8 when it fits)."
     fn = Path(fn)
-    try:
-        with Image.open(fn) as im:
-            if im.mode in ('RGB', 'RGBA'):
-                raise DataError(f"mask {fn} is a colour ({im.mode}) image; masks must hold class ids "
-                                f"(a palette 'P' or grayscale 'L' PNG): convert the colours to ids first")
-            a = np.array(im)
-    except DataError: raise
-    except FileNotFoundError:
-        raise DataError(f"mask file {fn} does not exist; check the function that gives each image its mask") from None
-    except Exception as e:
-        raise DataError(f"could not read mask {fn} ({type(e).__name__}: {e}); remove or replace it") from None
+    with _reading(fn, 'mask', '; check the function that gives each image its mask'), Image.open(fn) as im:
+        if im.mode in ('RGB', 'RGBA'):
+            raise DataError(f"mask {fn} is a colour ({im.mode}) image; masks must hold class ids "
+                            f"(a palette 'P' or grayscale 'L' PNG): convert the colours to ids first")
+        a = np.array(im)
     if a.ndim == 3: a = a[..., 0]
     t = torch.from_numpy(np.ascontiguousarray(a))
     return t if t.dtype == torch.uint8 else t.long()
 
 # %% ../nbs/05_vision_data.ipynb #23ef80b6
-def _mask_cmap(n=256):
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    return ListedColormap([plt.get_cmap('tab20')(i % 20) for i in range(n)])
-
-# %% ../nbs/05_vision_data.ipynb #c1884c3e
 def _axes(ax, figsize):
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)[1] if ax is None else ax
@@ -105,13 +87,13 @@ def show_image(img, ax=None, figsize=(3, 3), title=None, hide_axis=True, **kw):
     if hide_axis: ax.axis('off')
     return ax
 
-# %% ../nbs/05_vision_data.ipynb #ce23a5d6
 def show_mask(mask, ax=None, figsize=(3, 3), alpha=1., title=None, ignore_id=255):
     "Show an HxW mask of class ids in colour (ids beyond the codes, e.g. the ignore id, transparent)."
-    ax = _axes(ax, figsize)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    ax, cmap = _axes(ax, figsize), ListedColormap([plt.get_cmap('tab20')(i % 20) for i in range(256)])
     m = torch.as_tensor(mask).detach().cpu().long().numpy()
-    ax.imshow(np.ma.masked_equal(m, ignore_id), cmap=_mask_cmap(), vmin=0, vmax=255, alpha=alpha,
-              interpolation='nearest')
+    ax.imshow(np.ma.masked_equal(m, ignore_id), cmap=cmap, vmin=0, vmax=255, alpha=alpha, interpolation='nearest')
     if title: ax.set_title(title, fontsize=9)
     ax.axis('off')
     return ax
@@ -141,7 +123,6 @@ imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 def _ms(x, mean, std):
     return [torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in (mean, std)]
 
-# %% ../nbs/05_vision_data.ipynb #87732916
 def normalize(x, mean, std, inplace=False, scale=1.):
     "Normalise a float batch BxCxHxW per channel: (x/scale - mean)/std, in one pass (in place when `inplace`)."
     m, s = _ms(x, mean, std)
@@ -169,16 +150,7 @@ def _image_of(item, mode) -> torch.Tensor:
     else: raise TypeError(f"can't prepare an item of type {type(item).__name__}: give a path, a PIL image or a tensor")
     return img if img.dtype == torch.uint8 else (img.float().clamp(0, 1)*255).round().to(torch.uint8)
 
-# %% ../nbs/05_vision_data.ipynb #2787dd3c
-def _grid(n, ncol, figsize, w=3, h=3):
-    import matplotlib.pyplot as plt
-    nrow = math.ceil(n/ncol)
-    return plt.subplots(nrow, ncol, figsize=figsize or (w*ncol, h*nrow), squeeze=False)
-
-# %% ../nbs/05_vision_data.ipynb #439c74f0
 def _cpu(t): return type(t)(_cpu(o) for o in t) if isinstance(t, (tuple, list)) else t.detach().cpu()
-
-# %% ../nbs/05_vision_data.ipynb #d430059e
 def _at(t, i): return type(t)(o[i] for o in t) if isinstance(t, (tuple, list)) else t[i]   # item i (boxes: a pair)
 
 # %% ../nbs/05_vision_data.ipynb #07c053cc
@@ -249,14 +221,10 @@ def scan_masks(images, masks, n_codes, max_items=None):
     "Check every mask now (values < `n_codes`, same size as its image), so bad data stops before any training."
     if len(masks) > (MASK_SCAN_MAX if max_items is None else max_items): return
     for img, m in zip(images, masks):
-        try:
-            with Image.open(m) as mi:
-                if mi.mode in ('RGB', 'RGBA'): open_mask(m)        # raises the colour-mask message
-                a = np.asarray(mi)
-            with Image.open(img) as ii: isz = ii.size[::-1]
-        except DataError: raise
-        except Exception as e:
-            raise DataError(f"could not read {m} or its image {img} ({e}); remove or replace them") from None
+        with _reading(m, 'mask'), Image.open(m) as mi:
+            if mi.mode in ('RGB', 'RGBA'): open_mask(m)        # raises the colour-mask message
+            a = np.asarray(mi)
+        isz = image_size(img)
         if a.shape[:2] != isz: raise _mask_size_error(img, m, isz, a.shape[:2])
         if a.size and int(a.max()) >= n_codes: raise _mask_value_error(m, np.unique(a), n_codes)
 
@@ -403,21 +371,11 @@ def get_annotations(fname, prefix=None, folder=None, keep_crowd=True):
     if empty: warnings.warn(f"{fname}: {len(empty)} images have no box (e.g. {empty[:3]}); kept, with zero boxes")
     return [(prefix or '') + o['file_name'] for o in imgs.values()], [list(boxes[k]) for k in imgs]
 
-# %% ../nbs/05_vision_data.ipynb #60093b5e
-def _image_size(fn) -> tuple[int, int]:
-    "(h, w) of image file `fn`, from its header."
-    try:
-        with Image.open(fn) as im: return im.size[1], im.size[0]
-    except FileNotFoundError: raise DataError(f"image file {fn} does not exist") from None
-    except Exception as e:
-        raise DataError(f"could not read image {fn} ({type(e).__name__}: {e}); remove or replace it") from None
-
 # %% ../nbs/05_vision_data.ipynb #8379357b
 def _box_error(item, box, size, msg='lies outside the image'):
     return DataError(f"box {[round(float(v), 2) for v in box]} (top, left, bottom, right) of {item} {msg} of size "
                      f"{tuple(size)} (h, w); fix the annotation (rows first?)")
 
-# %% ../nbs/05_vision_data.ipynb #88c57d18
 def _check_boxes(item, b, size, tol=1.):
     "Raise when a box `b` (Mx4 px) of `item` has no area or is outside an image of `size` (h, w) by more than `tol` px."
     bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
@@ -430,8 +388,7 @@ def _check_boxes(item, b, size, tol=1.):
 def _check_box_label(r, what=''):
     ok = isinstance(r, (tuple, list)) and len(r) == 2 and len(r[0]) == len(r[1])
     if not ok: raise DataError(f"a boxes label must be a pair [boxes, class names] of equal lengths (as "
-                               f"get_annotations gives), "
-                               f"got {r!r:.100}{what}; fix the labelling function")
+                               f"get_annotations gives), got {r!r:.100}{what}; fix the labelling function")
     return [list(map(float, b)) for b in r[0]], list(r[1])
 
 # %% ../nbs/05_vision_data.ipynb #6de0d13e
@@ -496,7 +453,7 @@ class BBoxLabel(Label):
             if unknown: raise DataError(f"class {unknown[0]!r} of {item} is not in classes {self.classes[:20]}; "
                                         f"add it or fix the label")
             b = torch.tensor(bb, dtype=torch.float32).view(-1, 4)
-            _check_boxes(item, b, _image_size(item))
+            _check_boxes(item, b, image_size(item))
             out.append((b, torch.tensor([idx[n] for n in names], dtype=torch.long)))
         return out
     def get(self, y, x=None, item=None):

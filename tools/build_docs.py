@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -140,11 +141,17 @@ def _prepare(nb) -> dict:
     nb.get('metadata', {}).pop('widgets', None)  # the saved widget state: only a live widget manager could use it
     return nb
 
-def _fix_links(body: str, depth: int, doc_url: str) -> str:
-    "Make links work offline: absolute doc links become relative, .ipynb links point at pages, quarto attributes go."
-    up = '../' * depth
-    body = body.replace(doc_url, up)
-    body = re.sub(r'href="([^"#:]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
+def _fix_links(body: str, dest: str, doc_url: str, pages: dict[str, str]) -> str:
+    """Make links work offline: absolute doc links become relative, .ipynb links point at their pages (`pages` maps a
+    notebook's path under nbs/ to its page, whose name may drop the number: 02b_databunch.ipynb -> databunch.html),
+    quarto attributes go."""
+    here = posixpath.dirname(dest)
+    body = body.replace(doc_url, '../' * dest.count('/'))
+    def page(m):
+        nb = posixpath.normpath(posixpath.join(here, m.group(1) + '.ipynb'))
+        target = posixpath.relpath(pages[nb], here or '.') if nb in pages else m.group(1) + '.html'
+        return f'href="{target}{m.group(2) or ""}"'
+    body = re.sub(r'href="([^"#:]+)\.ipynb(#[^"]*)?"', page, body)
     return re.sub(r'\{target=(?:&quot;|")_blank(?:&quot;|")[^}]*\}', '', body)
 
 PAGE = """<!doctype html>
@@ -191,7 +198,7 @@ def render(proc: Path, out: Path) -> list[str]:
     import nbformat
     cfg = _cfg()
     doc_url = cfg.get('doc_host', '').rstrip('/') + cfg.get('doc_baseurl', '').rstrip('/') + '/'
-    pages = []
+    pages, names = [], {}
     for p in sorted(proc.rglob('*.ipynb')):
         nb = json.loads(p.read_text(encoding='utf-8'))
         fm = _frontmatter(nb)
@@ -199,6 +206,7 @@ def render(proc: Path, out: Path) -> list[str]:
         dest = fm.get('output-file') or ('index.html' if rel.stem == 'index' else rel.stem + '.html')
         dest = str(rel.parent/dest) if str(rel.parent) != '.' else dest
         pages.append((dest, fm.get('title', rel.stem), fm.get('description', ''), nb))
+        names[rel.as_posix()] = dest
     pages.sort(key=_page_order)
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -215,7 +223,7 @@ def render(proc: Path, out: Path) -> list[str]:
             links = [link(d, t) for d, t, _, _ in pages if d != 'index.html' and _section(d) == sec]
             if links: sidebar += f'<h4>{head}</h4>' + ''.join(links)
         body, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(_prepare(nb)), as_version=4))
-        body = _fix_links(body, depth, doc_url)
+        body = _fix_links(body, dest, doc_url, names)
         page = PAGE.format(title=html.escape(title), description=html.escape(desc), up=up, sidebar=sidebar, body=body)
         (out/dest).parent.mkdir(parents=True, exist_ok=True)
         (out/dest).write_text(page, encoding='utf-8')
