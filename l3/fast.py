@@ -30,11 +30,11 @@ from .callbacks import Callback, Recorder, ProgressCallback
 from .learner import Learner, AdamW
 
 # %% auto #0
-__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'tune_cpu_allocator',
-           'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW', 'fused_adamw',
-           'conv_as_matmul', 'conv_weight_grad_contiguous', 'MapSizeConv2d', 'channels_last_', 'ChannelsLast',
-           'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache', 'cache_decoded', 'DecodeCache',
-           'speed_up']
+__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'BF16_MATMUL_MAP',
+           'tune_cpu_allocator', 'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW',
+           'fused_adamw', 'conv_as_matmul', 'conv_weight_grad_contiguous', 'SmallMapConv', 'MapSizeConv2d',
+           'channels_last_', 'ChannelsLast', 'MixedPrecision', 'lstms_in_float32_', 'step_cost', 'DecodedCache',
+           'cache_decoded', 'DecodeCache', 'speed_up']
 
 # %% ../nbs/08_fast.ipynb #98ab624c
 _ALLOCATOR_TUNED = None
@@ -91,11 +91,14 @@ def bf16_speedup(reps: int = 5) -> float:
         times = []
         with torch.enable_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             for _ in range(reps + 2):                            # the first two create oneDNN's kernels
-                t = time.perf_counter()
+                t = time.thread_time()
                 (F.conv2d(x, w, padding=1).float().sum() + (a @ b).float().sum()).backward()
-                times.append(time.perf_counter() - t)
+                times.append(time.thread_time() - t)
         return min(times[2:])
-    return best(False) / best(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # all the work on this thread, so its CPU clock counts it whatever else is running
+    try: return best(False) / best(True)
+    finally: torch.set_num_threads(threads)
 
 # %% ../nbs/08_fast.ipynb #79b6ee00
 _BF16_PAYS = None
@@ -177,17 +180,22 @@ SMALL_MAP = 16   # output pixels (4x4): at most this, a bf16 CPU convolution run
 CPU_AVX2 = torch.backends.cpu.get_cpu_capability() == 'AVX2'   # torch's kernels here are AVX2 ones (no AVX-512)
 MATMUL_MAP = SMALL_MAP if CPU_AVX2 else 4   # output pixels up to which a float32 CPU convolution runs as one matmul
 
-def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
-    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch; channels_last out."
-    (n, c, h, w), (co, _, kh, kw), (sh, sw), (ph, pw) = x.shape, weight.shape, stride, padding
+def _im2col(x, kh: int, kw: int, stride, padding):
+    "(columns, ho, wo): each output pixel of each image a row of its k x k input pixels' channels, (n*ho*wo, kh*kw*c)."
+    (n, c, h, w), (sh, sw), (ph, pw) = x.shape, stride, padding
     ho, wo = (h + 2*ph - kh)//sh + 1, (w + 2*pw - kw)//sw + 1
     xh = x.permute(0, 2, 3, 1)                                   # (n, h, w, c): a view of a channels_last x
     if ph or pw: xh = F.pad(xh, (0, 0, pw, pw, ph, ph))
     views = [xh[:, i:i + sh*(ho - 1) + 1:sh, j:j + sw*(wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
-    cols = (torch.cat(views, -1) if len(views) > 1 else views[0]).reshape(n*ho*wo, kh*kw*c)
+    return (torch.cat(views, -1) if len(views) > 1 else views[0]).reshape(n*ho*wo, kh*kw*c), ho, wo
+
+def conv_as_matmul(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
+    "`F.conv2d(x, weight, bias, stride, padding)` as one matrix multiply over the batch; channels_last out."
+    (co, c, kh, kw) = weight.shape
+    cols, ho, wo = _im2col(x, kh, kw, stride, padding)
     wm = weight.permute(0, 2, 3, 1).reshape(co, kh*kw*c)         # a view of channels_last weights
     out = torch.addmm(bias, cols, wm.t()) if bias is not None else cols @ wm.t()
-    return out.view(n, ho, wo, co).permute(0, 3, 1, 2)
+    return out.view(x.shape[0], ho, wo, co).permute(0, 3, 1, 2)
 
 # %% ../nbs/08_fast.ipynb #22ed5b4b
 def _cpu_float32(conv, x, weight) -> bool:
@@ -228,6 +236,58 @@ def conv_weight_grad_contiguous(x, weight, bias=None, stride=(1, 1), padding=(0,
     "`F.conv2d(x, weight, bias, ...)` whose weight gradient is computed on contiguous copies."
     return _WeightGradContiguous.apply(x, weight, bias, stride, padding, dilation, groups)
 
+# %% ../nbs/08_fast.ipynb #17bff77c
+BF16_MATMUL_MAP = 64   # output pixels (8x8): at most this, a bf16 CPU convolution's gradients are matmuls
+
+def _weight_grad_matmul(gy, x, wshape, stride, padding):
+    "The weight gradient of `conv2d(x, w, stride=stride, padding=padding)` for output gradient `gy`: one matmul."
+    (co, c, kh, kw), (n, _, ho, wo) = wshape, gy.shape
+    gyt = gy.permute(1, 0, 2, 3).reshape(co, n*ho*wo)            # one copy, dense: the matmul's fast operand
+    return (gyt @ _im2col(x, kh, kw, stride, padding)[0]).view(co, kh, kw, c).permute(0, 3, 1, 2)   # channels_last
+
+def _input_grad_matmul(gy, w, xshape, stride, padding):
+    "The input gradient of `conv2d(x, w, ...)` for output gradient `gy`: one matmul, each tap added back in place."
+    (co, c, kh, kw), (sh, sw), (ph, pw), (n, _, ho, wo), (h, wd) = w.shape, stride, padding, gy.shape, xshape[-2:]
+    taps = gy.permute(0, 2, 3, 1).reshape(n*ho*wo, co) @ w.permute(0, 2, 3, 1).reshape(co, kh*kw*c)
+    taps = taps.view(n, ho, wo, kh, kw, c)
+    gx = gy.new_zeros((n, h + 2*ph, wd + 2*pw, c), dtype=torch.float32)   # the sums in float32, as oneDNN's
+    for i in range(kh):
+        for j in range(kw): gx[:, i:i + sh*(ho - 1) + 1:sh, j:j + sw*(wo - 1) + 1:sw] += taps[:, :, :, i, j]
+    return gx[:, ph:ph + h, pw:pw + wd].to(gy.dtype).permute(0, 3, 1, 2)
+
+# %% ../nbs/08_fast.ipynb #2f779a74
+class SmallMapConv(torch.autograd.Function):
+    "`F.conv2d(x, weight, bias, stride, padding)` over a small map: the weight gradient (and at 4x4 all) as matmuls."
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):
+        (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], weight.shape[-2:], stride, padding
+        ctx.small = ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1) <= SMALL_MAP
+        ctx.save_for_backward(x, weight)
+        ctx.conf = stride, padding
+        if not ctx.small: return F.conv2d(x, weight, bias, stride, padding)
+        (co, c, kh, kw), n = weight.shape, x.shape[0]
+        cols, ho, wo = _im2col(x, kh, kw, stride, padding)
+        wm = weight.permute(0, 2, 3, 1).reshape(co, kh*kw*c).t()
+        y = torch.empty((n, co, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+        ym = y.permute(0, 2, 3, 1).view(n*ho*wo, co)            # written in place: a Function returns no view
+        if bias is None: torch.mm(cols, wm, out=ym)
+        else: torch.addmm(bias, cols, wm, out=ym)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy):
+        (x, w), (stride, padding) = ctx.saved_tensors, ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x and ctx.small: gx = _input_grad_matmul(gy, w, x.shape, stride, padding)
+        elif need_x:                    # alone: asked for with the weight gradient, oneDNN's two were slower
+            gx = torch.ops.aten.convolution_backward(gy, x, w, None, stride, padding, (1, 1), False, (0, 0), 1,
+                                                     (True, False, False))[0]
+        if need_w: gw = _weight_grad_matmul(gy, x, w.shape, stride, padding)
+        if need_b: gb = gy.sum((0, 2, 3))
+        return gx, gw, gb, None, None
+
 # %% ../nbs/08_fast.ipynb #fca84992
 def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
@@ -237,6 +297,7 @@ def _out_pixels(conv, x):
 class MapSizeConv2d(nn.Conv2d):
     "A `Conv2d` that runs on a CPU as measured fastest for the size of its output map (what `channels_last_` makes)."
     l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
+    l3_bf16_matmul = True             # `SmallMapConv` over small maps under bf16 (`channels_last_`: L3_BF16_MATMUL)
     @classmethod
     def of(cls, conv: nn.Conv2d) -> MapSizeConv2d:
         "A `MapSizeConv2d` with `conv`'s settings and its very parameters."
@@ -249,6 +310,11 @@ class MapSizeConv2d(nn.Conv2d):
             return super()._conv_forward(x, weight, bias)
         if self.l3_map is None: self.l3_map = _out_pixels(self, x)
         if torch.is_autocast_enabled('cpu'):
+            dt = torch.get_autocast_dtype('cpu')
+            if (self.l3_map <= BF16_MATMUL_MAP and dt == torch.bfloat16 and self.groups == 1
+                    and self.dilation == (1, 1) and self.padding_mode == 'zeros' and self.l3_bf16_matmul):
+                return SmallMapConv.apply(x.to(dt), weight.to(dt), None if bias is None else bias.to(dt),
+                                          self.stride, self.padding)
             if self.l3_map > SMALL_MAP: return super()._conv_forward(x, weight, bias)
             if not self.weight.is_contiguous(): self.to(memory_format=torch.contiguous_format)   # bf16: fastest so
             return super()._conv_forward(x.contiguous(), self.weight, bias)
@@ -268,6 +334,9 @@ def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
     for parent in [m for top in (model, *groups) for m in top.modules()]:
         for name, child in list(parent.named_children()):
             if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
+    bf16_matmul = setting('L3_BF16_MATMUL')          # read here, once, not in each forward pass
+    for m in [m for top in (model, *groups) for m in top.modules() if isinstance(m, MapSizeConv2d)]:
+        m.l3_bf16_matmul = bf16_matmul
     return model
 
 # %% ../nbs/08_fast.ipynb #26fc2790
@@ -293,9 +362,12 @@ class MixedPrecision(Callback):
     order = 90
     def __init__(self, dtype=torch.bfloat16, scaler=None):
         self.dtype, self.scaler, self._unscaled = dtype, scaler, False
+        self.bf16_input = dtype == torch.bfloat16 and setting('L3_BF16_INPUT')   # read once, not in each batch
     def predict_batch(self):
         xb = self.learn.xb                            # autocast where the batch is (a text batch too)
         dev = xb.device.type if torch.is_tensor(xb) else self.learn.device.type
+        if self.bf16_input and dev == 'cpu' and xb.dim() == 4 and xb.dtype == torch.float32:
+            self.learn.xb = xb.to(torch.bfloat16)    # an image batch: what its first convolution would make of it
         with torch.autocast(dev, dtype=self.dtype): self.learn.predict_batch()
     def backward(self):
         if self.scaler is None: return self.learn.backward()
