@@ -26,7 +26,6 @@ EVENTS = ('before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_p
           'after_step', 'after_batch', 'after_train', 'before_validate', 'after_validate', 'after_epoch', 'after_fit')
 STEPS = ('predict_batch', 'get_loss', 'backward', 'step', 'zero_grad')
 
-# %% ../nbs/07_callbacks.ipynb #8f7bb121
 class Callback:
     "Methods named after `EVENTS` run at those events, after `STEPS` replace those steps; smaller `order` runs first."
     order, learn = 0, None
@@ -65,17 +64,14 @@ class Recorder(Callback):
 # %% ../nbs/07_callbacks.ipynb #f7e36727
 def _fmt(v): return '#na#' if v is None else f'{v:.6f}' if isinstance(v, float) else str(v)
 
-# %% ../nbs/07_callbacks.ipynb #0c3d71f5
 def _fmt_row(names, h) -> list[str]:
     "One row of the epoch table as strings; the time as mm:ss."
     return [_fmt(h[n]) if n != 'time' else f'{int(h[n] // 60):02d}:{int(h[n] % 60):02d}' for n in names]
 
-# %% ../nbs/07_callbacks.ipynb #2d07e0ac
 def _html_table(names, rows) -> str:
     row = lambda tag, vals: '<tr>' + ''.join(f'<{tag}>{v}</{tag}>' for v in vals) + '</tr>'
     return '<table>' + row('th', names) + ''.join(row('td', r) for r in rows) + '</table>'
 
-# %% ../nbs/07_callbacks.ipynb #0c82480c
 def _in_jupyter() -> bool:
     ip = sys.modules.get('IPython') and sys.modules['IPython'].get_ipython()
     return type(ip).__name__ == 'ZMQInteractiveShell'

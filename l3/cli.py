@@ -38,7 +38,6 @@ def lesson_notebook(name: str) -> Path:
 # %% ../nbs/13_cli.ipynb #7ac5cffe
 def _tags(cell) -> list: return cell.get('metadata', {}).get('tags', [])
 
-# %% ../nbs/13_cli.ipynb #8d8820c1
 def lesson_parameters(nb) -> tuple[int, dict]:
     "Index of `nb`'s cell tagged `parameters` and the {name: default} it assigns."
     idx = [i for i, c in enumerate(nb['cells']) if 'parameters' in _tags(c)]
@@ -335,7 +334,6 @@ def _fail(e) -> int:
     print(f'l3: {e.args[0] if e.args else e}', file=sys.stderr)
     return 2
 
-# %% ../nbs/13_cli.ipynb #3d50ecca
 def _serve(args) -> int:
     from l3.serve import serve
     models = list(args.folders) + list(args.model)

@@ -49,10 +49,17 @@ def _files_in(path, extensions, what, **kw):
         raise DataError(f"no {what}files found in {path} (extensions {exts}); check the path, or pass extensions=[...]")
     return items
 
+def _cols(df, cols, what: str) -> list:
+    "The names of the `what` columns `cols` (names or positions) of table `df`, checked to exist."
+    names = [df.columns[c] if isinstance(c, int) else c for c in listify(cols)]
+    for n in names:
+        if n not in df.columns:
+            raise DataError(f"{what} column {n!r} not in the table; its columns are {list(df.columns)}")
+    return names
+
 def _names_in(df, cols):
     "The values of column `cols` (a name or position) of `df` as strings, checked to exist and be filled."
-    col = df.columns[cols] if isinstance(cols, int) else cols
-    if col not in df.columns: raise DataError(f"column {col!r} not in the table; its columns are {list(df.columns)}")
+    col = _cols(df, cols, 'item')[0]
     if df[col].isna().any():
         raise DataError(f"column {col!r} has empty values in rows {list(df.index[df[col].isna()])[:10]}; "
                         f"fill or drop those rows")
@@ -284,11 +291,7 @@ def _split_raws(il, raw, delim):
 def _label_cols(il, cols) -> list:
     "The names of label columns `cols` (names or positions) of the table `il` came from, checked to exist."
     if il.inner_df is None: raise DataError("label_from_df needs items made from a table (from_csv/from_df)")
-    names = [il.inner_df.columns[c] if isinstance(c, int) else c for c in listify(cols)]
-    for n in names:
-        if n not in il.inner_df.columns:
-            raise DataError(f"label column {n!r} not in the table; its columns are {list(il.inner_df.columns)}")
-    return names
+    return _cols(il.inner_df, cols, 'label')
 
 def _df_labels(il, names):
     "The raw labels in columns `names` of `il`'s rows (one value, or an array of several), with no empty cell."

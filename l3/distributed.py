@@ -16,16 +16,12 @@ __all__ = ['world_size', 'rank', 'unwrap', 'init_distributed', 'all_reduce_total
 
 # %% ../nbs/07a_distributed.ipynb #c87641d3
 def world_size() -> int: return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-# %% ../nbs/07a_distributed.ipynb #3e391751
 def rank() -> int: return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
-# %% ../nbs/07a_distributed.ipynb #b5b79cd3
 def unwrap(model: nn.Module) -> nn.Module:
     "The model itself, out of its DistributedDataParallel wrapper when training is distributed."
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
-# %% ../nbs/07a_distributed.ipynb #317c1097
 def init_distributed(backend: str | None = None) -> bool:
     "Join the process group set up by `torchrun` (`WORLD_SIZE` > 1), once; True when training is distributed."
     if world_size() > 1: return True

@@ -48,7 +48,6 @@ def AdamW(params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight
     "torch's AdamW with fastai's defaults (beta2 0.99, eps 1e-5); weight decay is decoupled."
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
-# %% ../nbs/07b_learner.ipynb #c8f8519b
 def _modules_of(group) -> list[nn.Module]:
     return [group] if isinstance(group, nn.Module) else list(group)
 
@@ -78,10 +77,7 @@ class _LossTotal(Metric):
     @property
     def value(self): return (self.totals['sum'] / self.totals['n']) if self.totals.get('n', 0) > 0 else None
 
-# %% ../nbs/07b_learner.ipynb #fae28d60
 def _item(v): return None if v is None else (v.item() if torch.is_tensor(v) and v.numel() == 1 else v)
-
-# %% ../nbs/07b_learner.ipynb #767030e8
 def _cb_name(cb: Callback) -> str: return type(cb).__name__.replace('Callback', '').lower() or 'callback'
 
 # %% ../nbs/07b_learner.ipynb #b270e79c

@@ -17,15 +17,11 @@ from .data import item_list_from_desc, prepare_item
 from .callbacks import Callback, CancelFit, Recorder
 from .distributed import world_size, unwrap
 from .learner import Learner
+from .schedules import _plt
 
 # %% auto #0
 __all__ = ['MODEL_BUILDERS', 'check_state_dict', 'SaveModelCallback', 'EarlyStoppingCallback', 'decode_pred', 'register_model',
            'InferenceData', 'load_learner']
-
-# %% ../nbs/07d_learner_export.ipynb #db7f97c3
-def _plt():
-    import matplotlib.pyplot as plt       # imported when a plot is drawn: l3 imports without a display
-    return plt
 
 # %% ../nbs/07d_learner_export.ipynb #348da5fe
 @patch
@@ -64,12 +60,10 @@ def check_state_dict(model: nn.Module, sd: dict, source='checkpoint'):
               for k in own if k in sd and hasattr(sd[k], 'shape') and sd[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         lst = lambda xs: ', '.join(xs[:8]) + (f' (+{len(xs) - 8} more)' if len(xs) > 8 else '')
-        parts = ([f'missing keys: {lst(missing)}'] if missing else []) \
-                + ([f'unexpected keys: {lst(unexpected)}'] if unexpected else []) \
-                + ([f'mis-shaped: {lst(shapes)}'] if shapes else [])
+        parts = [f'{what}: {lst(xs)}' for what, xs in
+                 (('missing keys', missing), ('unexpected keys', unexpected), ('mis-shaped', shapes)) if xs]
         raise ValueError(f'{source} does not fit this model ({type(model).__name__}); was it saved from another '
                          f'architecture or number of classes? ' + '; '.join(parts))
-
 
 # %% ../nbs/07d_learner_export.ipynb #4d7e74bc
 @patch
@@ -204,7 +198,6 @@ def _prepare_item(self: Learner, item) -> torch.Tensor:
         return item[None].to(self.device)
     return prepare_item(item, desc, self.device)
 
-# %% ../nbs/07d_learner_export.ipynb #b45b145d
 def decode_pred(probs: torch.Tensor, label, classes=None, thresh: float = 0.5):
     "Human-readable prediction for one item from its probabilities/outputs, by its label (object, class or name)."
     if isinstance(label, (str, type)): label = label_class(label)(classes)
@@ -226,7 +219,6 @@ def register_model(kind: str, builder=None):
     if builder is None: return lambda f: register_model(kind, f)
     MODEL_BUILDERS[kind] = builder
     return builder
-
 
 # %% ../nbs/07d_learner_export.ipynb #55c57f66
 class InferenceData:

@@ -32,7 +32,6 @@ def _plain(x):
     if isinstance(x, Path): return str(x)
     return x
 
-# %% ../nbs/11c_lesson.ipynb #fa1014d6
 def _fmt(x) -> str:
     "A figure as a person reads it: 4 significant digits for floats, '-' for none."
     if x is None: return '-'
@@ -214,7 +213,6 @@ def _number(s: str):
     try: return float(s)
     except ValueError: return None
 
-# %% ../nbs/11c_lesson.ipynb #fa11d115
 def check_answer(q: dict, given) -> bool:
     "Is `given` right for question `q`? (a choice: its index or text; a short answer: the text typed)"
     if q['choices']:
@@ -318,7 +316,6 @@ def _only(path: Path, pattern: str, what: str, how: str) -> Path:
     raise FolderProblem(f"{path} has {len(found)} {what}s ({', '.join(f.name for f in found[:5])}); name the one to "
                         f'use (check_folder(..., {"csv_name" if "CSV" in what else "folder"}=...))')
 
-# %% ../nbs/11c_lesson.ipynb #e5048008
 def _suffix(folder: Path, name: str) -> str:
     "'' when `name` is a file of `folder`, else the suffix of the image named `name` + suffix (the CSV left it off)."
     if (folder/name).is_file(): return ''
@@ -367,7 +364,6 @@ def _read_points(img: Path):
         raise FolderProblem(f'points file {txt} does not hold pairs of numbers; {how}')
     return a.reshape(-1, 2)
 
-# %% ../nbs/11c_lesson.ipynb #c7130669
 def _points(path: Path, kw):
     return _split(PointsItemList.from_folder(path), kw).label_from_func(_read_points), True
 
@@ -382,17 +378,8 @@ def _build(lls, tfm_y: bool, task: str, kw) -> DataBunch:
                             'classifier needs at least two classes; add images of another class')
     if len(lls.valid) == 0:
         raise FolderProblem(f'no validation images ({len(lls.train)} in all); add images, or a valid/ folder')
-    data = lls.transform(get_transforms(), size=kw.get('size', 64), tfm_y=tfm_y).databunch(bs=kw.get('bs', 8),
-                                                                                          num_workers=0)
-    return data.normalize(imagenet_stats)
-
-# %% ../nbs/11c_lesson.ipynb #35307c6f
-def _ready(path: Path, data, show: bool):
-    "Say what was built, show a batch, return the DataBunch."
-    n_cls = f', {len(data.classes)} classes: {", ".join(map(str, list(data.classes)[:10]))}' if data.classes else ''
-    print(f'{path}: {len(data.train_ds)} training and {len(data.valid_ds)} validation images{n_cls}. Ready.')
-    if show: data.show_batch(rows=2, figsize=(5, 5))
-    return data
+    data = lls.transform(get_transforms(), size=kw.get('size', 64), tfm_y=tfm_y)
+    return data.databunch(bs=kw.get('bs', 8), num_workers=0).normalize(imagenet_stats)
 
 # %% ../nbs/11c_lesson.ipynb #e3c46522
 def check_folder(path, task: str, **kw):
@@ -408,4 +395,7 @@ def check_folder(path, task: str, **kw):
     except (DataError, ValueError, OSError) as e:     # DataError: the library's own words, naming the file
         print(f'{path} is not ready for {task} yet:\n  {e}\nThe layout {task} expects: {LAYOUTS[task]}.')
         return None
-    return _ready(path, data, kw.get('show', True))
+    n_cls = f', {len(data.classes)} classes: {", ".join(map(str, list(data.classes)[:10]))}' if data.classes else ''
+    print(f'{path}: {len(data.train_ds)} training and {len(data.valid_ds)} validation images{n_cls}. Ready.')
+    if kw.get('show', True): data.show_batch(rows=2, figsize=(5, 5))
+    return data

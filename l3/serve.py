@@ -78,55 +78,44 @@ class FeedbackStore:
         if table not in ('inputs', 'predictions', 'feedback'): raise ValueError(f'no table {table!r}')
         with closing(self._connect()) as c: return c.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]
 
+    def add_prediction(self, model: str, version: str, items: str, label: dict, sha: str, kind: str, data: bytes,
+                       meta: dict, result: dict) -> str:
+        "Store a prediction (and its input, once) -> its id."
+        pid, now = uuid.uuid4().hex, time.time()
+        self._write([('INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)', (sha, kind, data, now)),
+                     ('INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                      (pid, model, version, items, json.dumps(label), sha, json.dumps(meta), json.dumps(result), now))])
+        return pid
+
+    def prediction(self, pid: str) -> dict|None:
+        "The stored prediction `pid` (result, meta and label decoded), or None."
+        with closing(self._connect()) as c: r = c.execute('SELECT * FROM predictions WHERE id = ?', (pid,)).fetchone()
+        if r is None: return None
+        return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
+
+    def add_feedback(self, pid: str, correct: bool, target, note: str|None) -> int:
+        "Store a user's feedback on prediction `pid` -> its id."
+        sql = 'INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)'
+        return self._write([(sql, (pid, int(correct), json.dumps(target), note, time.time()))])
+
+    def feedback_rows(self, model: str|None = None, corrections_only: bool = True) -> list[dict]:
+        "The latest feedback on each prediction, with its prediction and input (only corrections by default)."
+        sql = ('SELECT f.correct, f.target, f.note, p.*, i.data, i.kind FROM feedback f '
+               'JOIN predictions p ON p.id = f.prediction_id JOIN inputs i ON i.sha256 = p.input_sha256 '
+               'WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY prediction_id)')
+        with closing(self._connect()) as c: rows = [dict(r) for r in c.execute(sql + ' ORDER BY f.id')]
+        rows = [{**r, **{k: json.loads(r[k]) for k in ('meta', 'result', 'label', 'target')}} for r in rows]
+        return [r for r in rows if (model is None or r['model'] == model) and not (corrections_only and r['correct'])]
+
     def __repr__(self):
         return f'FeedbackStore({self.path}: {self.count("predictions")} predictions, {self.count("feedback")} feedback)'
-
-# %% ../nbs/12_serve.ipynb #01508bae
-def _add_prediction(self: FeedbackStore, model: str, version: str, items: str, label: dict, sha: str, kind: str,
-                    data: bytes, meta: dict, result: dict) -> str:
-    "Store a prediction (and its input, once) -> its id."
-    pid, now = uuid.uuid4().hex, time.time()
-    self._write([('INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)', (sha, kind, data, now)),
-                 ('INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                  (pid, model, version, items, json.dumps(label), sha, json.dumps(meta), json.dumps(result), now))])
-    return pid
-
-# %% ../nbs/12_serve.ipynb #69b526e5
-def _prediction(self: FeedbackStore, pid: str) -> dict|None:
-    "The stored prediction `pid` (result, meta and label decoded), or None."
-    with closing(self._connect()) as c: r = c.execute('SELECT * FROM predictions WHERE id = ?', (pid,)).fetchone()
-    if r is None: return None
-    return {**dict(r), **{k: json.loads(r[k]) for k in ('meta', 'result', 'label')}}
-
-# %% ../nbs/12_serve.ipynb #04edce6a
-def _add_feedback(self: FeedbackStore, pid: str, correct: bool, target, note: str|None) -> int:
-    "Store a user's feedback on prediction `pid` -> its id."
-    return self._write([('INSERT INTO feedback (prediction_id, correct, target, note, created) VALUES (?, ?, ?, ?, ?)',
-                         (pid, int(correct), json.dumps(target), note, time.time()))])
-
-# %% ../nbs/12_serve.ipynb #212294e7
-def _feedback_rows(self: FeedbackStore, model: str|None = None, corrections_only: bool = True) -> list[dict]:
-    "The latest feedback on each prediction, with its prediction and input (only corrections by default)."
-    sql = ('SELECT f.correct, f.target, f.note, p.*, i.data, i.kind FROM feedback f '
-           'JOIN predictions p ON p.id = f.prediction_id JOIN inputs i ON i.sha256 = p.input_sha256 '
-           'WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY prediction_id)')
-    with closing(self._connect()) as c: rows = [dict(r) for r in c.execute(sql + ' ORDER BY f.id')]
-    rows = [{**r, **{k: json.loads(r[k]) for k in ('meta', 'result', 'label', 'target')}} for r in rows]
-    return [r for r in rows if (model is None or r['model'] == model) and not (corrections_only and r['correct'])]
-
-FeedbackStore.add_prediction, FeedbackStore.prediction = _add_prediction, _prediction
-FeedbackStore.add_feedback, FeedbackStore.feedback_rows = _add_feedback, _feedback_rows
 
 # %% ../nbs/12_serve.ipynb #8abdd8aa
 def model_versions(folder) -> list[Path]:
     "The exported versions in `folder`, oldest first: export.pth (v1), export.v2.pth, export.v3.pth…"
-    folder = Path(folder)
-    vs = [(1, folder/'export.pth')] if (folder/'export.pth').exists() else []
-    found = ((re.fullmatch(r'export\.v(\d+)\.pth', f.name), f) for f in folder.glob('export.v*.pth'))
-    vs += [(int(m.group(1)), f) for m, f in found if m]
-    return [f for _, f in sorted(vs)]
+    fs = [f for f in Path(folder).glob('export*.pth') if re.fullmatch(r'export(\.v\d+)?\.pth', f.name)]
+    return sorted(fs, key=lambda f: (int(version_of(f)[1:]), f.name))
 
-# %% ../nbs/12_serve.ipynb #be4ff1b0
 def version_of(f) -> str:
     m = re.fullmatch(r'export\.v(\d+)\.pth', Path(f).name)
     return f'v{m.group(1)}' if m else 'v1'
@@ -242,7 +231,6 @@ def _model(request) -> ServedModel:
         raise ServeError(404, f'no model {name!r}; the models are {sorted(models)} (GET /api/models)')
     return models[name]
 
-# %% ../nbs/12_serve.ipynb #f5f3b57c
 async def _json(request):
     try: return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError): raise ServeError(400, 'the body is not valid JSON') from None
@@ -297,7 +285,6 @@ async def _predict(request):
     data = await _payload(request)
     return JSONResponse(await run_in_threadpool(predict_input, request.app.state, m, data))
 
-# %% ../nbs/12_serve.ipynb #0c020276
 async def _feedback(request):
     body = await _json(request)
     return JSONResponse({'feedback_id': await run_in_threadpool(record_feedback, request.app.state, body)}, 201)
@@ -324,16 +311,10 @@ async def _reload(request):
     v = await run_in_threadpool(m.reload)
     return JSONResponse({'model': m.name, 'model_version': v})
 
-# %% ../nbs/12_serve.ipynb #e6d5d1bd
 def _models(request): return JSONResponse([m.info() for m in request.app.state.models.values()])
-
-# %% ../nbs/12_serve.ipynb #69a748fe
 def _limits(request): return JSONResponse(request.app.state.limits)
-
-# %% ../nbs/12_serve.ipynb #381da085
 def _health(request): return JSONResponse({'ok': True, 'models': len(request.app.state.models)})
 
-# %% ../nbs/12_serve.ipynb #e239e704
 def _index(request): return FileResponse(STATIC/'index.html')
 
 # %% ../nbs/12_serve.ipynb #baca6954
@@ -369,7 +350,6 @@ def free_port(host='127.0.0.1') -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-# %% ../nbs/12_serve.ipynb #60d4678e
 def _check_port(host, port):
     with closing(socket.socket()) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn: TIME_WAIT is free, a listener not
@@ -383,7 +363,6 @@ def _loopback(host: str) -> bool:
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return False          # a name, 0.0.0.0, ::, an address of this machine: beyond loopback
 
-# %% ../nbs/12_serve.ipynb #758af77d
 def reload_token(host: str, token: str|None = None) -> tuple[str|None, bool]:
     "(reload token of a server on `host`, made here?): `token`, else L3_SERVE_TOKEN, else beyond loopback a new one."
     token = token or setting('L3_SERVE_TOKEN')
@@ -472,14 +451,12 @@ def recompute_bn_stats(model: nn.Module, dl) -> nn.Module:
         model.train(was_training)
     return model
 
-
 # %% ../nbs/12_serve.ipynb #3d5dd11d
 def _ds_like(ds: LabelList, items, ys, train: bool) -> LabelList:
     new = LabelList(ds.x.new(list(items)), list(ys), ds.label, train=train)
     new.size, new.resize_method = ds.size, ds.resize_method
     return new
 
-# %% ../nbs/12_serve.ipynb #ffe122c2
 def _loader(data: DataBunch, ds: LabelList, bs: int, train: bool):
     lls = type('Lists', (), dict(tfms=data.tfms, tfm_y=data.tfm_y, train=ds, test=None))()
     dl = ds.label.loader(ds, bs, train, data.device, lls, num_workers=0)
@@ -542,7 +519,6 @@ def read_layout(self: Label, items, path, desc: dict):
     raise ValueError(f'{type(self).__name__}: fine-tune this model from a notebook, with its DataBunch: '
                      f'l3.serve.finetune(folder, corrections_from_db(db, name, tmp_folder), data)')
 
-# %% ../nbs/12_serve.ipynb #8cc42d8d
 @patch(nm='read_layout')
 def _read_layout_category(self: CategoryLabel, items, path, desc: dict):
     "The folders `train/<class>/` and `valid/<class>/` under `path` as LabelLists with this model's classes."

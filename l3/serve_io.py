@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from .core import IGNORE_ID
+from .augment import _hw, _scaled
 from .labels import Label, CategoryLabel, MultiCategoryLabel, FloatLabel
 from .data import ItemList, item_list_from_desc
 from .vision_data import ImageList, MaskLabel, PointsLabel, scale_points_back
@@ -46,12 +47,10 @@ def _serve_input_itemlist(cls: ItemList):
     "What the page asks a user for ('image', 'text'); None: models of these items cannot be served yet."
     return None
 
-# %% ../nbs/11b_serve_io.ipynb #96bd2340
 @patch(cls_method=True, nm='serve_read')
 def _serve_read_itemlist(cls: ItemList, data, limits: dict, desc: dict):
     raise ServeError(415, f'models trained on {cls.__name__} items cannot be served yet')
 
-# %% ../nbs/11b_serve_io.ipynb #04448d42
 @patch(cls_method=True, nm='stored_item')
 def _stored_item_itemlist(cls: ItemList, data: bytes, sha: str, dest: Path):
     "A stored input (the bytes `serve_read` kept) as an item again, for training; images are written to `dest/`."
@@ -76,11 +75,9 @@ def _write(f: Path, data: bytes) -> str:
     f.write_bytes(data)
     return f.name
 
-# %% ../nbs/11b_serve_io.ipynb #86a7ab93
 @patch(cls_method=True, nm='serve_input')
 def _serve_input_imagelist(cls: ImageList): return 'image'
 
-# %% ../nbs/11b_serve_io.ipynb #7b19e80e
 @patch(cls_method=True, nm='stored_item')
 def _stored_item_imagelist(cls: ImageList, data: bytes, sha: str, dest: Path):
     return dest/_write(Path(dest)/f'{sha}.png', data)
@@ -104,11 +101,9 @@ def _serve_read_imagelist(cls: ImageList, data, limits: dict, desc: dict):
 @patch(cls_method=True, nm='serve_input')
 def _serve_input_textlist(cls: TextList): return 'text'
 
-# %% ../nbs/11b_serve_io.ipynb #16c45a95
 @patch(cls_method=True, nm='stored_item')
 def _stored_item_textlist(cls: TextList, data: bytes, sha: str, dest: Path): return data.decode('utf-8')
 
-# %% ../nbs/11b_serve_io.ipynb #72a80279
 @patch(cls_method=True, nm='serve_read')
 def _serve_read_textlist(cls: TextList, data, limits: dict, desc: dict):
     "JSON text -> (the text, its UTF-8 bytes to store, {'chars'}); an empty or too long text is refused."
@@ -121,15 +116,12 @@ def _serve_read_textlist(cls: TextList, data, limits: dict, desc: dict):
 # %% ../nbs/11b_serve_io.ipynb #48bb25bc
 def input_frame(src_hw, size, method='crop'):
     "((scale_y, scale_x), (off_y, off_x)) taking a source pixel to the model's input pixel, as validation resizes."
-    (H, W) = src_hw
     if size is None: return (1., 1.), (0., 0.)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if method == 'squish': return (h / H, w / W), (0., 0.)
-    s = (max if method == 'crop' else min)(h / H, w / W)
-    new = (h, w) if round(H * s) == h and round(W * s) == w else (max(1, round(H * s)), max(1, round(W * s)))
+    (H, W), (h, w) = src_hw, _hw(size)
+    new = _scaled(H, W, h, w, method)              # the size `resize_item` scales to before it crops or pads
     sc = (new[0] / H, new[1] / W)
     if method == 'crop': return sc, (-float((new[0] - h) // 2), -float((new[1] - w) // 2))
-    return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))
+    return sc, (float((h - new[0]) // 2), float((w - new[1]) // 2))   # pad (squish: new is the size, no offset)
 
 # %% ../nbs/11b_serve_io.ipynb #a70b5f68
 def to_source_points(pts_model, src_hw, size, method='crop') -> list:
@@ -154,7 +146,6 @@ def to_source_mask(mask, src_hw, size, method='crop') -> torch.Tensor:
 def _serve_result_label(self: Label, probs, learn, meta: dict) -> dict:
     raise ServeError(415, f'{type(self).__name__} predictions cannot be served yet')
 
-# %% ../nbs/11b_serve_io.ipynb #f0bfb949
 @patch(nm='serve_result')
 def _serve_result_categorylabel(self: CategoryLabel, probs, learn, meta: dict) -> dict:
     "Bars: each class's probability; the answer is the top class."
@@ -172,7 +163,6 @@ def _serve_result_multicategorylabel(self: MultiCategoryLabel, probs, learn, met
     tags = [c for c, pi, t in zip(classes, p, th) if pi > t]
     return {'view': 'tags', 'classes': classes, 'probs': p, 'thresholds': th, 'labels': tags, 'answer': tags}
 
-# %% ../nbs/11b_serve_io.ipynb #4d7de965
 @patch(nm='serve_result')
 def _serve_result_floatlabel(self: FloatLabel, probs, learn, meta: dict) -> dict:
     v = probs.float().flatten().tolist()
@@ -212,7 +202,6 @@ def _need(fb: dict, key: str, what: str):
     if key not in fb: raise ServeError(400, f'"correct": false needs "{key}": {what}')
     return fb[key]
 
-# %% ../nbs/11b_serve_io.ipynb #3ac1c5a5
 @patch(nm='check_feedback')
 def _check_feedback_label(self: Label, fb: dict, result: dict):
     msg = f'{type(self).__name__} predictions take no corrections yet (send "correct": true, or a "note")'
@@ -238,7 +227,6 @@ def _check_feedback_multicategorylabel(self: MultiCategoryLabel, fb: dict, resul
     if bad: raise ServeError(422, f'tag {bad[0]!r} is not one of the model\'s tags {result["classes"]}')
     return sorted(set(tags), key=result['classes'].index)
 
-# %% ../nbs/11b_serve_io.ipynb #8e2ffc6e
 def _number(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
 # %% ../nbs/11b_serve_io.ipynb #588c254b
@@ -275,12 +263,10 @@ def _csv(f: Path, header: list, rows: list):
         w.writerow(header)
         w.writerows(rows)
 
-# %% ../nbs/11b_serve_io.ipynb #665076f5
 @patch(nm='export_items')
 def _export_items_label(self: Label, rows, out: Path) -> dict:
     raise ValueError(f'{type(self).__name__}: feedback export is not available for this kind of target')
 
-# %% ../nbs/11b_serve_io.ipynb #c334f13f
 @patch(cls_method=True, nm='export_classified')
 def _export_classified_itemlist(cls: ItemList, rows, out: Path):
     raise ValueError(f'{cls.__name__} inputs with their class cannot be exported yet')
@@ -290,12 +276,10 @@ def _export_classified_itemlist(cls: ItemList, rows, out: Path):
 def _export_classified_imagelist(cls: ImageList, rows, out: Path):     # train/<class>/<sha256>.png: label_from_folder
     for r in rows: _write(out/'train'/r['target']/f"{r['input_sha256']}.png", r['data'])
 
-# %% ../nbs/11b_serve_io.ipynb #8a7b69f6
 @patch(cls_method=True, nm='export_classified')
 def _export_classified_textlist(cls: TextList, rows, out: Path):      # texts.csv (label,text,is_valid): IMDB sample's
     _csv(out/'texts.csv', ['label', 'text', 'is_valid'], [[r['target'], r['data'].decode(), False] for r in rows])
 
-# %% ../nbs/11b_serve_io.ipynb #f2305db2
 @patch(nm='export_items')
 def _export_items_categorylabel(self: CategoryLabel, rows, out: Path) -> dict:
     "A class per input, in its item list's layout (`export_classified`: images in class folders, texts in a CSV)."
@@ -332,7 +316,6 @@ def _export_items_pointslabel(self: PointsLabel, rows, out: Path) -> dict:
          [[_write(out/'images'/f"{r['input_sha256']}.png", r['data']), *p] for r in rows for p in r['target']])
     return {'points': len(rows)}
 
-# %% ../nbs/11b_serve_io.ipynb #34ae9472
 @patch(nm='score')
 def _score_label(self: Label, probs, targs, thresh=0.5):
     raise ValueError(f'{type(self).__name__}: no score to prove a fine-tune with')
@@ -343,13 +326,11 @@ def _score_categorylabel(self: CategoryLabel, probs, targs, thresh=0.5):
     "('accuracy', share right, higher is better)."
     return 'accuracy', float((probs.argmax(1) == targs).float().mean()), True
 
-# %% ../nbs/11b_serve_io.ipynb #a45a5dc1
 @patch(nm='score')
 def _score_multicategorylabel(self: MultiCategoryLabel, probs, targs, thresh=0.5):
     "('accuracy_thresh', share of (item, tag) pairs right, higher is better)."
     return 'accuracy_thresh', float(((probs > thresh).float() == targs).float().mean()), True
 
-# %% ../nbs/11b_serve_io.ipynb #546e4d87
 @patch(nm='score')
 def _score_pointslabel(self: PointsLabel, probs, targs, thresh=0.5):
     "('mse', mean squared error in [-1, 1] units, lower is better)."
@@ -361,14 +342,10 @@ def _train_target_label(self: Label, target):
     raise ValueError(f'{type(self).__name__}: the feedback holds no target to train on (a mask correction only names '
                      f'the wrong classes): export it with `l3 feedback export`, redraw the masks, and train on them')
 
-# %% ../nbs/11b_serve_io.ipynb #70d6704b
 @patch(nm='train_target')
 def _train_target_categorylabel(self: CategoryLabel, target): return target
-
-# %% ../nbs/11b_serve_io.ipynb #58bfd5ed
 @patch(nm='train_target')
 def _train_target_multicategorylabel(self: MultiCategoryLabel, target): return list(target)
 
-# %% ../nbs/11b_serve_io.ipynb #803dd543
 @patch(nm='train_target')
 def _train_target_pointslabel(self: PointsLabel, target): return np.asarray(target, dtype=np.float32)

@@ -63,18 +63,12 @@ def _paragraphs(sents: list[str], rng, p: float) -> str:
 def imdb_review(label: str, rng) -> str:
     "A templated movie review whose sentiment words match `label` ('pos'/'neg'), with IMDB's artefacts."
     other = 'neg' if label == 'pos' else 'pos'
-    adj = dict(pos=_POS, neg=_NEG)
-    def fill(t, lab):
-        return t.format(a=_artefact(rng.choice(adj[lab]), rng), a2=rng.choice(adj[lab]), v=rng.choice(_VERB[lab]),
-                        e=rng.choice(_END[lab]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS), k=rng.choice(_KIND),
-                        p=_name(rng), p2=_name(rng))
     sents = []
     for _ in range(int(rng.integers(5, 9))):
         r = rng.random()
-        if r < 0.3: sents.append(fill(rng.choice(_NEUTRAL), label))
-        elif r < 0.36: sents.append(fill(rng.choice(_SENT), other))  # a little mixed feeling, as real reviews have
-        else: sents.append(fill(rng.choice(_SENT), label))
-    sents.append(fill(rng.choice(_SENT[:3] + _SENT[6:8]), label))  # the verdict at the end
+        lab = other if 0.3 <= r < 0.36 else label   # a little mixed feeling, as real reviews have
+        sents.append(_template_sentence(lab, rng, _NEUTRAL if r < 0.3 else _SENT))
+    sents.append(_template_sentence(label, rng, _SENT[:3] + _SENT[6:8]))  # the verdict at the end
     return _paragraphs(sents, rng, 0.25)
 
 # %% ../nbs/01a_synth_text.ipynb #2bbf5faa
@@ -86,6 +80,13 @@ def _artefact(word: str, rng) -> str:
     if r < 0.3: return ('so ' * int(rng.integers(2, 4))) + word
     if r < 0.38: return 'really ' + word
     return word
+
+def _template_sentence(label: str, rng, templates) -> str:
+    "One of `templates` filled in with the words of sentiment `label` (sometimes with an artefact)."
+    adj = dict(pos=_POS, neg=_NEG)
+    return str(rng.choice(templates)).format(a=_artefact(rng.choice(adj[label]), rng), a2=rng.choice(adj[label]),
+        v=rng.choice(_VERB[label]), e=rng.choice(_END[label]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS),
+        k=rng.choice(_KIND), p=_name(rng), p2=_name(rng))
 
 # %% ../nbs/01a_synth_text.ipynb #dd02c955
 _FUNCTION = ['the', 'a', 'of', 'and', 'to', 'in', 'his', 'her', 'with', 'who', 'is', 'on', 'for', 'at', 'that', 'from',
@@ -112,14 +113,6 @@ def _plot_sentence(rng) -> str:
     ranks = np.minimum(np.searchsorted(cdf, rng.random(n)), len(lex) - 1)
     words = [rng.choice(_FUNCTION) if u < 0.45 else lex[r] for u, r in zip(rng.random(n), ranks)]
     return ' '.join(words).capitalize() + '.'
-
-# %% ../nbs/01a_synth_text.ipynb #ae0bbcac
-def _template_sentence(label: str, rng, templates) -> str:
-    "One of `templates` filled in for `label` (as `imdb_review` fills them)."
-    adj = dict(pos=_POS, neg=_NEG)
-    return str(rng.choice(templates)).format(a=_artefact(rng.choice(adj[label]), rng), a2=rng.choice(adj[label]),
-        v=rng.choice(_VERB[label]), e=rng.choice(_END[label]), n=rng.choice(_NOUNS), n2=rng.choice(_NOUNS),
-        k=rng.choice(_KIND), p=_name(rng), p2=_name(rng))
 
 # %% ../nbs/01a_synth_text.ipynb #e8121aaa
 def imdb_long_review(label: str, rng, median: float = 186, mean: float = 248) -> str:

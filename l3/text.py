@@ -71,7 +71,7 @@ _re_cap_word = re.compile(r'(?<!\S)[A-Z]\S*')
 _re_caps_full, _re_maj_full = re.compile(r'[A-Z]+[^a-z]*'), re.compile(r'[A-Z][^A-Z]*')
 
 def replace_caps(t: str) -> str:
-    "`replace_maj(replace_all_caps(t))` in one pass over the words that start with a capital."
+    "`xxup` before words in ALL CAPS, `xxmaj` before Capitalised ones (of 2+ letters), lower-cased: one pass."
     def _sub(m):
         w = m.group(0)
         if len(w) > 1:

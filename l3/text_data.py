@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .core import default_device
 from .labels import Label, CrossEntropyFlat
 from .databunch import DataBunch
-from .data import ItemList, ItemLists, LabelList, DataError
+from .data import ItemList, ItemLists, LabelList, DataError, _cols
 from .text import (Vocab, tokenize, iter_tokenized, tokenize_to_disk, load_ids, LMDataLoader, SortSampler,
                      SortishSampler, pad_collate)
 
@@ -40,15 +40,6 @@ def _dl_kw(kw):
     "The loader arguments that make sense for texts (no image workers' settings)."
     return {k: v for k, v in kw.items() if k not in ('num_workers', 'collate_fn') and v is not None}
 
-# %% ../nbs/10a_text_data.ipynb #f458db76
-def _text_cols(df, cols) -> list:
-    "The names of text columns `cols` (a name, a position, or several) of `df`, checked to exist."
-    names = [df.columns[c] if isinstance(c, int) else c for c in ([cols] if isinstance(cols, (int, str)) else cols)]
-    for n in names:
-        if n not in df.columns:
-            raise DataError(f"text column {n!r} not in the table; its columns are {list(df.columns)}")
-    return names
-
 # %% ../nbs/10a_text_data.ipynb #e6896f06
 def _read_text(o, errors):
     "The text of file `o`, naming it when it is not UTF-8."
@@ -69,7 +60,7 @@ class TextList(ItemList):
     @classmethod
     def from_df(cls, df, path='.', cols=0, **kw):
         "Texts from column(s) `cols` of `df` (several columns are joined with `xxfld` markers by the tokenizer)."
-        names, df = _text_cols(df, cols), df.reset_index(drop=True)
+        names, df = _cols(df, cols, 'text'), df.reset_index(drop=True)
         if len(names) == 1: items = df[names[0]].fillna('').astype(str).tolist()
         else: items = [tuple(r) for r in df[names].fillna('').astype(str).values]   # fields: the tokenizer marks them
         kw.pop('csv_name', None)

@@ -34,7 +34,6 @@ __all__ = ['awd_lstm_lm_config', 'awd_lstm_clas_config', 'RNNDropout', 'Embeddin
 def _mask(x: torch.Tensor, size, p: float) -> torch.Tensor:
     return x.new_empty(*size).bernoulli_(1 - p).div_(1 - p)
 
-# %% ../nbs/10b_text_models.ipynb #5dba0a84
 class RNNDropout(nn.Module):
     "Dropout with one mask per sequence (the same units dropped at every time step); input `B x T x C`."
     def __init__(self, p: float = 0.5):
@@ -204,7 +203,6 @@ def _awd(model) -> AWD_LSTM:
         if isinstance(m, AWD_LSTM): return m
     raise ValueError(f'{type(model).__name__} has no AWD_LSTM encoder')
 
-# %% ../nbs/10b_text_models.ipynb #4da4c125
 class ModelResetter(Callback):
     "Reset the RNN's hidden state before training, before validation and after fitting."
     def _reset(self):
@@ -237,7 +235,6 @@ def clas_layer_groups(model) -> list:
     enc = _awd(model)
     return [[enc.encoder, enc.encoder_dp], *[[r, d] for r, d in zip(enc.rnns, enc.hidden_dps)], model[1]]
 
-# %% ../nbs/10b_text_models.ipynb #688c05e3
 class _NoClassUnpickler(pickle.Unpickler):
     "Reads a pickled list of strings (fastai's itos file) and refuses anything that would run code."
     def find_class(self, module, name):
@@ -309,8 +306,7 @@ def load_pretrained(model: SequentialRNN, weights, vocab: Vocab, old_vocab=None)
     bad = [(k, tuple(sd[k].shape), tuple(v.shape)) for k, v in own.items() if sd[k].shape != v.shape]
     if bad: raise ValueError(f'{weights} does not fit this model: {bad[0][0]} is {bad[0][1]} in the file but '
                              f'{bad[0][2]} in the model; build it with the sizes of the weights (config emb_sz, n_hid, '
-                             f'n_layers: '
-                             f"WikiText-103's are 400, 1152, 3)")
+                             f"n_layers: WikiText-103's are 400, 1152, 3)")
     model.load_state_dict(sd)
 
 # %% ../nbs/10b_text_models.ipynb #334db2e9

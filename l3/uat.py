@@ -35,37 +35,25 @@ def _allowed() -> str:
     return (f"use x, numbers, pi, e, + - * / ** %, comparisons (inside where) and the functions "
             f"{', '.join(sorted(_FUNCS))}; e.g. sin(3*x) + x**2, where(x > 0, x, 0)")
 
-
 # %% ../nbs/11a_uat.ipynb #7f47e772
 def _check_node(n, text):
     "Raise ValueError unless the syntax tree `n` uses only the whitelisted constructs."
     bad = lambda what: ValueError(f'expression {text!r}: {what} is not allowed; {_allowed()}')
-    if isinstance(n, ast.Expression): return _check_node(n.body, text)
     if isinstance(n, ast.Constant):
         if type(n.value) not in (int, float): raise bad(f'the constant {n.value!r}')
         try: float(n.value)
         except OverflowError:
             raise ValueError(f'expression {text!r}: the number {str(n.value)[:20]}... is too large') from None
-        return
-    if isinstance(n, ast.Name):
+    elif isinstance(n, ast.Name):
         if n.id != 'x' and n.id not in _CONSTS: raise bad(f'the name {n.id!r}')
-        return
-    if isinstance(n, ast.BinOp):
+    elif isinstance(n, ast.BinOp):
         if type(n.op) not in _OPS: raise bad(f'the operator {type(n.op).__name__}')
-        _check_node(n.left, text)
-        _check_node(n.right, text)
-        return
-    if isinstance(n, ast.UnaryOp):
+    elif isinstance(n, ast.UnaryOp):
         if not isinstance(n.op, (ast.USub, ast.UAdd)): raise bad(f'the operator {type(n.op).__name__}')
-        _check_node(n.operand, text)
-        return
-    if isinstance(n, ast.Compare):
-        for op in n.ops:
-            if type(op) not in _CMPS: raise bad(f'the comparison {type(op).__name__}')
-        _check_node(n.left, text)
-        for c in n.comparators: _check_node(c, text)
-        return
-    if isinstance(n, ast.Call):
+    elif isinstance(n, ast.Compare):
+        op = next((op for op in n.ops if type(op) not in _CMPS), None)
+        if op is not None: raise bad(f'the comparison {type(op).__name__}')
+    elif isinstance(n, ast.Call):
         if isinstance(n.func, ast.Attribute): raise bad(f'attribute access (.{n.func.attr})')
         if not isinstance(n.func, ast.Name): raise bad('calling anything but a function name')
         if n.func.id not in _FUNCS: raise bad(f'the function {n.func.id!r}')
@@ -73,12 +61,13 @@ def _check_node(n, text):
         k = _FUNCS[n.func.id][0]
         if len(n.args) != k:
             raise ValueError(f'expression {text!r}: {n.func.id} takes {k} argument{"s" * (k > 1)}, got {len(n.args)}')
-        for a in n.args: _check_node(a, text)
-        return
-    what = {ast.Attribute: 'attribute access (a.b)', ast.Subscript: 'indexing (a[...])', ast.Lambda: 'lambda',
-            ast.BoolOp: "'and'/'or' (use where(...) or * for and)"}.get(type(n), type(n).__name__)
-    raise bad(what)
-
+    elif not isinstance(n, ast.Expression):
+        what = {ast.Attribute: 'attribute access (a.b)', ast.Subscript: 'indexing (a[...])', ast.Lambda: 'lambda',
+                ast.BoolOp: "'and'/'or' (use where(...) or * for and)"}.get(type(n), type(n).__name__)
+        raise bad(what)
+    # the operands, left to right (a call's name and the operator nodes were checked above)
+    for c in n.args if isinstance(n, ast.Call) else [c for c in ast.iter_child_nodes(n) if isinstance(c, ast.expr)]:
+        _check_node(c, text)
 
 # %% ../nbs/11a_uat.ipynb #6ffb2f6d
 def _eval_node(n, x):
@@ -96,9 +85,7 @@ def _eval_node(n, x):
             r = _CMPS[type(op)](left, right)
             res, left = (r if res is None else res & r), right
         return res.float()
-    if isinstance(n, ast.Call): return _FUNCS[n.func.id][1](*[_eval_node(a, x).float() for a in n.args])
-    raise ValueError(f'cannot evaluate {type(n).__name__}')      # unreachable after _check_node
-
+    return _FUNCS[n.func.id][1](*[_eval_node(a, x).float() for a in n.args])   # a call: _check_node let no other in
 
 # %% ../nbs/11a_uat.ipynb #c96799b5
 def parse_expression(text: str):
@@ -123,7 +110,6 @@ def parse_expression(text: str):
     except Exception as e: raise ValueError(f'expression {text!r} cannot be computed: {e}') from None
     return f
 
-
 # %% ../nbs/11a_uat.ipynb #b3c8fa5c
 _ACTS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh}
 
@@ -133,7 +119,6 @@ def relu_net(n_units: int, n_in: int = 1, act: str = 'relu') -> nn.Sequential:
     if int(n_units) < 1: raise ValueError(f'relu_net: n_units must be at least 1, got {n_units}')
     return nn.Sequential(nn.Linear(n_in, int(n_units)), _ACTS[act](), nn.Linear(int(n_units), 1))
 
-# %% ../nbs/11a_uat.ipynb #d8c83722
 def _as_input(x) -> torch.Tensor:
     x = torch.as_tensor(x, dtype=torch.float)
     return x[:, None] if x.dim() == 1 else x
@@ -177,7 +162,6 @@ def _init_hinges(model, X, gen):
         lin2.weight.copy_(torch.randn(1, n, generator=gen) * 0.1)
         lin2.bias.zero_()
 
-
 # %% ../nbs/11a_uat.ipynb #251b983b
 def train_mse(model: nn.Module, x, y, steps: int = 500, lr: float = 0.03, on_step=None, every: int = 50) -> list[float]:
     "Adam on the mean squared error between `model(x)` (N x 1, or N) and `y` (N) for `steps` steps; returns the losses."
@@ -193,7 +177,6 @@ def train_mse(model: nn.Module, x, y, steps: int = 500, lr: float = 0.03, on_ste
             losses.append(loss.item())
             if on_step is not None and ((i + 1) % every == 0 or i + 1 == steps): on_step(i + 1, model, losses)
     return losses
-
 
 # %% ../nbs/11a_uat.ipynb #4bcbc373
 def fit_relu_net(f, n_units: int, steps: int = 500, lr: float = 0.03, x=None, act: str = 'relu', seed: int = 0,
@@ -212,7 +195,6 @@ def fit_relu_net(f, n_units: int, steps: int = 500, lr: float = 0.03, x=None, ac
     _init_hinges(model, X, gen)
     with torch.no_grad(): model[2].bias.fill_(float(y.mean()))
     return model, train_mse(model, X, y, steps, lr, on_step, every)
-
 
 # %% ../nbs/11a_uat.ipynb #d76a218c
 UAT_TARGETS = {'sin(3x)': 'sin(3*x)', 'x squared': 'x**2', 'absolute value': 'abs(x)', 'bump': 'exp(-3*x**2)',
@@ -238,7 +220,6 @@ def _uat_plot(x, y, model, losses, title):
         axs[2].set_yticks([])
     axs[2].set_title('mean squared error', fontsize=9)
     return _png(fig)
-
 
 # %% ../nbs/11a_uat.ipynb #017b7493
 def uat_playground(n_units: int = 6, steps: int = 500, lr: float = 0.03, expression: str = 'sin(3*x)') -> W.VBox:
@@ -291,4 +272,3 @@ def uat_playground(n_units: int = 6, steps: int = 500, lr: float = 0.03, express
     controls = dict(target=preset, expression=text, units=units, steps=n_steps, fit=fit_b, status=status, plot=img)
     return _panel([W.HBox([preset, text]), W.HBox([units, n_steps, fit_b]), status, img], controls, state,
                   'universal approximation playground')
-

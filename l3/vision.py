@@ -41,7 +41,6 @@ def arch_name(arch) -> str:
 class PretrainedWeightsWarning(UserWarning):
     "Pretrained weights could not be had; the model keeps its random initialisation."
 
-# %% ../nbs/09_vision.ipynb #0d81bfa6
 def weights_file(arch) -> Path:
     "Where torch's cache keeps the ImageNet weights of `arch` (the file may not exist yet)."
     w = torchvision.models.get_model_weights(arch_name(arch)).IMAGENET1K_V1
@@ -121,7 +120,6 @@ class ConcatPool(nn.Module):
     "Max and average of each channel over the whole feature map, concatenated: B x 2C x 1 x 1."
     def forward(self, x): return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 
-# %% ../nbs/09_vision.ipynb #701181e3
 class SigmoidRange(nn.Module):
     "Squeeze the input into (lo, hi) with a sigmoid."
     def __init__(self, lo, hi):
@@ -156,7 +154,6 @@ def cnn_model(arch='resnet34', n_out=2, pretrained=True, lin_ftrs=None, ps=0.5, 
     m.l3_pretrained = body.l3_pretrained
     return m
 
-# %% ../nbs/09_vision.ipynb #8cb3567e
 def cnn_groups(model) -> list[nn.Module]:
     "Three layer groups of a ResNet classifier: body stem..layer2, body layer3..layer4, the head."
     body, rest = model[0], list(model.children())[1:]
@@ -328,12 +325,8 @@ def model_summary(model: nn.Module, x=None, input_shape=(1, 3, 128, 128), print_
     finally:
         model.train(was_training)
         for h in hooks: h.remove()
-    seen, total, trainable = set(), 0, 0
-    for p in model.parameters():
-        if id(p) in seen: continue
-        seen.add(id(p))
-        total += p.numel()
-        trainable += p.numel() if p.requires_grad else 0
+    ps = list(model.parameters())   # each shared parameter once
+    total, trainable = sum(p.numel() for p in ps), sum(p.numel() for p in ps if p.requires_grad)
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{type(model).__name__} on input {tuple(x.shape)}", '=' * (w + 44),
              f"{'Layer (type)':<{w}}{'Output shape':<24}{'Param #':>10}{'Trainable':>10}", '=' * (w + 44)]
@@ -372,7 +365,6 @@ def cnn_learner(data, arch=torchvision.models.resnet34, pretrained=True, metrics
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, layer_groups=cnn_groups(model), **learner_kwargs)
     return _ready(learn, {'kind': 'cnn', 'kwargs': kw}, mixed_precision, channels_last)
 
-# %% ../nbs/09_vision.ipynb #565f02fb
 @register_model('cnn')
 def _cnn_from_desc(**kw) -> nn.Module: return cnn_model(pretrained=False, **kw)
 
@@ -393,10 +385,8 @@ def unet_learner(data, arch=torchvision.models.resnet34, pretrained=True, metric
                  mixed_precision='auto', channels_last=True, **learner_kwargs) -> Learner:
     "A `Learner` with a `DynamicUnet` over a ResNet body for `data.c` classes per pixel."
     size = img_size if img_size is not None else getattr(data, 'size', None)
-    kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size),
-              blur=blur, self_attention=self_attention, y_range=list(y_range) if y_range is not None else None,
-              n_in=n_in,
-              norm=norm)
+    kw = dict(arch=arch_name(arch), n_classes=int(data.c), img_size=_hw_of(size), blur=blur, n_in=n_in, norm=norm,
+              self_attention=self_attention, y_range=list(y_range) if y_range is not None else None)
     model = unet_model(pretrained=pretrained, **kw)
     learn = Learner(data, model, loss_func=loss_func, metrics=metrics, wd=wd, layer_groups=unet_groups(model),
                     **learner_kwargs)

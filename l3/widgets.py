@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 import ipywidgets as W
-from .metrics import accuracy_thresh, fbeta, best_thresholds
+from .metrics import accuracy_thresh, fbeta, best_thresholds, MeanIoU
 from .core import IGNORE_ID
 from . import schedules, learner_export   # noqa: F401 (Learner.lr_find, and _infer: the forward pass the viewers run)
 
@@ -30,7 +30,6 @@ def _figure(w: float = 6, h: float = 3.5, ncols: int = 1):
     fig = Figure(figsize=(w, h), layout='tight')
     return fig, fig.subplots(1, ncols)
 
-# %% ../nbs/11_widgets.ipynb #9c4b2af5
 def _png(fig) -> bytes:
     "The figure as PNG bytes, for a `widgets.Image`."
     buf = io.BytesIO()
@@ -77,7 +76,6 @@ class Panel(W.VBox):
         data['text/html'] = snapshot_html(self)
         return data
 
-# %% ../nbs/11_widgets.ipynb #4d14220f
 def _panel(children, controls: dict, state: dict, title: str = 'widget') -> Panel:
     "A `Panel` of `children` with its `controls` and `state`."
     box = Panel(children)
@@ -93,7 +91,6 @@ def one_thread():
     try: yield
     finally: torch.set_num_threads(n)
 
-# %% ../nbs/11_widgets.ipynb #afbc7827
 def _fmt_lr(lr: float) -> str:
     "A learning rate written short and valid as Python: 0.003 -> '3e-3', 0.00015 -> '1.5e-4'."
     m, e = f'{float(lr):.1e}'.split('e')
@@ -196,8 +193,7 @@ def lr_find_explorer(learn, skip_start: int = 10, skip_end: int = 5, epochs: int
                      loss=float(np.interp(math.log10(lr), np.log10(lrs), losses)),
                      code=fit_code(lr, n_ep.value, disc.value))
         info.value = (f"<b>lr {_fmt_lr(lr)}</b>: loss {state['loss']:.4f}, slope <b>{state['slope']:+.4f}</b> "
-                      f"per tenfold "
-                      f"increase &mdash; {_slope_words(state['slope'], losses)}")
+                      f"per tenfold increase &mdash; {_slope_words(state['slope'], losses)}")
         code.value = state['code']
         fig, ax = _figure(6.5, 3.6)
         plot_lr_choice(lrs, losses, lr, sugg, ax=ax)
@@ -307,10 +303,8 @@ def threshold_tuner(preds, targs, classes, beta: float = 2, sigmoid: bool = True
     per_class = torch.full((len(classes),), float(thresh), dtype=torch.float64)
     state = {'global': float(thresh), 'per_class_thresh': per_class, 'best': None}
     busy = [False]      # True while the code moves the slider itself
-    def current():
-        return state['per_class_thresh'].clone() if mode.value == 'per class' else state['global']
     def update(_=None):
-        th = current()
+        th = state['per_class_thresh'].clone() if mode.value == 'per class' else state['global']
         r = threshold_report(probs, targs, th, beta=beta, sigmoid=False)
         state.update(mode=mode.value, thresh=r['thresh'], report=r)
         ths = ', '.join(f'{c}: {v:.2f}' for c, v in zip(classes, state['per_class_thresh'].tolist()))
@@ -365,16 +359,11 @@ def image_iou(pred, mask, n_classes: int, void_id: int | None = None, ignore_id:
     if pred.shape != mask.shape:
         raise ValueError(f'image_iou: prediction of shape {tuple(pred.shape)} and mask of shape {tuple(mask.shape)} '
                          'differ')
-    keep = mask != ignore_id
-    if void_id is not None: keep &= mask != void_id
-    p, t = pred[keep], mask[keep]
-    bad = t[(t < 0) | (t >= n_classes)] if len(t) else t
-    if len(bad): raise ValueError(f'image_iou: the mask has class id {int(bad[0])} but there are {n_classes} classes')
-    if len(p) and (p.min() < 0 or p.max() >= n_classes):
-        raise ValueError(f'image_iou: the prediction has class id {int(p.max())} but there are {n_classes} classes')
-    inter = torch.bincount(p[p == t], minlength=n_classes).float()
-    union = torch.bincount(p, minlength=n_classes).float() + torch.bincount(t, minlength=n_classes).float() - inter
-    iou = torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(union, float('nan')))
+    if pred.numel() and (pred.min() < 0 or pred.max() >= n_classes):
+        raise ValueError(f'image_iou: the prediction has class id {int(pred.max())} but there are {n_classes} classes')
+    m = MeanIoU(void_id, ignore_id)   # the metric's own counts, on one image
+    m.accumulate(torch.nn.functional.one_hot(pred, n_classes).permute(2, 0, 1)[None].float(), mask[None])
+    iou = m.per_class
     if void_id is not None and 0 <= void_id < n_classes: iou[void_id] = float('nan')
     return iou
 
@@ -424,7 +413,7 @@ def overlay(img, mask, alpha: float = 0.5, highlight: int | None = None, ignore_
     return out.astype(np.float32)
 
 # %% ../nbs/11_widgets.ipynb #b73b4e7e
-def _seg_inputs(images, masks, preds, codes, stats):
+def _seg_inputs(images, masks, preds, stats):
     images, masks, preds = (torch.as_tensor(a).detach().cpu() for a in (images, masks, preds))
     if masks.dim() == 4 and masks.shape[1] == 1: masks = masks[:, 0]
     if preds.dim() == 4: preds = preds.argmax(1) if preds.shape[1] > 1 else preds[:, 0]
@@ -440,7 +429,6 @@ def _seg_inputs(images, masks, preds, codes, stats):
         images = images * std + mean
     return images.clamp(0, 1), masks.long(), preds.long()
 
-
 # %% ../nbs/11_widgets.ipynb #316e3dbb
 def _iou_table(iou, truth, pred, codes, selected) -> str:
     "An HTML table of the classes present in the truth or the prediction of one image."
@@ -453,14 +441,12 @@ def _iou_table(iou, truth, pred, codes, selected) -> str:
         b = ' style="font-weight:bold;background:#ffe680"' if i == selected else ''
         rows.append(f'<tr{b}><td>{i}</td><td>{c}</td><td>{v}</td><td>{int(n_t[i])}</td><td>{int(n_p[i])}</td></tr>')
     return ('<table style="font-size:12px"><tr><th>id</th><th>class</th><th>IoU</th><th>true px</th>'
-            '<th>predicted px</th></tr>'
-            + ''.join(rows) + '</table>')
-
+            '<th>predicted px</th></tr>' + ''.join(rows) + '</table>')
 
 # %% ../nbs/11_widgets.ipynb #21b7db71
 def segmentation_viewer(images, masks, preds, codes, void_id: int | None = None, stats=None) -> W.VBox:
     "Image and opacity sliders, truth and prediction overlays, a class picker to highlight one, the IoU per class."
-    images, masks, preds = _seg_inputs(images, masks, preds, codes, stats)
+    images, masks, preds = _seg_inputs(images, masks, preds, stats)
     codes = [str(c) for c in codes]
     idx = W.IntSlider(value=0, min=0, max=len(images) - 1, description='image', continuous_update=False)
     alpha = W.FloatSlider(value=0.5, min=0, max=1, step=0.05, description='opacity', continuous_update=False)
@@ -483,19 +469,16 @@ def segmentation_viewer(images, masks, preds, codes, void_id: int | None = None,
                          + ('&ndash;' if iou[hl].isnan() else f'{float(iou[hl]):.3f}')))
         table.value = _iou_table(iou, masks[i], preds[i], codes, hl)
         fig, axs = _figure(9, 3.2, 3)
-        axs[0].imshow(_hwc(images[i]))
-        axs[0].set_title('image', fontsize=9)
-        axs[1].imshow(overlay(images[i], masks[i], alpha.value, hl))
-        axs[1].set_title('truth', fontsize=9)
-        axs[2].imshow(overlay(images[i], preds[i], alpha.value, hl))
-        axs[2].set_title('prediction', fontsize=9)
-        for ax in axs: ax.axis('off')
+        shown = [_hwc(images[i])] + [overlay(images[i], m[i], alpha.value, hl) for m in (masks, preds)]
+        for ax, im, title in zip(axs, shown, ('image', 'truth', 'prediction')):
+            ax.imshow(im)
+            ax.set_title(title, fontsize=9)
+            ax.axis('off')
         img.value = _png(fig)
     for w in (idx, alpha, pick): w.observe(update, 'value')
     update()
     controls = dict(index=idx, alpha=alpha, cls=pick, info=info, table=table, plot=img)
     return _panel([W.HBox([idx, alpha, pick]), img, info, table], controls, state, 'segmentation viewer')
-
 
 # %% ../nbs/11_widgets.ipynb #1e7f1367
 def _void_of(learn, codes) -> int | None:

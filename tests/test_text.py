@@ -5,9 +5,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import example, given, settings, strategies as st, HealthCheck
 
-from l3.text import (tokenize1, tokenize, Vocab, SPECIAL_TOKENS, TK_MAJ, TK_UP, TK_REP, BOS, LMDataLoader,
+from l3.text import (tokenize1, tokenize, Vocab, SPECIAL_TOKENS, TK_MAJ, TK_UP, TK_REP, TK_WREP, BOS, LMDataLoader,
                      pad_collate, SortishSampler, check_vocab_size, tokenize_to_disk, load_ids, clas_dataloader)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -40,10 +40,15 @@ def test_markers_are_idempotent(text):
 
 @FAST
 @given(reviews)
+@example('The the the')
 def test_retokenizing_reviews_is_stable(text):
-    "On review-like text the whole token sequence is a fixed point (with the lesson's word list above)."
+    """On review-like text the whole token sequence is a fixed point (with the lesson's word list above). One exception,
+    as in fastai: a word repeated in different capitals ('The the the') is not a repetition until its capitals became
+    markers ('xxmaj the the the'), so one more pass finds it; after that pass the sequence is fixed."""
     toks = _no_ws(tokenize1(text))
-    assert _no_ws(tokenize1(' '.join(toks[1:]))) == toks
+    again = _no_ws(tokenize1(' '.join(toks[1:])))
+    if tokenize1(text.lower()).count(TK_WREP) == toks.count(TK_WREP): assert again == toks
+    assert _no_ws(tokenize1(' '.join(again[1:]))) == again
 
 def test_lesson_examples():
     t = tokenize1("I didn't like it, you're WRONG. Sooooo bad<br />it's very very very very bad. can't won't")
