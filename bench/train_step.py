@@ -1,4 +1,4 @@
-"""Training-step speed and memory: l3's `cnn_learner` / `unet_learner` against fastai 2.8's defaults, same model and batch.
+"""Training-step speed and memory: l3's `cnn_learner` / `unet_learner` against fastai 2.8's defaults, same model, batch.
 
     python bench/train_step.py              # ResNet-34 classifier bs 16 at 128x128, U-Net ResNet-34 bs 8 at 96x128, CPU
     python bench/train_step.py --quick      # smoke run: resnet18, 2 images of 32x32, 2 timed steps, one round
@@ -8,11 +8,12 @@
 It prints the hardware first (torch's CPU capability, oneDNN's ISA, native bf16/AMX, a peak per dtype measured in the
 same run on the same threads: the faster of a 1024x1024x1024 matmul and a 3x3 convolution of 128 channels at 32x32),
 then per row the dtype it ran in, the GFLOP of one step (forward + backward, torch's FlopCounterMode) and the step's
-share of that peak: how close to this machine's limit each library runs.
+share of that peak (by the step's CPU time): how close to this machine's limit each library runs.
 
 Configurations (each in its own fresh process, so its peak memory -- `getrusage` maxrss, which also sees torch's
 allocations -- is its own):
-  l3          l3's default: channels_last, and bf16 autocast where it measures faster (mixed_precision='auto', bf16_pays)
+  l3          l3's default: channels_last, and bf16 autocast where it measures faster (mixed_precision='auto',
+              bf16_pays)
   l3-fp32     l3 with mixed_precision=False (float32, channels_last)
   fastai      fastai's `vision_learner` / `unet_learner` defaults (float32, contiguous), pretrained=False
   (on CUDA also l3-fp16 and fastai-fp16: `learn.to_fp16()` in both)
@@ -27,11 +28,16 @@ dropped. The machine may be shared: the configurations run in turns, `--rounds` 
 (median step time of that round). fastai is looked for in this Python, then in /work/main/.venv-bench; without it
 only l3 is measured ("fastai not installed").
 """
-import argparse, os, resource, statistics, sys, time
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from _peer import (BENCH_VENV_PY, fastai_python, emit, run_worker, add_emulate_arg, emulate_avx2, hardware,
+from _peer import (BENCH_VENV_PY, fastai_python, emit, run_worker, add_emulate_arg, emulate_avx2, hardware,  # noqa: E402
                    check_emulation, print_hardware, peak_share, step_gflop)   # shared with the other benches
 
 TASKS = {  # name: (arch, bs, (h, w), n_out); --quick shrinks them
@@ -62,16 +68,21 @@ def _sync(dev):
     if dev == 'cuda': torch.cuda.synchronize()
 
 def _timer(base, times, dev):
-    "A callback of either library (`base` is its Callback class) appending (wall, cpu) seconds of each batch to `times`."
+    "A callback of either library (`base`: its Callback class) appending (wall, cpu) seconds of each batch to `times`."
     class Timer(base):
         order = -100
-        def before_batch(self): _sync(dev); self.t = (time.perf_counter(), time.process_time())
-        def after_batch(self): _sync(dev); times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
+        def before_batch(self):
+            _sync(dev)
+            self.t = (time.perf_counter(), time.process_time())
+        def after_batch(self):
+            _sync(dev)
+            times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
     return Timer()
 
 def run_l3(task, spec, config, n_batches, dev, frozen):
     sys.path.insert(0, str(ROOT))
-    import torch, l3
+    import torch
+    import l3
     from l3.callbacks import Callback
     from l3.tensor_data import TensorData
     from l3.databunch import DeviceDataLoader
@@ -95,11 +106,14 @@ def run_l3(task, spec, config, n_batches, dev, frozen):
     if learn.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
     with learn._autocast(): learn.l3_gflop = step_gflop(learn.model.train(), learn.loss_func, xb, yb)
     _GFLOP[0] = learn.l3_gflop
-    return times, base, f'l3 {getattr(l3, "__version__", "?")} ({amp}{", channels_last" if learn.channels_last else ""})'
+    layout = ', channels_last' if learn.channels_last else ''
+    return times, base, f'l3 {getattr(l3, "__version__", "?")} ({amp}{layout})'
 
 def run_fastai(task, spec, config, n_batches, dev, frozen):
-    import warnings; warnings.filterwarnings('ignore')
-    import torch, fastai
+    import warnings
+    warnings.filterwarnings('ignore')
+    import torch
+    import fastai
     from fastai.vision.all import (vision_learner, unet_learner, DataLoaders, CrossEntropyLossFlat, Callback,
                                    resnet18, resnet34, resnet50)
     from fastai.data.load import DataLoader
@@ -110,9 +124,11 @@ def run_fastai(task, spec, config, n_batches, dev, frozen):
     base = _rss_mb()
     arch_fn = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50}[arch]
     if task == 'cnn':
-        learn = vision_learner(dls, arch_fn, n_out=n_out, pretrained=False, normalize=False, loss_func=CrossEntropyLossFlat())
+        learn = vision_learner(dls, arch_fn, n_out=n_out, pretrained=False, normalize=False,
+                               loss_func=CrossEntropyLossFlat())
     else:
-        learn = unet_learner(dls, arch_fn, n_out=n_out, pretrained=False, normalize=False, loss_func=CrossEntropyLossFlat(axis=1))
+        learn = unet_learner(dls, arch_fn, n_out=n_out, pretrained=False, normalize=False,
+                             loss_func=CrossEntropyLossFlat(axis=1))
     if config == 'fastai-fp16': learn.to_fp16()
     if frozen: learn.freeze()
     times = []
@@ -127,16 +143,19 @@ def run_fastai(task, spec, config, n_batches, dev, frozen):
 _GFLOP = [None]   # GFLOP of one step of the worker's model, set by run_l3 / run_fastai
 
 def worker(task, config, quick, warmup, steps, dev, threads, phase):
-    os.environ.setdefault('L3_QUIET', '1'); os.environ.setdefault('L3_OFFLINE', '1')
+    os.environ.setdefault('L3_QUIET', '1')
+    os.environ.setdefault('L3_OFFLINE', '1')
     import torch
     if threads: torch.set_num_threads(threads)
     spec = (QUICK if quick else TASKS)[task]
     t0 = time.perf_counter()
     run = run_fastai if config.startswith('fastai') else run_l3
     times, base, desc = run(task, spec, config, warmup + steps, dev, phase == 'frozen')
-    out = {'times': [t[0] for t in times[warmup:]], 'cpu_times': [t[1] for t in times[warmup:]], 'base_rss_mb': base, 'desc': desc, 'wall_s': time.perf_counter() - t0,
+    out = {'times': [t[0] for t in times[warmup:]], 'cpu_times': [t[1] for t in times[warmup:]], 'base_rss_mb': base,
+           'desc': desc, 'wall_s': time.perf_counter() - t0,
            'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'threads': torch.get_num_threads(),
-           'gflop': _GFLOP[0], 'dtype': 'bfloat16' if '(bfloat16' in desc else 'float16' if 'fp16' in desc else 'float32'}
+           'gflop': _GFLOP[0],
+           'dtype': 'bfloat16' if '(bfloat16' in desc else 'float16' if 'fp16' in desc else 'float32'}
     if dev == 'cuda': out['gpu_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
     emit(out)
 
@@ -178,7 +197,8 @@ def main(argv=None):
 
     fa_py = None if args.no_fastai else fastai_python()
     if args.no_fastai: print('fastai not measured (--no-fastai): measuring l3 only')
-    elif fa_py is None: print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
+    elif fa_py is None:
+        print(f'fastai not installed: measuring l3 only (install it in a separate env such as {BENCH_VENV_PY})')
     configs = ['l3', 'l3-fp32'] + (['l3-fp16'] if args.device == 'cuda' else [])
     if fa_py: configs += ['fastai'] + (['fastai-fp16'] if args.device == 'cuda' else [])
     threads = None
@@ -196,17 +216,17 @@ def main(argv=None):
                 if c not in best or res['median'] < best[c]['median']: best[c] = res
         if not best: continue
         ref = best.get('fastai')
-        print(f"  {'config':<10} {'what':<38} {'dtype':<8} {'step s':>7} {'cpu s':>7} {'img/s':>6} {'GFLOP':>6} {'limit':>5} "
-              f"{'peak MB':>8} {'train MB':>9}  vs fastai (speed-up wall / cpu, memory peak / train)")
+        print(f"  {'config':<10} {'what':<38} {'dtype':<8} {'step s':>7} {'cpu s':>7} {'img/s':>6} {'GFLOP':>6} "
+              f"{'limit':>5} {'peak MB':>8} {'train MB':>9}  vs fastai (speed-up wall / cpu, memory peak / train)")
         for c, res in best.items():
             step, cpu, peak, grow = res['median'], res['cpu'], res['maxrss_mb'], res['maxrss_mb'] - res['base_rss_mb']
             vs = (f"{ref['median']/step:.2f}x / {ref['cpu']/cpu:.2f}x faster, memory {peak/ref['maxrss_mb']:.2f}x / "
                   f"{grow/(ref['maxrss_mb']-ref['base_rss_mb']):.2f}x") if ref and c != 'fastai' else ''
             gpu = f" gpu {res['gpu_peak_mb']:.0f} MB" if 'gpu_peak_mb' in res else ''
             gf = f"{res['gflop']:>6.1f}" if res.get('gflop') else f"{'-':>6}"
-            lim = peak_share(res.get('gflop'), step, hw, res['dtype']) if args.device == 'cpu' else '-'
-            print(f"  {c:<10} {res['desc']:<38} {res['dtype']:<8} {step:>7.3f} {cpu:>7.3f} {bs/step:>6.1f} {gf} {lim:>5} "
-                  f"{peak:>8.0f} {grow:>9.0f}  {vs}{gpu}")
+            lim = peak_share(res.get('gflop'), cpu, hw, res['dtype']) if args.device == 'cpu' else '-'
+            print(f"  {c:<10} {res['desc']:<38} {res['dtype']:<8} {step:>7.3f} {cpu:>7.3f} {bs/step:>6.1f} {gf} "
+                  f"{lim:>5} {peak:>8.0f} {grow:>9.0f}  {vs}{gpu}")
         if 'l3' in best and 'l3-fp32' in best:
             print(f"  l3 default vs l3 fp32: {best['l3-fp32']['median']/best['l3']['median']:.2f}x (wall), "
                   f"{best['l3-fp32']['cpu']/best['l3']['cpu']:.2f}x (cpu)")
@@ -214,8 +234,9 @@ def main(argv=None):
     print(f"\nstep s: median wall time of a training step in the best round; cpu s: the process's CPU time for it (all "
           f"threads; steadier than wall time when the machine is shared). torch threads: {threads}.\npeak MB: the "
           f"process's maxrss (imports included); train MB: maxrss minus the RSS before the learner was built (model, "
-          f"optimiser, activations).\nGFLOP: one step's forward + backward (FlopCounterMode); limit: the step's GFLOP/s as a "
-          f"share of the peak above in its dtype.")
+          f"optimiser, activations).\nGFLOP: one step's forward + backward (FlopCounterMode); limit: the step's "
+          f"GFLOP/s by its CPU time (cpu s: on a shared machine the wall time counts the time others ran) as a share "
+          f"of the peak above in its dtype.")
     os.system('uptime')
 
 if __name__ == '__main__': main()
