@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 import warnings
+import weakref
 from functools import partial
 import torch
 import torch.nn as nn
@@ -293,11 +294,22 @@ def _out_pixels(conv, x):
     (h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape[-2:], conv.kernel_size, conv.stride, conv.padding
     return ((h + 2*ph - kh)//sh + 1) * ((w + 2*pw - kw)//sw + 1)
 
+# %% ../nbs/08_fast.ipynb #8e2094d9
+_FROZEN_BF16 = {}   # id of a frozen weight -> ((its storage, its version), its bf16 copy); dropped with the weight
+
+def _bf16_weight(w: torch.Tensor) -> torch.Tensor:
+    "A frozen float32 weight (no gradient) in bf16: the copy made at its first use, made again when `w` has changed."
+    key, hit = (w.data_ptr(), w._version), _FROZEN_BF16.get(id(w))
+    if hit is None: weakref.finalize(w, _FROZEN_BF16.pop, id(w), None)
+    if hit is None or hit[0] != key: hit = _FROZEN_BF16[id(w)] = (key, w.to(torch.bfloat16))
+    return hit[1]
+
 # %% ../nbs/08_fast.ipynb #32e8ff01
 class MapSizeConv2d(nn.Conv2d):
     "A `Conv2d` that runs on a CPU as measured fastest for the size of its output map (what `channels_last_` makes)."
     l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
     l3_bf16_matmul = True             # `SmallMapConv` over small maps under bf16 (`channels_last_`: L3_BF16_MATMUL)
+    l3_bf16_frozen = True             # frozen weights cast to bf16 once (`channels_last_`: L3_BF16_FROZEN)
     @classmethod
     def of(cls, conv: nn.Conv2d) -> MapSizeConv2d:
         "A `MapSizeConv2d` with `conv`'s settings and its very parameters."
@@ -311,6 +323,8 @@ class MapSizeConv2d(nn.Conv2d):
         if self.l3_map is None: self.l3_map = _out_pixels(self, x)
         if torch.is_autocast_enabled('cpu'):
             dt = torch.get_autocast_dtype('cpu')
+            if (dt == torch.bfloat16 and self.l3_bf16_frozen and not weight.requires_grad
+                    and weight.dtype == torch.float32): weight = _bf16_weight(weight)
             if (self.l3_map <= BF16_MATMUL_MAP and dt == torch.bfloat16 and self.groups == 1
                     and self.dilation == (1, 1) and self.padding_mode == 'zeros' and self.l3_bf16_matmul):
                 return SmallMapConv.apply(x.to(dt), weight.to(dt), None if bias is None else bias.to(dt),
@@ -334,9 +348,9 @@ def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
     for parent in [m for top in (model, *groups) for m in top.modules()]:
         for name, child in list(parent.named_children()):
             if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
-    bf16_matmul = setting('L3_BF16_MATMUL')          # read here, once, not in each forward pass
+    bf16_matmul, bf16_frozen = setting('L3_BF16_MATMUL'), setting('L3_BF16_FROZEN')   # read here, not in each pass
     for m in [m for top in (model, *groups) for m in top.modules() if isinstance(m, MapSizeConv2d)]:
-        m.l3_bf16_matmul = bf16_matmul
+        m.l3_bf16_matmul, m.l3_bf16_frozen = bf16_matmul, bf16_frozen
     return model
 
 # %% ../nbs/08_fast.ipynb #26fc2790
