@@ -159,7 +159,7 @@ def test_head_pose_run(lesson_run):
     assert set(m['checks']) == {'mean pixel error under 10% of the diagonal',
                                 'better than always guessing the average centre'}
     assert m['failed_checks'] == [] and all(c['ok'] for c in m['checks'].values()), m['checks']
-    assert m['train_size'] == [60, 80] and m['arch'] == 'resnet18' and m['lr'] == '0.02' and len(rec['figures']) >= 5
+    assert m['train_size'] == [60, 80] and m['arch'] == 'resnet18' and m['lr'] == '0.01' and len(rec['figures']) >= 5
     assert 0 < m['lr_valley'] < 10 and 0 < m['mse'] < 0.1
     inf = load_learner(out)
     from l3.core import data_path
