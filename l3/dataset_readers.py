@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 from .core import data_path, is_offline, DataError
-from .synth import convert_biwi
+from .synth_scenes import convert_biwi
 from .datasets import NetworkError, dataset_status, download_dataset, get_dataset
 
 # %% auto #0

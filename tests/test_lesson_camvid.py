@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 import numpy as np
 import pytest
-from l3.synth import synth_camvid_tiny, synth_camvid
+from l3.synth_scenes import synth_camvid_tiny, synth_camvid
 from l3.dataset_readers import camvid_valid_names, seq_of, CAMVID_VALID_SEQ as VALID_SEQ
 from l3.vision_data import SegmentationItemList
 

@@ -9,7 +9,7 @@ import torch
 from l3.data import DataError
 from l3.vision_data import PointsItemList, PointsLabel, imagenet_stats
 from l3.augment import get_transforms
-from l3.synth import synth_biwi_head_pose, convert_biwi
+from l3.synth_scenes import synth_biwi_head_pose, convert_biwi
 from l3.dataset_readers import read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size
 from l3.metrics import pixel_errors, diagonal
 
