@@ -151,7 +151,7 @@ def lesson_learner(name, path, cache_mb):
     from l3.augment import get_transforms
     from l3.vision_data import (ImageList, SegmentationItemList, PointsItemList, imagenet_stats)
     from l3.vision import cnn_learner, unet_learner
-    from l3.datasets import camvid_valid_names, biwi_point, read_biwi_cal
+    from l3.dataset_readers import camvid_valid_names, biwi_point, read_biwi_cal
     if name == 'planet':
         data = (ImageList.from_csv(path, 'labels.csv', folder='train', suffix='.jpg').split_by_rand_pct(0.2, seed=42)
                 .label_from_df(label_delim=' ')

@@ -103,7 +103,8 @@ def imdb_lm_data(bs=32, seed=0):
 def data_block(name, bs=None):
     "The data block lesson's DataBunch `name` (mnist, planet, camvid, biwi) at its small size, built with the public API."
     import numpy as np
-    from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
+    from l3.datasets import get_dataset
+    from l3.dataset_readers import camvid_valid_names, read_biwi_cal, biwi_point
     from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
     from l3.augment import get_transforms
     db = lambda lls, size, b, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)

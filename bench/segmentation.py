@@ -60,7 +60,7 @@ def train_l3(path, size, bs, epochs, lr, arch, seed, fp32):
     from l3.augment import get_transforms
     from l3.metrics import masked_accuracy
     from l3.vision import unet_learner
-    from l3.datasets import camvid_valid_names
+    from l3.dataset_readers import camvid_valid_names
     from l3.vision_data import SegmentationItemList
     import numpy as np
     set_seed(seed)

@@ -24,21 +24,16 @@ import http.client
 from dataclasses import dataclass
 from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
-import warnings
-import numpy as np
-import torch
-from PIL import Image
-from .core import data_path, is_offline, save_json, setting, DataError
+from .core import data_path, is_offline, save_json, setting
 from . import core
-from .synth import SYNTH_MARKER, SYNTH_VERSION, synth_version, convert_biwi
+from .synth import SYNTH_MARKER, SYNTH_VERSION, synth_version
 from .synth_text import synth
 
 # %% auto #0
-__all__ = ['S3', 'PLANET_COMPETITION', 'DATASETS', 'MARKER', 'CAMVID_VALID_SEQ', 'DatasetInfo', 'DownloadError', 'NetworkError',
-           'KaggleError', 'UnknownDatasetError', 'dataset_info', 'local_http_server', 'file_hash', 'download_url',
-           'extract_archive', 'kaggle_rules_url', 'kaggle_download', 'dataset_status', 'folder_size', 'list_datasets',
-           'download_dataset', 'get_dataset', 'biwi_path', 'read_biwi_cal', 'read_biwi_pose', 'pose_file', 'image_size',
-           'biwi_point', 'seq_of', 'camvid_valid_names']
+__all__ = ['S3', 'PLANET_COMPETITION', 'DATASETS', 'MARKER', 'DatasetInfo', 'DownloadError', 'NetworkError', 'KaggleError',
+           'UnknownDatasetError', 'dataset_info', 'local_http_server', 'file_hash', 'download_url', 'extract_archive',
+           'kaggle_rules_url', 'kaggle_download', 'dataset_status', 'folder_size', 'list_datasets', 'download_dataset',
+           'get_dataset']
 
 # %% ../nbs/02_datasets.ipynb #cc726003
 S3 = 'https://s3.amazonaws.com/fast-ai-'
@@ -570,93 +565,3 @@ def _find_or_make(name, info, dest: Path, offline, force_synth, replace_synth, a
             print(f'l3: {name}: no network, keeping the synthetic stand-in in {dest}', file=sys.stderr)
             return dest
         return _write_synth(name, dest, f'no network ({str(e).split(";")[0]})', stand_in)
-
-# %% ../nbs/02_datasets.ipynb #630574cd
-def biwi_path(full: bool = False) -> Path:
-    "The BIWI folder: when `full` the real dataset (offline: `biwi_head_pose_full`, a full-size stand-in), else small."
-    if full:   # the small stand-in may sit in data/biwi_head_pose: the full-size one gets a folder of its own
-        if dataset_status('biwi_head_pose') == 'real': return data_path()/'biwi_head_pose'
-        if not is_offline():
-            try: return download_dataset('biwi_head_pose')
-            except NetworkError as e: print(f'l3: biwi_head_pose: {str(e).split(";")[0]}', file=sys.stderr)
-        return get_dataset('biwi_head_pose', dest=data_path()/'biwi_head_pose_full', offline=True,
-                           stand_in='biwi_head_pose_full')
-    dest = data_path()/'biwi_head_pose'
-    if dataset_status('biwi_head_pose') == 'real': dest = data_path()/'biwi_head_pose_synth'
-    return get_dataset('biwi_head_pose', dest=dest, force_synth=True)
-
-def _genfromtxt(path, what, **kw) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file(): raise DataError(f'{what} {path} does not exist')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # numpy warns (and returns an empty array) on a file with no data lines
-        try: return np.genfromtxt(path, **kw)
-        except ValueError as e: raise DataError(f'{what} {path} could not be read as numbers: '
-                                                f'{str(e).strip().splitlines()[-1]}') from None
-
-# %% ../nbs/02_datasets.ipynb #46baca0e
-def read_biwi_cal(path) -> np.ndarray:
-    "The 3x3 intrinsic matrix of a BIWI `rgb.cal` (its first 3 lines)."
-    cal = _genfromtxt(path, 'calibration file', skip_footer=6)
-    if cal.shape != (3, 3) or not np.isfinite(cal).all():
-        raise DataError(f'calibration file {path}: expected the 3x3 intrinsics on its first 3 lines (then 6 more), '
-                        f'found {cal.size} values {cal.ravel().tolist()[:12]}; is it a BIWI rgb.cal?')
-    return cal
-
-# %% ../nbs/02_datasets.ipynb #e8b92f90
-def read_biwi_pose(path) -> np.ndarray:
-    "The head centre (x, y, z) in mm from a BIWI pose file: the numbers after its 3 rotation lines."
-    ctr = _genfromtxt(path, 'pose file', skip_header=3)
-    if ctr.shape != (3,) or not np.isfinite(ctr).all():
-        raise DataError(f'pose file {path}: expected 3 numbers (the head centre x y z in mm) after the 3 lines of the '
-                        f'rotation, found {ctr.size} values {ctr.ravel().tolist()[:12]}; fix or remove this frame')
-    if ctr[2] <= 0: raise DataError(f'pose file {path}: the head centre has z = {ctr[2]:g} mm, but it must be in front '
-                                    f'of the camera (z > 0); fix or remove this frame')
-    return ctr
-
-# %% ../nbs/02_datasets.ipynb #1e8fe122
-def pose_file(img) -> Path:
-    "The pose file of a BIWI frame: `frame_XXXXX_rgb.jpg` -> `frame_XXXXX_pose.txt`."
-    img = Path(img)
-    return img.parent/img.name.replace('_rgb.jpg', '_pose.txt')
-
-# %% ../nbs/02_datasets.ipynb #8c5a53b6
-@contextlib.contextmanager
-def _reading(fn, what: str = 'image', hint: str = ''):
-    "Errors reading file `fn` as one DataError naming it and saying what to do (`hint`: why it may be missing)."
-    try: yield
-    except DataError: raise
-    except FileNotFoundError: raise DataError(f"{what} file {fn} does not exist{hint}") from None
-    except Exception as e:
-        raise DataError(f"could not read {what} {fn} ({type(e).__name__}: {e}); the file is corrupt or not an image: "
-                        f"remove or replace it") from None
-
-def image_size(fn) -> tuple[int, int]:
-    "(height, width) of the image file `fn`, from its header."
-    with _reading(fn), Image.open(fn) as im: return im.size[1], im.size[0]
-
-def biwi_point(img, cal) -> torch.Tensor:
-    "The head centre of BIWI frame `img` as a 1x2 tensor (row, col) in pixels, with the 3x3 intrinsics `cal`."
-    row, col = convert_biwi(read_biwi_pose(pose_file(img)), cal)
-    h, w = image_size(img)
-    if not (0 <= row <= h and 0 <= col <= w):
-        raise DataError(f'head centre of {img} at (row, col) = ({row:.1f}, {col:.1f}) px lies outside the image of '
-                        f'size ({h}, {w}); check its pose file {pose_file(img).name} and the calibration (rgb.cal)')
-    return torch.tensor([[row, col]], dtype=torch.float32)
-
-# %% ../nbs/02_datasets.ipynb #671fa158
-CAMVID_VALID_SEQ = 'Seq05VD'   # the video held out when there is no valid.txt
-
-def seq_of(f) -> str:
-    "The video sequence of a CamVid frame: '0001TP_006690.png' -> '0001TP'."
-    return Path(f).name.rsplit('_', 1)[0]
-
-# %% ../nbs/02_datasets.ipynb #675c5383
-def camvid_valid_names(path) -> list[str]:
-    "Validation frame names: those in `path/valid.txt`, else every frame of the `Seq05VD` video under `path/images`."
-    path = Path(path)
-    if (path/'valid.txt').exists(): return [n for n in (path/'valid.txt').read_text().split() if n]
-    names = sorted(f.name for f in (path/'images').iterdir() if seq_of(f) == CAMVID_VALID_SEQ)
-    if not names: raise FileNotFoundError(f'{path} has no valid.txt and no {CAMVID_VALID_SEQ} frames in '
-                                          f'{path/"images"}: give a valid.txt listing the validation images')
-    return names

@@ -124,10 +124,11 @@ class Learner:
         self.set_wd(self.wd)
         return self.opt
 
-    def set_lrs(self, lr):
-        "Set the learning rate of each layer group (`lr` as `lr_range` reads it)."
+    def set_lrs(self, lr, mom: float | None = None):
+        "Set each layer group's learning rate (`lr` as `lr_range` reads it) and, given `mom`, the momentum."
         lrs = lr_range(lr, len(self.layer_groups))
         for g in self.opt.param_groups: g['lr'] = lrs[g.get('lg', -1)]
+        if mom is not None: self.set_moms(mom)
 
     def set_moms(self, mom: float):
         "Set the momentum (Adam's beta1 or SGD's momentum) of all groups."

@@ -13,7 +13,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 from .core import main_rank, save_json, lesson_dir, _repo_root, DataError
-from .datasets import _genfromtxt
+from .dataset_readers import _genfromtxt
 from .databunch import DataBunch
 from .augment import get_transforms
 from .vision_data import IMAGE_EXTS, ImageList, SegmentationItemList, PointsItemList, imagenet_stats

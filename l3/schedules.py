@@ -74,8 +74,7 @@ class OneCycleScheduler(Callback):
     def before_batch(self):
         if not self.learn.training: return
         lrs, mom = self.sched[min(self.n, self.total - 1)]
-        self.learn.set_lrs(lrs)
-        self.learn.set_moms(mom)
+        self.learn.set_lrs(lrs, mom)
         self.n += 1
 
 # %% ../nbs/07c_schedules.ipynb #105bc2d9

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from .core import IGNORE_ID
-from .datasets import image_size, _reading
+from .dataset_readers import image_size, _reading
 from .labels import Label, CrossEntropyFlat, MSELossFlat
 from .data import DataError, ItemList, results_table, _stack
 from .augment import (resize_item, augment_batch, warp_mask, move_points, _check_mask_batch, _check_points_batch,

@@ -1,7 +1,8 @@
 "Tiny untrained exported models of every lesson's kind, for the serve tests (seconds to build; the answers are noise)."
 import numpy as np
 from l3.core import set_seed
-from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
+from l3.datasets import get_dataset
+from l3.dataset_readers import camvid_valid_names, read_biwi_cal, biwi_point
 from l3.vision_data import ImageList, SegmentationItemList, PointsItemList
 from l3.vision import cnn_learner, unet_learner
 from l3.text_data import TextList

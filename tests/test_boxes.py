@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from l3.core import DataError
-from l3.synth import synth_coco_tiny
+from l3.synth_scenes import synth_coco_tiny
 from l3.augment import (DIHEDRAL, Dihedral, Rotate, Zoom, Warp, draw_params, apply_params, move_boxes, move_points,
                         box_corners, get_transforms)
 from l3.labels import label_from_desc

@@ -471,7 +471,7 @@ def test_stand_in_from_an_older_generator_is_set_aside_and_rewritten(tmp_path, c
 
 def test_coco_tiny_downloads_from_a_tgz_of_the_stand_in(tmp_path, monkeypatch):
     "coco_tiny (no published checksum): fetched, extracted under its top folder, checksum recorded, then read by get_annotations."
-    from l3.synth import synth_coco_tiny
+    from l3.synth_scenes import synth_coco_tiny
     from l3.vision_data import get_annotations
     src = synth_coco_tiny(tmp_path/'src'/'coco_tiny', n=6)
     (src/SYNTH_MARKER).unlink()                                  # as the real archive: no stand-in marker

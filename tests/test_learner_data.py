@@ -20,7 +20,8 @@ register_model('test_small_net', small_net)
 def blocks():
     "Four of the lesson's data blocks at their small sizes, built with the public API (as the data block lesson does)."
     import numpy as np
-    from l3.datasets import get_dataset, camvid_valid_names, read_biwi_cal, biwi_point
+    from l3.datasets import get_dataset
+    from l3.dataset_readers import camvid_valid_names, read_biwi_cal, biwi_point
     from l3.vision_data import ImageList, SegmentationItemList, PointsItemList, imagenet_stats, open_mask
     from l3.augment import get_transforms
     db = lambda lls, size, bs, tfms=get_transforms(), **kw: (lls.transform(tfms, size=size, **kw)

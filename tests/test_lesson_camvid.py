@@ -1,13 +1,13 @@
 """The CamVid lesson: what its run wrote (the lesson runs once per test session, see conftest.lesson_run), and its
-pieces outside the notebook: the split by video (l3.datasets), the lesson's `size=src_size//2`, its metric and U-Net
-shapes, the bench smoke run."""
+pieces outside the notebook: the split by video (l3.dataset_readers), the lesson's `size=src_size//2`, its metric
+and U-Net shapes, the bench smoke run."""
 import subprocess
 import sys
 from pathlib import Path
 import numpy as np
 import pytest
-from l3.synth import synth_camvid_tiny, synth_camvid
-from l3.datasets import camvid_valid_names, seq_of, CAMVID_VALID_SEQ as VALID_SEQ
+from l3.synth_scenes import synth_camvid_tiny, synth_camvid
+from l3.dataset_readers import camvid_valid_names, seq_of, CAMVID_VALID_SEQ as VALID_SEQ
 from l3.vision_data import SegmentationItemList
 
 def camvid_src(path):

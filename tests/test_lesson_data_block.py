@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import Dataset, DataLoader
-from l3.datasets import get_dataset, camvid_valid_names, biwi_path, read_biwi_cal, biwi_point
+from l3.datasets import get_dataset
+from l3.dataset_readers import camvid_valid_names, biwi_path, read_biwi_cal, biwi_point
 from l3.labels import CategoryLabel, MultiCategoryLabel
 from l3.databunch import DataBunch, DeviceDataLoader
 from l3.vision_data import (ImageList, SegmentationItemList, PointsItemList, ObjectItemList, MaskLabel, PointsLabel,

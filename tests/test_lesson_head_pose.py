@@ -1,5 +1,6 @@
 """Head-pose lesson: what its run wrote (the lesson runs once per test session, see conftest.lesson_run); reading BIWI's
-files (l3.datasets), bad pose files and points outside the image give clear errors; the error in pixels (l3.metrics)."""
+files (l3.dataset_readers), bad pose files and points outside the image give clear errors; the error in pixels
+(l3.metrics)."""
 import re
 from pathlib import Path
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 from l3.data import DataError
 from l3.vision_data import PointsItemList, PointsLabel, imagenet_stats
 from l3.augment import get_transforms
-from l3.synth import synth_biwi_head_pose, convert_biwi
-from l3.datasets import read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size
+from l3.synth_scenes import synth_biwi_head_pose, convert_biwi
+from l3.dataset_readers import read_biwi_cal, read_biwi_pose, pose_file, biwi_point, image_size
 from l3.metrics import pixel_errors, diagonal
 
 def biwi_databunch(path, size=(120, 160), bs: int = 16, valid_person: str = '13'):

@@ -1,4 +1,5 @@
-"Tests of l3.synth: determinism, the real layouts, the label rules, and that the labels are drawn where they say."
+"""Tests of l3.synth, l3.synth_scenes and l3.synth_text: determinism, the real layouts, the label rules, and that the
+labels are drawn where they say."""
 import hashlib
 import json
 import re
@@ -7,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from l3.synth import SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER, CAMVID_CODES, convert_biwi
+from l3.synth import SYNTH_NAMES, PLANET_TAGS, PLANET_WEATHER
+from l3.synth_scenes import CAMVID_CODES, convert_biwi
 from l3.synth_text import synth
 
 def digest(p: Path) -> str:
