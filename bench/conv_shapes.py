@@ -190,24 +190,41 @@ def flop(key):
 CONV_OPS = ('convolution', 'SmallMapConv')   # profiler names of the convolutions (l3's own included)
 
 
+KINDS = (('optimiser', lambda n, up: any(u.startswith('Optimizer.') for u in up)),
+         ('BatchNorm', lambda n, up: 'batch_norm' in n),
+         ('ReLU', lambda n, up: any(k in n for k in ('relu', 'clamp_min', 'threshold_backward'))),
+         ('dtype copies', lambda n, up: n == 'aten::copy_' and 'aten::_to_copy' in up[:1]),
+         ('other copies and layout', lambda n, up: any(k in n for k in ('copy_', 'cat', 'pixel_', 'clone', 'fill_',
+                                                                           'zero_', 'contiguous', 'pad'))),
+         ('pooling', lambda n, up: 'pool' in n),
+         ('other', lambda n, up: True))
+
+
 def rest_of_step(learn, top):
-    "Self CPU time of the step's ops outside the convolutions, by op, from torch.profiler (its shares, not its times)."
+    """Self CPU time of the step's ops outside the convolutions from torch.profiler (its shares, not its times): the
+    top ops by name, and by kind (`KINDS`: the first that matches an op's name or the names above it)."""
     from torch.profiler import profile, ProfilerActivity
     step_times(learn, 1)
     with profile(activities=[ProfilerActivity.CPU]) as prof: step_times(learn, 2)
-    per, conv = {}, 0.0
+    per, kinds, conv = {}, dict.fromkeys([k for k, _ in KINDS], 0.0), 0.0
 
-    def in_conv(e):
+    def above(e):
+        up, e = [], e.cpu_parent
         while e is not None:
-            if any(k in e.name for k in CONV_OPS): return True
+            up.append(e.name)
             e = e.cpu_parent
-        return False
+        return up
     for e in prof.events():
         if e.name.startswith(('ProfilerStep', 'Optimizer.')) or e.name.startswith('autograd::engine'): continue
-        if in_conv(e): conv += e.self_cpu_time_total
-        else: per[e.name] = per.get(e.name, 0) + e.self_cpu_time_total
+        up = above(e)
+        if any(k in u for u in [e.name, *up] for k in CONV_OPS):
+            conv += e.self_cpu_time_total
+            continue
+        per[e.name] = per.get(e.name, 0) + e.self_cpu_time_total
+        kinds[next(k for k, f in KINDS if f(e.name, up))] += e.self_cpu_time_total
     rest = sum(per.values())
-    return conv / (conv + rest), sorted(((v / rest, k) for k, v in per.items()), reverse=True)[:top]
+    return (conv / (conv + rest), sorted(((v / rest, k) for k, v in per.items()), reverse=True)[:top],
+            {k: v / rest for k, v in kinds.items()})
 
 
 def run(task, phase, dtype, reps, steps, shapes, peaks, target):
@@ -256,7 +273,7 @@ def run(task, phase, dtype, reps, steps, shapes, peaks, target):
                   f"{ms.get('fwd_mm', '-'):>6}  {ms['dx_cl']:>6} {ms['dx_ct']:>6} {ms.get('dx_mm', '-'):>6}  "
                   f"{ms['dw_cl']:>6} {ms['dw_ct']:>6} {ms.get('dw_mm', '-'):>6}  {1e3*own_f:6.2f} {1e3*own_fb:6.2f}  "
                   + '/'.join(f'{100*fl/best[ph]/peak:.0f}' for ph in ('fwd', 'dx', 'dw')) + '%')
-    conv_frac, others = rest_of_step(learn, 8)
+    conv_frac, others, kinds = rest_of_step(learn, 8)
     step = min(step, statistics.median(step_times(learn, steps)))   # again after the shapes: the better of the two
     peaks.append(limit(dtype)[0])
     peak = max(peaks)
@@ -280,6 +297,7 @@ def run(task, phase, dtype, reps, steps, shapes, peaks, target):
           f"profiler puts {100*(1-conv_frac):.0f}% of its time outside convolutions)")
     print('    the rest by op (profiler shares, scaled to the rest, s): '
           + ', '.join(f'{k.replace("aten::", "")} {f*rest:.3f}' for f, k in others))
+    print('    the rest by kind (s): ' + ', '.join(f'{k} {f*rest:.3f}' for k, f in kinds.items()))
     need = gflop / (target * peak)
     print(f"  {100*target:.0f}% of the limit needs a step of {need:.3f} s: the convolutions at their best alone take "
           f"{c_best:.3f} s ({share(gflop, c_best).strip()} with nothing else), leaving {need - c_best:.3f} s for the "

@@ -20,7 +20,7 @@ SETTINGS = {   # name: (type, default); the table above says what each one means
     'L3_DATA': (Path, None), 'L3_RUNS': (Path, None), 'L3_OFFLINE': (bool, False), 'L3_QUIET': (bool, False),
     'L3_DEVICE': (str, None), 'L3_CACHE_MB': (float, 512.), 'L3_MALLOC_TUNING': (bool, True),
     'L3_GC_FREEZE': (bool, True), 'L3_BF16_MATMUL': (bool, True), 'L3_BF16_INPUT': (bool, True),
-    'L3_BF16_FROZEN': (bool, True), 'L3_DENSE_GRAD': (bool, True),
+    'L3_BF16_FROZEN': (bool, True), 'L3_DENSE_GRAD': (bool, True), 'L3_F32_MATMUL': (bool, True),
     'L3_WT103': (Path, None), 'L3_MODELS': (str, None),
     'L3_FEEDBACK_DB': (Path, Path('feedback.db')), 'L3_SERVE_TOKEN': (str, None),
     'RANK': (int, 0), 'LOCAL_RANK': (int, 0), 'WORLD_SIZE': (int, 1)}

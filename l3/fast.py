@@ -310,6 +310,7 @@ class MapSizeConv2d(nn.Conv2d):
     l3_map = None                     # output pixels at its first CPU call: one layout per module, as for the weights
     l3_bf16_matmul = True             # `SmallMapConv` over small maps under bf16 (`channels_last_`: L3_BF16_MATMUL)
     l3_bf16_frozen = True             # frozen weights cast to bf16 once (`channels_last_`: L3_BF16_FROZEN)
+    l3_f32_matmul = True              # `SmallMapConv` for float32 over small maps (`channels_last_`: L3_F32_MATMUL)
     @classmethod
     def of(cls, conv: nn.Conv2d) -> MapSizeConv2d:
         "A `MapSizeConv2d` with `conv`'s settings and its very parameters."
@@ -335,6 +336,8 @@ class MapSizeConv2d(nn.Conv2d):
         if not _cpu_float32(self, x, weight): return super()._conv_forward(x, weight, bias)
         if self.l3_map <= MATMUL_MAP and self.groups == 1 and self.dilation == (1, 1):
             return conv_as_matmul(x, weight, bias, self.stride, self.padding)
+        if (self.l3_map <= SMALL_MAP and not CPU_AVX2 and self.l3_f32_matmul and self.groups == 1
+                and self.dilation == (1, 1)): return SmallMapConv.apply(x, weight, bias, self.stride, self.padding)
         if (0 < BIG_MAP <= self.l3_map and self.in_channels >= BIG_MAP_CHANNELS and torch.is_grad_enabled()
                 and (x.requires_grad or weight.requires_grad)):
             return conv_weight_grad_contiguous(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
@@ -384,9 +387,9 @@ def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
             if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
             if type(child) is nn.PixelShuffle and dense_grad:
                 setattr(parent, name, made.setdefault(child, PixelShuffleCL(child.upscale_factor)))
-    bf16_matmul, bf16_frozen = setting('L3_BF16_MATMUL'), setting('L3_BF16_FROZEN')   # read here, not in each pass
+    ways = [setting(k) for k in ('L3_BF16_MATMUL', 'L3_BF16_FROZEN', 'L3_F32_MATMUL')]   # read here, not in each pass
     for m in [m for top in (model, *groups) for m in top.modules()]:
-        if isinstance(m, MapSizeConv2d): m.l3_bf16_matmul, m.l3_bf16_frozen = bf16_matmul, bf16_frozen
+        if isinstance(m, MapSizeConv2d): m.l3_bf16_matmul, m.l3_bf16_frozen, m.l3_f32_matmul = ways
         if isinstance(m, nn.BatchNorm2d) and dense_grad and not getattr(m, 'l3_dense_grad', False):
             m.register_forward_hook(_dense_grad_hook)
             m.l3_dense_grad = True
