@@ -3,6 +3,7 @@
     python bench/conv_shapes.py                        # classifier and U-Net (ResNet-34), frozen and unfrozen, bf16
     python bench/conv_shapes.py --tasks cnn --phases unfrozen --dtype float32
     python bench/conv_shapes.py --shapes               # also one row per convolution shape
+    python bench/conv_shapes.py --quick                # smoke run (what `l3 bench all --quick` runs)
 
 It builds the model the way `bench/train_step.py` does (l3's `cnn_learner` / `unet_learner`, default speed-ups,
 random weights, bs 16 at 128x128 / bs 8 at 96x128), records every convolution of one training step (input shape,
@@ -316,7 +317,9 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--shapes', action='store_true', help='one row per convolution shape')
     ap.add_argument('--target', type=float, default=35, help='share of the limit (%%) to set the step against')
+    ap.add_argument('--quick', action='store_true', help='smoke run: the classifier unfrozen, 1 rep, 1 step')
     args = ap.parse_args(argv)
+    if args.quick: args.tasks, args.phases, args.reps, args.steps = 'cnn', 'unfrozen', 1, 1
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     peak, mm, cv = limit(dtype)
