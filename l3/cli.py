@@ -123,7 +123,8 @@ def _checks_error(metrics: dict) -> str|None:
 
 # %% ../nbs/13_cli.ipynb #0ff777b5
 # torch's objects out of the garbage collector's walks: a kernel that built a learner then quits in 0.8 s, not 3.3 s
-_FREEZE = 'from l3.fast import freeze_imports\nfreeze_imports()   # (l3 lesson) a quicker exit: 08_fast\n'
+_FREEZE = ('import l3.fast   # (l3 lesson) the library first, so that the freeze covers it\n'
+           'from l3.cpu import freeze_imports\nfreeze_imports()   # a quicker exit: 00a_cpu\n')
 
 def run_lesson(name, out, params: dict|None = None, timeout: int|None = None) -> dict:
     "Execute lesson `name` (or a notebook's path) with `params` injected; write notebook, figures, run.json to `out`."

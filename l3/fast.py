@@ -4,15 +4,8 @@
 
 # %% ../nbs/08_fast.ipynb #90d250dc
 from __future__ import annotations
-import atexit
 import contextlib
-import ctypes
-import ctypes.util
-import gc
-import os
-import platform
 import statistics
-import sys
 import time
 import warnings
 import weakref
@@ -23,6 +16,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils.data import Dataset, DataLoader as TorchDataLoader
 from .core import setting
+from .cpu import tune_cpu_allocator, bf16_pays
 from .databunch import DeviceDataLoader
 from .data import LabelList
 from .vision_data import ImageList
@@ -31,84 +25,10 @@ from .callbacks import Callback, Recorder, ProgressCallback
 from .learner import Learner, AdamW
 
 # %% auto #0
-__all__ = ['BF16_GAIN', 'SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'BF16_MATMUL_MAP',
-           'tune_cpu_allocator', 'freeze_imports', 'cpu_has_bf16', 'bf16_speedup', 'bf16_pays', 'CpuFusedAdamW',
+__all__ = ['SMALL_MAP', 'CPU_AVX2', 'MATMUL_MAP', 'BIG_MAP', 'BIG_MAP_CHANNELS', 'BF16_MATMUL_MAP', 'CpuFusedAdamW',
            'fused_adamw', 'conv_as_matmul', 'conv_weight_grad_contiguous', 'SmallMapConv', 'MapSizeConv2d',
            'PixelShuffleCL', 'channels_last_', 'ChannelsLast', 'MixedPrecision', 'lstms_in_float32_', 'step_cost',
            'DecodedCache', 'cache_decoded', 'DecodeCache', 'speed_up']
-
-# %% ../nbs/08_fast.ipynb #98ab624c
-_ALLOCATOR_TUNED = None
-
-def tune_cpu_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
-    "Keep freed blocks up to `mmap_threshold` bytes in glibc's heap, not given back to the kernel; True when done."
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED is not None: return _ALLOCATOR_TUNED
-    _ALLOCATOR_TUNED = False
-    if not setting('L3_MALLOC_TUNING'): return False
-    if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ: return False  # yours win
-    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
-    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # from glibc's <malloc.h>; mallopt returns 1 on success
-    _ALLOCATOR_TUNED = (bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
-                        and bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))))
-    return _ALLOCATOR_TUNED
-
-# %% ../nbs/08_fast.ipynb #abb92794
-_FROZEN = None
-
-def _nanobind_loaded() -> bool:
-    "True when an extension built with nanobind is loaded (its functions' and types' type lives in module `nanobind`)."
-    exts = [m for m in list(sys.modules.values()) if not str(getattr(m, '__file__', '')).endswith('.py')]
-    return any(type(v).__module__ == 'nanobind' for m in exts for v in list(getattr(m, '__dict__', {}).values()))
-
-# %% ../nbs/08_fast.ipynb #91f9a414
-def freeze_imports() -> bool:
-    "Hide the objects alive now (the imported modules) from the cyclic garbage collector, so that exit is quick."
-    global _FROZEN
-    if _FROZEN is None:
-        _FROZEN = setting('L3_GC_FREEZE')
-        if _FROZEN: gc.freeze()
-        if _FROZEN and _nanobind_loaded(): atexit.register(gc.unfreeze)   # else its frozen objects print as leaks
-    return _FROZEN
-
-# %% ../nbs/08_fast.ipynb #cb477e3f
-def cpu_has_bf16() -> bool:
-    "True when oneDNN has native bfloat16 kernels for this CPU (AVX512-BF16 or AMX): needed for bf16 to be fast."
-    try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception: return False
-
-# %% ../nbs/08_fast.ipynb #94af6a59
-BF16_GAIN = 1.25   # how much faster than float32 bf16 autocast must measure to be a CPU learner's default
-
-def bf16_speedup(reps: int = 5) -> float:
-    "How many times faster a small convolution + matmul (forward and backward) ran under bf16 autocast than in float32."
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 64, 16, 16, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
-    w = torch.randn(64, 64, 3, 3, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
-    a, b = torch.randn(128, 512, generator=g).requires_grad_(), torch.randn(512, 512, generator=g).requires_grad_()
-    def best(bf16: bool) -> float:
-        times = []
-        with torch.enable_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
-            for _ in range(reps + 2):                            # the first two create oneDNN's kernels
-                t = time.thread_time()
-                (F.conv2d(x, w, padding=1).float().sum() + (a @ b).float().sum()).backward()
-                times.append(time.thread_time() - t)
-        return min(times[2:])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)     # all the work on this thread, so its CPU clock counts it whatever else is running
-    try: return best(False) / best(True)
-    finally: torch.set_num_threads(threads)
-
-# %% ../nbs/08_fast.ipynb #79b6ee00
-_BF16_PAYS = None
-
-def bf16_pays() -> bool:
-    "True when this CPU has native bf16 and `bf16_speedup` measured at least `BF16_GAIN` (measured once per process)."
-    global _BF16_PAYS
-    if _BF16_PAYS is None: _BF16_PAYS = cpu_has_bf16() and bf16_speedup() >= BF16_GAIN
-    return _BF16_PAYS
 
 # %% ../nbs/08_fast.ipynb #101b1fb5
 def _dense(t: torch.Tensor):
@@ -381,14 +301,15 @@ class PixelShuffleCL(nn.PixelShuffle):
 def channels_last_(model: nn.Module, *groups: nn.Module) -> nn.Module:
     "`model` in the channels_last layout, its `nn.Conv2d`s made `MapSizeConv2d`s (also where `groups` hold them)."
     model.to(memory_format=torch.channels_last)
-    made, dense_grad = {}, setting('L3_DENSE_GRAD')   # old module -> new: one new module however often it is held
-    for parent in [m for top in (model, *groups) for m in top.modules()]:
+    made, tops = {}, (model, *groups)                 # made: old module -> new, one new module however often it is held
+    dense_grad = setting('L3_DENSE_GRAD') and any(isinstance(m, nn.PixelShuffle) for t in tops for m in t.modules())
+    for parent in [m for top in tops for m in top.modules()]:
         for name, child in list(parent.named_children()):
             if type(child) is nn.Conv2d: setattr(parent, name, made.setdefault(child, MapSizeConv2d.of(child)))
             if type(child) is nn.PixelShuffle and dense_grad:
                 setattr(parent, name, made.setdefault(child, PixelShuffleCL(child.upscale_factor)))
     ways = [setting(k) for k in ('L3_BF16_MATMUL', 'L3_BF16_FROZEN', 'L3_F32_MATMUL')]   # read here, not in each pass
-    for m in [m for top in (model, *groups) for m in top.modules()]:
+    for m in [m for top in tops for m in top.modules()]:
         if isinstance(m, MapSizeConv2d): m.l3_bf16_matmul, m.l3_bf16_frozen, m.l3_f32_matmul = ways
         if isinstance(m, nn.BatchNorm2d) and dense_grad and not getattr(m, 'l3_dense_grad', False):
             m.register_forward_hook(_dense_grad_hook)

@@ -1,7 +1,7 @@
 """A process that uses l3 ends with its own output: nothing on stderr after it (issue 30, item 6).
 
 `import torchvision` loads triton through torch's compiler; from triton 3.9 on it is built with nanobind, which prints
-about 30 lines of "nanobind: leaked ..." at exit for each of its objects still alive then. l3.fast's `freeze_imports`
+about 30 lines of "nanobind: leaked ..." at exit for each of its objects still alive then. l3.cpu's `freeze_imports`
 (called by `l3 lesson` in each lesson's kernel) hides the objects alive then from the garbage collector, which would
 keep nanobind's objects alive to the end; so it unfreezes at exit when a nanobind extension is loaded. The fake
 extension below checks that choice where the installed triton is not built with nanobind.
@@ -44,7 +44,7 @@ def test_training_one_batch_exits_quietly():
 
 FAKE_NANOBIND = '''
     import atexit, gc, sys, types
-    # registered before l3.fast's handler, so it runs after it (atexit is last in, first out): what exit collects
+    # registered before l3.cpu's handler, so it runs after it (atexit is last in, first out): what exit collects
     atexit.register(lambda: print('frozen at exit', gc.get_freeze_count(), flush=True))
     if {fake}:
         ext = types.ModuleType('fake_nanobind_ext')       # an extension: no .py file
@@ -52,7 +52,8 @@ FAKE_NANOBIND = '''
         ext.f = nb_func()
         sys.modules['fake_nanobind_ext'] = ext
     import l3.fast
-    l3.fast.freeze_imports()                           # as `l3 lesson` does in a lesson's kernel
+    import l3.cpu
+    l3.cpu.freeze_imports()                           # as `l3 lesson` does in a lesson's kernel
     print('frozen', gc.get_freeze_count(), flush=True)'''
 
 def test_freeze_undone_at_exit_only_with_nanobind():

@@ -193,7 +193,7 @@ def test_losses_from_target_kind():
     assert out.shape == (6, 2) and out.abs().max() <= 1.1
 
 def test_fast_path_defaults(cls_data):
-    from l3.fast import bf16_pays
+    from l3.cpu import bf16_pays
     learn = cnn_learner(cls_data, 'resnet18', pretrained=False)
     assert learn.channels_last and learn.model.body.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert learn.amp_dtype == (torch.bfloat16 if bf16_pays() else None)
